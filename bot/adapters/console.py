@@ -1,0 +1,457 @@
+"""The console adapter: a simulated community in a terminal, no tokens needed.
+
+You type as a member; every message the bot sends to anyone is printed, with
+buttons as numbered choices. Lines starting with `:` drive the simulation:
+
+  /kindred …            run a command as the current member in the current channel
+  :as bob               act as another member
+  :in #coffee           move to another channel
+  :join newbie          someone joins the community (a new member is created)
+  :press 3              press button number 3 (a bare `3` works too)
+  :submit a=1 b="x y"   fill in the form that was just opened
+  :say text             post a message in the current channel
+  :react 12 pushpin     react to message number 12
+  :home                 open your home tab (your programs and profile)
+  :advance 7d           move the clock forward (2h, 30m, 7d) and run due jobs
+  :who                  list the members
+  :quit                 leave
+
+Reads a script from stdin when stdin is not a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, TextIO
+
+import yaml
+
+from bot.app import Kindred
+from bot.mentions import render
+from bot.platform import (
+    Button,
+    Inbound,
+    MemberInfo,
+    Message,
+    MessageRef,
+    Modal,
+    PlatformError,
+    RateLimit,
+    Reply,
+)
+from bot.settings import Settings
+from storage import members
+
+PLATFORM = "console"
+
+
+@dataclass
+class ConsoleCommunity:
+    workspace_id: str
+    name: str
+    admins: set[str]
+    channels: dict[str, str]
+    members: dict[str, dict[str, Any]]
+
+    @classmethod
+    def load(cls, path: Path) -> ConsoleCommunity:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return cls(
+            workspace_id=str(data["workspace"]),
+            name=str(data.get("name", data["workspace"])),
+            admins=set(data.get("admins", [])),
+            channels={str(c["id"]): str(c.get("name", c["id"])) for c in data["channels"]},
+            members={str(m["id"]): dict(m) for m in data["members"]},
+        )
+
+
+@dataclass
+class ConsolePlatform:
+    """Implements the Platform port by printing; keeps what it sent for `:press`."""
+
+    community: ConsoleCommunity
+    write: Callable[[str], None]
+    name: str = PLATFORM
+    buttons: dict[int, tuple[Button, MessageRef, str]] = field(default_factory=dict)
+    messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    _button_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _message_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _group_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    groups: dict[str, list[str]] = field(default_factory=dict)
+
+    async def list_members(
+        self, workspace_id: str, channel_id: str | None = None
+    ) -> Sequence[MemberInfo]:
+        return [
+            MemberInfo(
+                user_id=user_id,
+                display_name=str(data.get("name", user_id)),
+                timezone=data.get("timezone"),
+                is_admin=user_id in self.community.admins,
+            )
+            for user_id, data in self.community.members.items()
+        ]
+
+    async def is_admin(self, workspace_id: str, user_id: str) -> bool:
+        return user_id in self.community.admins
+
+    async def send_dm(self, workspace_id: str, user_id: str, message: Message) -> MessageRef:
+        if user_id not in self.community.members:
+            raise PlatformError(f"no member '{user_id}'")
+        return self.show(f"DM → @{user_id}", f"dm-{user_id}", message)
+
+    async def post_channel(
+        self, workspace_id: str, channel_id: str, message: Message
+    ) -> MessageRef:
+        if channel_id in self.groups:
+            where = "group " + ", ".join(f"@{user}" for user in self.groups[channel_id])
+        elif channel_id in self.community.channels:
+            where = f"#{self.community.channels[channel_id]}"
+        else:
+            raise PlatformError(f"no channel '{channel_id}'")
+        return self.show(where, channel_id, message)
+
+    async def open_group(
+        self, workspace_id: str, user_ids: Sequence[str], channel_id: str | None, title: str
+    ) -> str:
+        group_id = f"group-{next(self._group_numbers)}"
+        self.groups[group_id] = list(user_ids)
+        return group_id
+
+    async def reply_in_thread(
+        self, workspace_id: str, parent: MessageRef, message: Message
+    ) -> MessageRef:
+        ref = self.show(f"thread of message {parent.message_id}", parent.channel_id, message)
+        return MessageRef(ref.channel_id, ref.message_id, thread_id=parent.message_id)
+
+    async def update_message(
+        self, workspace_id: str, ref: MessageRef, message: Message
+    ) -> MessageRef:
+        for number, (_, button_ref, _) in list(self.buttons.items()):
+            if button_ref.message_id == ref.message_id:
+                del self.buttons[number]
+        self.show(f"message {ref.message_id} updated", ref.channel_id, message, ref.message_id)
+        return ref
+
+    def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
+        return []
+
+    def show(
+        self, where: str, channel_id: str, message: Message, message_id: str | None = None
+    ) -> MessageRef:
+        message_id = message_id or str(next(self._message_numbers))
+        ref = MessageRef(channel_id, message_id)
+        text = self.plain(message.text)
+        self.messages[message_id] = (channel_id, text)
+        lines = [f"── [{message_id}] {where} ──", text]
+        if message.buttons:
+            choices = []
+            for button in message.buttons:
+                number = next(self._button_numbers)
+                self.buttons[number] = (button, ref, channel_id)
+                choices.append(f"({number}) {button.label}")
+            lines.append("   ".join(choices))
+        if message.attachment is not None:
+            lines.append(f"📎 {message.attachment.filename}")
+            lines.append(message.attachment.content.decode("utf-8", "replace"))
+        self.write("\n".join(lines))
+        return ref
+
+    def plain(self, text: str) -> str:
+        def name(user_id: str) -> str:
+            return "@" + user_id
+
+        return render(text, lambda segment: segment, name)
+
+
+class ConsoleSession:
+    """Reads lines, turns them into `Inbound` values and prints what comes back."""
+
+    def __init__(
+        self,
+        kindred: Kindred,
+        community: ConsoleCommunity,
+        output: TextIO = sys.stdout,
+        clock_offset: Callable[[timedelta], None] | None = None,
+    ) -> None:
+        self.kindred = kindred
+        self.community = community
+        self.output = output
+        self.platform = ConsolePlatform(community, self.write)
+        self.user = (
+            sorted(community.admins)[0] if community.admins else next(iter(community.members))
+        )
+        self.channel = next(iter(community.channels))
+        self.pending_modal: tuple[Modal, str | None] | None = None
+        self.clock_offset = clock_offset
+        self._event_numbers = itertools.count(1)
+        kindred.attach(self.platform)
+
+    def write(self, text: str) -> None:
+        print(text, file=self.output, flush=True)
+
+    async def seed(self) -> None:
+        """Put the demo community's members and profiles in the database once."""
+        async with self.kindred.db.transaction() as session:
+            await members.ensure_community(
+                session, PLATFORM, self.community.workspace_id, self.community.name
+            )
+            for user_id, data in self.community.members.items():
+                existing = await members.get_member(
+                    session, PLATFORM, self.community.workspace_id, user_id
+                )
+                if existing is not None:
+                    continue
+                member = await members.ensure_member(
+                    session, PLATFORM, self.community.workspace_id, user_id, data.get("name")
+                )
+                for key in ("company", "industry", "role", "seniority", "timezone", "bio"):
+                    if data.get(key):
+                        setattr(member, key, str(data[key]))
+                member.topics = [str(topic) for topic in data.get("topics", [])]
+
+    @property
+    def prompt(self) -> str:
+        return f"{self.user}@#{self.community.channels.get(self.channel, self.channel)}> "
+
+    async def run(self, lines: TextIO = sys.stdin) -> None:
+        interactive = lines.isatty()
+        self.write(
+            f"Kindred console: {self.community.name}. You are @{self.user} in "
+            f"#{self.community.channels[self.channel]}. Type /kindred help, or :help."
+        )
+        loop = asyncio.get_running_loop()
+        while True:
+            if interactive:
+                self.output.write(self.prompt)
+                self.output.flush()
+            line = await loop.run_in_executor(None, lines.readline)
+            if not line:
+                break
+            if not interactive and line.strip() and not line.startswith("#"):
+                self.write(f"{self.prompt}{line.rstrip()}")
+            if not await self.execute(line.strip()):
+                break
+
+    async def execute(self, line: str) -> bool:
+        """Run one input line; False when the session should end."""
+        if not line or line.startswith("#"):
+            return True
+        if line.startswith("/kindred"):
+            await self.send(self._inbound("command", text=line[len("/kindred") :].strip()))
+        elif line.isdigit():
+            await self.press(int(line))
+        elif line.startswith(":"):
+            verb, _, rest = line[1:].partition(" ")
+            return await self._simulate(verb.lower(), rest.strip())
+        else:
+            self.write("Commands start with /kindred; simulation verbs with ':' (try :help).")
+        return True
+
+    async def _simulate(self, verb: str, rest: str) -> bool:
+        if verb in {"quit", "exit", "q"}:
+            return False
+        if verb == "help":
+            self.write(__doc__ or "")
+        elif verb == "as":
+            self._switch_user(rest.lstrip("@"))
+        elif verb == "in":
+            self._switch_channel(rest.lstrip("#"))
+        elif verb == "join":
+            await self._join(rest.lstrip("@"))
+        elif verb == "press" and rest.isdigit():
+            await self.press(int(rest))
+        elif verb == "submit":
+            await self._submit(rest)
+        elif verb == "say":
+            await self.send(self._inbound("message", text=rest))
+        elif verb == "react":
+            await self._react(rest)
+        elif verb == "home":
+            await self.send(self._inbound("home_opened"))
+        elif verb == "advance":
+            await self._advance(rest)
+        elif verb == "who":
+            for user_id, data in self.community.members.items():
+                admin = " (admin)" if user_id in self.community.admins else ""
+                self.write(f"@{user_id}: {data.get('name', user_id)}{admin}")
+        else:
+            self.write(f"Unknown simulation verb ':{verb}'. Try :help.")
+        return True
+
+    def _switch_user(self, user_id: str) -> None:
+        if user_id not in self.community.members:
+            self.write(f"No member @{user_id}. Try :who, or :join {user_id}.")
+            return
+        self.user = user_id
+        self.write(f"You are now @{user_id}.")
+
+    def _switch_channel(self, channel: str) -> None:
+        by_name = {name: channel_id for channel_id, name in self.community.channels.items()}
+        channel_id = by_name.get(channel, channel)
+        if channel_id not in self.community.channels:
+            known = ", ".join(f"#{name}" for name in self.community.channels.values())
+            self.write(f"No channel #{channel}. Channels: {known}.")
+            return
+        self.channel = channel_id
+        self.write(f"You are now in #{self.community.channels[channel_id]}.")
+
+    async def _join(self, user_id: str) -> None:
+        if not re.fullmatch(r"[a-z0-9_.\-]{1,40}", user_id):
+            self.write("Give the newcomer a simple handle, like :join newbie.")
+            return
+        self.community.members.setdefault(user_id, {"id": user_id, "name": user_id.title()})
+        self.write(f"@{user_id} joined {self.community.name}.")
+        await self.send(self._inbound("member_joined", user=user_id, user_name=user_id.title()))
+
+    async def press(self, number: int) -> None:
+        found = self.platform.buttons.get(number)
+        if found is None:
+            self.write(f"There is no button ({number}) on screen.")
+            return
+        button, ref, channel_id = found
+        await self.send(
+            self._inbound(
+                "button",
+                action_id=button.action_id,
+                value=button.value,
+                message=ref,
+                channel=channel_id,
+            )
+        )
+
+    async def _submit(self, rest: str) -> None:
+        if self.pending_modal is None:
+            self.write("No form is open.")
+            return
+        modal, channel = self.pending_modal
+        try:
+            pairs = shlex.split(rest)
+        except ValueError:
+            self.write('A quote is not closed; wrap values in "double quotes".')
+            return
+        values = dict(pair.partition("=")[::2] for pair in pairs)
+        self.pending_modal = None
+        await self.send(
+            self._inbound(
+                "modal_submit",
+                action_id=modal.callback_id,
+                value=modal.value,
+                options=values,
+                channel=channel,
+            )
+        )
+
+    async def _react(self, rest: str) -> None:
+        parts = rest.split()
+        if len(parts) != 2 or parts[0] not in self.platform.messages:
+            self.write("Usage: :react <message number> <emoji name>")
+            return
+        channel_id, text = self.platform.messages[parts[0]]
+        await self.send(
+            self._inbound(
+                "reaction",
+                reaction=parts[1].strip(":"),
+                message=MessageRef(channel_id, parts[0]),
+                text=text,
+                channel=channel_id,
+            )
+        )
+
+    async def _advance(self, rest: str) -> None:
+        match = re.fullmatch(r"(\d+)([mhd])", rest)
+        if match is None or self.clock_offset is None:
+            self.write("Usage: :advance 30m | 2h | 7d")
+            return
+        unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
+        self.clock_offset(timedelta(**{unit: int(match.group(1))}))
+        self.write(f"The clock is now {self.kindred.clock():%a %d %b %Y %H:%M} UTC.")
+        await self.kindred.scheduler.catch_up()
+        await self.kindred.dispatcher.drain()
+
+    async def send(self, inbound: Inbound) -> None:
+        reply = await self.kindred.handle(inbound)
+        if reply is not None:
+            self.show_reply(reply, inbound)
+        await self.kindred.dispatcher.drain()
+
+    def show_reply(self, reply: Reply, inbound: Inbound) -> None:
+        if reply.update_original is not None and inbound.message is not None:
+            self.platform.show(
+                f"message {inbound.message.message_id} updated",
+                inbound.message.channel_id,
+                reply.update_original,
+                inbound.message.message_id,
+            )
+        if reply.modal is not None:
+            self.pending_modal = (reply.modal, inbound.channel_id)
+            fields = " ".join(
+                f'{field.field_id}="…"' + ("" if field.required else " (optional)")
+                for field in reply.modal.fields
+            )
+            self.write(f"── form: {reply.modal.title} ──\nAnswer with :submit {fields}")
+        if reply.message is not None:
+            audience = "everyone" if reply.public else f"only @{inbound.user_id}"
+            self.platform.show(f"reply ({audience} sees this)", self.channel, reply.message)
+
+    def _inbound(
+        self,
+        kind: Any,
+        *,
+        text: str = "",
+        user: str | None = None,
+        user_name: str | None = None,
+        channel: str | None = None,
+        **extra: Any,
+    ) -> Inbound:
+        user_id = user or self.user
+        if kind == "command":
+            # Text platforms escape mentions; the console's `@bob` becomes `<@bob>`.
+            text = re.sub(r"(?<![<\w])@([a-z0-9_.\-]+)", self._member_ref, text)
+            text = re.sub(r"(?<![<\w])#([a-z0-9_\-]+)", self._channel_ref, text)
+        return Inbound(
+            kind=kind,
+            platform=PLATFORM,
+            workspace_id=self.community.workspace_id,
+            user_id=user_id,
+            user_name=user_name or str(self.community.members.get(user_id, {}).get("name", "")),
+            channel_id=channel or self.channel,
+            text=text,
+            event_id=f"console-{datetime.now().timestamp()}-{next(self._event_numbers)}",
+            **extra,
+        )
+
+    def _member_ref(self, match: re.Match[str]) -> str:
+        known = match.group(1) in self.community.members
+        return f"<@{match.group(1)}>" if known else match.group(0)
+
+    def _channel_ref(self, match: re.Match[str]) -> str:
+        by_name = {name: channel_id for channel_id, name in self.community.channels.items()}
+        channel_id = by_name.get(match.group(1), match.group(1))
+        return f"<#{channel_id}>" if channel_id in self.community.channels else match.group(0)
+
+
+async def serve_console(
+    kindred: Kindred,
+    settings: Settings,
+    advance_clock: Callable[[timedelta], None] | None = None,
+    lines: TextIO = sys.stdin,
+    output: TextIO = sys.stdout,
+) -> None:
+    community = ConsoleCommunity.load(settings.config_dir / "console.yml")
+    session = ConsoleSession(kindred, community, output, advance_clock)
+    await session.seed()
+    await kindred.start()
+    try:
+        await session.run(lines)
+    finally:
+        await kindred.dispatcher.drain()
+        await kindred.stop()

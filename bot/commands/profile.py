@@ -1,0 +1,155 @@
+"""`/kindred profile set|show|clear`: what members share so pairings and intros fit."""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from bot.context import CommandError, Context
+from bot.mentions import mention
+from bot.platform import Reply
+from bot.registry import Handlers, Param
+from bot.templates import Trusted
+from storage.models import Member
+
+handlers = Handlers("profile")
+
+SENIORITIES = ("student", "junior", "mid", "senior", "lead", "manager", "director", "executive")
+TEXT_FIELDS = {"company": 100, "industry": 100, "role": 100}
+MAX_TOPICS = 10
+MAX_TOPIC_LENGTH = 40
+MAX_BIO_LENGTH = 500
+FIELDS = ("company", "industry", "role", "seniority", "timezone", "topics", "bio")
+
+PROFILE_PARAMS = (
+    Param("company", help="Where you work", max_length=100, positional=False),
+    Param("industry", help="Your industry, e.g. SaaS", max_length=100, positional=False),
+    Param("role", help="Your role, e.g. Head of Support", max_length=100, positional=False),
+    Param("seniority", "choice", "Your seniority", choices=SENIORITIES, positional=False),
+    Param("timezone", help="IANA time zone, e.g. Europe/Berlin", positional=False),
+    Param("topics", help='Comma-separated, e.g. "NPS, journey mapping"', positional=False),
+    Param("bio", help="A few words about you", max_length=MAX_BIO_LENGTH, positional=False),
+)
+
+
+@cache
+def _zones() -> dict[str, str]:
+    return {zone.lower(): zone for zone in available_timezones()}
+
+
+def canonical_timezone(text: str) -> str:
+    """The IANA name for `text` (case-insensitive), or a refusal with suggestions."""
+    zone = _zones().get(text.strip().lower())
+    if zone is not None:
+        try:
+            ZoneInfo(zone)
+        except ZoneInfoNotFoundError:
+            zone = None
+    if zone is None:
+        close = difflib.get_close_matches(text.strip().lower(), list(_zones()), n=3, cutoff=0.6)
+        suggestion = ", ".join(_zones()[name] for name in close)
+        hint = f" Did you mean {suggestion}?" if suggestion else ""
+        raise CommandError(
+            f"`{text}` is not a time zone I know.{hint} Use an IANA name like Europe/Berlin, "
+            "America/New_York or Asia/Kolkata."
+        )
+    return zone
+
+
+def parse_topics(text: str) -> list[str]:
+    topics: list[str] = []
+    for raw in text.split(","):
+        topic = " ".join(raw.split())
+        if not topic:
+            continue
+        if len(topic) > MAX_TOPIC_LENGTH:
+            raise CommandError(
+                f"The topic `{topic[:20]}…` is too long ({len(topic)} characters); "
+                f"keep each under {MAX_TOPIC_LENGTH}."
+            )
+        if topic.lower() not in {existing.lower() for existing in topics}:
+            topics.append(topic)
+    if len(topics) > MAX_TOPICS:
+        raise CommandError(f"That's {len(topics)} topics; pick your top {MAX_TOPICS}.")
+    return topics
+
+
+def validated_changes(args: dict[str, Any]) -> dict[str, Any]:
+    """Check every field before changing any, so nothing is stored half-way."""
+    changes: dict[str, Any] = {}
+    for name, value in args.items():
+        if name == "timezone":
+            changes[name] = canonical_timezone(value)
+        elif name == "topics":
+            changes[name] = parse_topics(value)
+        else:
+            changes[name] = " ".join(str(value).split()) if name != "bio" else value.strip()
+    return changes
+
+
+@handlers.command("profile set", "Share your company, role, time zone and topics", PROFILE_PARAMS)
+async def set_profile(ctx: Context) -> Reply:
+    if not ctx.args:
+        raise CommandError(
+            "Tell me what to set, for example: `/kindred profile set company=Acme "
+            'timezone=Europe/Berlin topics="journey mapping, NPS"`'
+        )
+    changes = validated_changes(ctx.args)
+    member = await ctx.member()
+    for name, value in changes.items():
+        setattr(member, name, value)
+    member.profile_updated_at = ctx.now()
+    updated = ", ".join(sorted(changes))
+    return Reply.text(f"Saved your {updated}.\n\n{render_profile(ctx, member)}")
+
+
+@handlers.command(
+    "profile show",
+    "Show your profile, or another member's",
+    [Param("member", "user", "Whose profile to show")],
+)
+async def show_profile(ctx: Context) -> Reply:
+    member = await ctx.member(ctx.args.get("member"))
+    return Reply.text(render_profile(ctx, member))
+
+
+@handlers.command(
+    "profile clear",
+    "Remove one field of your profile, or all of it",
+    [Param("field", "choice", "Which field (default: all)", choices=(*FIELDS, "all"))],
+)
+async def clear_profile(ctx: Context) -> Reply:
+    member = await ctx.member()
+    field = ctx.args.get("field", "all")
+    for name in FIELDS if field == "all" else (field,):
+        setattr(member, name, [] if name == "topics" else None)
+    member.profile_updated_at = ctx.now()
+    what = "your whole profile" if field == "all" else f"your {field}"
+    return Reply.text(f"Cleared {what}.")
+
+
+def render_profile(ctx: Context, member: Member) -> str:
+    local_time = None
+    if member.timezone:
+        local_time = ctx.now().astimezone(ZoneInfo(member.timezone)).strftime("%H:%M")
+    return ctx.kindred.templates.render(
+        "profile_card",
+        member=Trusted(mention(member.user_id)),
+        name=member.display_name,
+        company=member.company,
+        industry=member.industry,
+        role=member.role,
+        seniority=member.seniority,
+        timezone=member.timezone,
+        local_time=local_time,
+        topics=member.topics,
+        bio=member.bio,
+    )
+
+
+@handlers.event("home_opened")
+async def profile_home_section(ctx: Context) -> Reply:
+    """The member's profile on their home tab (Slack App Home; console `:home`)."""
+    return Reply.text(render_profile(ctx, await ctx.member()))

@@ -1,0 +1,1 @@
+"""Scheduled work: triggers fire on every replica, claims make each run once."""

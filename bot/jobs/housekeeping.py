@@ -1,0 +1,22 @@
+"""Daily housekeeping: forget inbound delivery keys older than any re-delivery."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.jobs.scheduler import JobScheduler
+from storage import events
+
+JOB = "housekeeping.processed_events"
+KEEP_EVENTS_FOR = timedelta(days=7)
+
+
+async def prune_processed_events(session: AsyncSession, occurrence: datetime) -> None:
+    await events.forget_before(session, occurrence - KEEP_EVENTS_FOR)
+
+
+def schedule_housekeeping(scheduler: JobScheduler) -> None:
+    scheduler.schedule(JOB, CronTrigger(hour=3, minute=17, timezone="UTC"), prune_processed_events)

@@ -1,0 +1,118 @@
+"""APScheduler's AsyncIOScheduler, wrapped so every scheduled run claims its
+occurrence first (exactly once across replicas and restarts, DESIGN.md §3)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.base import BaseTrigger
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import claims
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+ClaimedWork = Callable[[AsyncSession, datetime], Awaitable[None]]
+
+# How far back a trigger's most recent fire time is looked for: a replica that
+# was down at the scheduled moment still runs the occurrence when it comes back.
+CATCH_UP_WINDOW = timedelta(hours=12)
+
+
+def latest_occurrence(trigger: BaseTrigger, now: datetime) -> datetime | None:
+    """The most recent scheduled fire time at or before `now` (within the window)."""
+    start = now - CATCH_UP_WINDOW
+    fire = trigger.get_next_fire_time(None, start)
+    latest = None
+    while fire is not None and fire <= now:
+        latest = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return latest
+
+
+async def run_once(
+    db: Database, job: str, occurrence: datetime, owner: str, work: ClaimedWork
+) -> bool:
+    """Claim `(job, occurrence)` and do the work in the same transaction.
+
+    Claim, work and the work's outbox rows commit together, so a crash before the
+    commit leaves nothing behind (the occurrence can be claimed again) and a crash
+    after it leaves the finished work for the dispatcher to deliver."""
+    key = occurrence.isoformat()
+    async with db.transaction() as session:
+        if not await claims.claim(session, job, key, owner):
+            return False
+        await work(session, occurrence)
+        await claims.finish(session, job, key)
+    return True
+
+
+class JobScheduler:
+    def __init__(
+        self,
+        db: Database,
+        owner: str,
+        clock: Callable[[], datetime],
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.owner = owner
+        self.clock = clock
+        self.on_committed = on_committed
+        self.scheduler = AsyncIOScheduler()
+        self.triggers: dict[str, tuple[BaseTrigger, ClaimedWork]] = {}
+
+    def schedule(self, job: str, trigger: BaseTrigger, work: ClaimedWork) -> None:
+        """(Re)schedule `job`; each of its occurrences runs exactly once."""
+        self.triggers[job] = (trigger, work)
+        self.scheduler.add_job(
+            self.fire,
+            trigger,
+            args=[job],
+            id=job,
+            replace_existing=True,
+            coalesce=True,
+            misfire_grace_time=int(CATCH_UP_WINDOW.total_seconds()),
+            max_instances=1,
+        )
+
+    def unschedule(self, job: str) -> None:
+        self.triggers.pop(job, None)
+        if self.scheduler.get_job(job) is not None:
+            self.scheduler.remove_job(job)
+
+    async def fire(self, job: str) -> bool:
+        """Run the job's latest due occurrence, if no replica has claimed it yet."""
+        scheduled = self.triggers.get(job)
+        if scheduled is None:
+            return False
+        trigger, work = scheduled
+        occurrence = latest_occurrence(trigger, self.clock() + timedelta(seconds=1))
+        if occurrence is None:
+            return False
+        try:
+            ran = await run_once(self.db, job, occurrence, self.owner, work)
+        except Exception:
+            log.exception("job %s (%s) failed; it will be retried", job, occurrence)
+            return False
+        if ran:
+            log.info("job %s ran for %s", job, occurrence.isoformat())
+            self.on_committed()
+        return ran
+
+    async def catch_up(self) -> None:
+        """Run occurrences missed while no replica was up (already-claimed ones are skipped)."""
+        for job in list(self.triggers):
+            await self.fire(job)
+
+    def start(self) -> None:
+        if not self.scheduler.running:
+            self.scheduler.start()
+
+    def shutdown(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)

@@ -1,0 +1,204 @@
+"""Outbox rows: enqueue inside a feature's transaction, lease to one dispatcher
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL), mark each sent exactly once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from storage.db import Database
+from storage.models import OutboxMessage
+from storage.types import utcnow
+
+
+async def enqueue(
+    session: AsyncSession,
+    *,
+    platform: str,
+    workspace_id: str,
+    kind: str,
+    payload: dict[str, Any],
+    target: str = "",
+    details: dict[str, Any] | None = None,
+    dedupe_key: str | None = None,
+    after_id: int | None = None,
+    not_before: datetime | None = None,
+) -> int:
+    """Add a row to the caller's transaction; a repeated `dedupe_key` returns the
+    existing row's id instead of adding a second message."""
+    values = {
+        "platform": platform,
+        "workspace_id": workspace_id,
+        "kind": kind,
+        "target": target,
+        "details": details or {},
+        "payload": payload,
+        "dedupe_key": dedupe_key,
+        "after_id": after_id,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": not_before or utcnow(),
+        "created_at": utcnow(),
+    }
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(OutboxMessage)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["platform", "workspace_id", "dedupe_key"])
+        .returning(OutboxMessage.id)
+    )
+    row_id = (await session.execute(statement)).scalar_one_or_none()
+    if row_id is not None:
+        return row_id
+    existing = select(OutboxMessage.id).where(
+        OutboxMessage.platform == platform,
+        OutboxMessage.workspace_id == workspace_id,
+        OutboxMessage.dedupe_key == dedupe_key,
+    )
+    return (await session.execute(existing)).scalar_one()
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRow:
+    row: OutboxMessage
+    # The sent message of `after_id`, for thread replies and updates to it.
+    parent_ref: dict[str, Any] | None
+
+
+async def claim_due(
+    db: Database,
+    *,
+    owner: str,
+    platforms: Sequence[str],
+    limit: int,
+    lease: timedelta,
+    now: datetime | None = None,
+) -> list[ClaimedRow]:
+    """Lease up to `limit` due rows to `owner`. Rows leased by a dispatcher that
+    died become due again when its lease runs out."""
+    now = now or utcnow()
+    parent = aliased(OutboxMessage)
+    parent_sent = exists().where(parent.id == OutboxMessage.after_id, parent.status == "sent")
+    due = (
+        select(OutboxMessage.id)
+        .where(
+            OutboxMessage.status == "pending",
+            OutboxMessage.platform.in_(platforms),
+            OutboxMessage.next_attempt_at <= now,
+            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
+            or_(OutboxMessage.after_id.is_(None), parent_sent),
+        )
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True, of=OutboxMessage)
+    )
+    async with db.transaction() as session:
+        ids = list((await session.execute(due)).scalars())
+        if not ids:
+            return []
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(ids))
+            .values(lease_owner=owner, lease_until=now + lease)
+        )
+        rows = list(
+            (
+                await session.execute(
+                    select(OutboxMessage)
+                    .where(OutboxMessage.id.in_(ids))
+                    .order_by(OutboxMessage.id)
+                )
+            ).scalars()
+        )
+        parent_ids = {row.after_id for row in rows if row.after_id is not None}
+        parents: dict[int, dict[str, Any] | None] = {}
+        if parent_ids:
+            found = await session.execute(
+                select(OutboxMessage.id, OutboxMessage.sent_ref).where(
+                    OutboxMessage.id.in_(parent_ids)
+                )
+            )
+            parents = {row_id: ref for row_id, ref in found.all()}
+    return [ClaimedRow(row, parents.get(row.after_id or -1)) for row in rows]
+
+
+async def mark_sent(db: Database, delivered: Iterable[tuple[int, dict[str, Any]]]) -> None:
+    """Record deliveries in one transaction (the dispatcher batches them)."""
+    batch = [
+        {"id": row_id, "status": "sent", "sent_ref": ref, "sent_at": utcnow(), "lease_until": None}
+        for row_id, ref in delivered
+    ]
+    if not batch:
+        return
+    async with db.transaction() as session:
+        await session.execute(update(OutboxMessage), batch)
+
+
+async def record_opened_channel(db: Database, row_id: int, channel_id: str) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .values(opened_channel=channel_id)
+        )
+
+
+async def reschedule(
+    db: Database, row_id: int, *, at: datetime, error: str, count_attempt: bool = True
+) -> None:
+    """Give the row back (lease released) to be tried again at `at`."""
+    values: dict[str, Any] = {
+        "next_attempt_at": at,
+        "lease_owner": None,
+        "lease_until": None,
+        "last_error": error[:2000],
+    }
+    if count_attempt:
+        values["attempts"] = OutboxMessage.attempts + 1
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.id == row_id).values(values)
+        )
+
+
+async def mark_failed(db: Database, row_id: int, error: str) -> None:
+    async with db.transaction() as session:
+        await session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id == row_id)
+            .values(
+                status="failed",
+                lease_owner=None,
+                lease_until=None,
+                attempts=OutboxMessage.attempts + 1,
+                last_error=error[:2000],
+            )
+        )
+
+
+async def counts_by_status(db: Database) -> dict[str, int]:
+    async with db.sessions() as session:
+        result = await session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+        )
+        return {status: count for status, count in result.all()}
+
+
+async def has_pending(db: Database, platforms: Sequence[str]) -> bool:
+    """Whether any row is still owed (due now, leased, or waiting for a retry)."""
+    async with db.sessions() as session:
+        query = select(
+            exists().where(
+                and_(OutboxMessage.status == "pending", OutboxMessage.platform.in_(platforms))
+            )
+        )
+        return bool((await session.execute(query)).scalar())
