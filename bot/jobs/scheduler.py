@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.base import BaseTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage import claims
@@ -17,6 +18,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 ClaimedWork = Callable[[AsyncSession, datetime], Awaitable[None]]
+Tick = Callable[[datetime], Awaitable[None]]
 
 # How far back a trigger's most recent fire time is looked for: a replica that
 # was down at the scheduled moment still runs the occurrence when it comes back.
@@ -65,6 +67,7 @@ class JobScheduler:
         self.on_committed = on_committed
         self.scheduler = AsyncIOScheduler()
         self.triggers: dict[str, tuple[BaseTrigger, ClaimedWork]] = {}
+        self.ticks: dict[str, Tick] = {}
 
     def schedule(self, job: str, trigger: BaseTrigger, work: ClaimedWork) -> None:
         """(Re)schedule `job`; each of its occurrences runs exactly once."""
@@ -85,15 +88,26 @@ class JobScheduler:
         if self.scheduler.get_job(job) is not None:
             self.scheduler.remove_job(job)
 
-    async def fire(self, job: str) -> bool:
-        """Run the job's latest due occurrence, if no replica has claimed it yet."""
-        scheduled = self.triggers.get(job)
-        if scheduled is None:
-            return False
-        trigger, work = scheduled
-        occurrence = latest_occurrence(trigger, self.clock() + timedelta(seconds=1))
-        if occurrence is None:
-            return False
+    def every(self, name: str, seconds: float, tick: Tick) -> None:
+        """Call `tick(now)` periodically on every replica (not claimed).
+
+        Features whose schedules live in the database (one per program, created at
+        run time, possibly on another replica) use a tick that works out which
+        occurrences are due and runs each through `run_claimed`."""
+        self.ticks[name] = tick
+        self.scheduler.add_job(
+            self._tick,
+            IntervalTrigger(seconds=seconds),
+            args=[name],
+            id=name,
+            replace_existing=True,
+            coalesce=True,
+            max_instances=1,
+        )
+
+    async def run_claimed(self, job: str, occurrence: datetime, work: ClaimedWork) -> bool:
+        """Do `work` for this occurrence unless a replica already did; errors are logged
+        and the occurrence stays unclaimed, so the next tick retries it."""
         try:
             ran = await run_once(self.db, job, occurrence, self.owner, work)
         except Exception:
@@ -104,10 +118,33 @@ class JobScheduler:
             self.on_committed()
         return ran
 
+    async def fire(self, job: str) -> bool:
+        """Run the job's latest due occurrence, if no replica has claimed it yet."""
+        scheduled = self.triggers.get(job)
+        if scheduled is None:
+            return False
+        trigger, work = scheduled
+        occurrence = latest_occurrence(trigger, self.clock() + timedelta(seconds=1))
+        if occurrence is None:
+            return False
+        return await self.run_claimed(job, occurrence, work)
+
+    async def _tick(self, name: str) -> None:
+        tick = self.ticks.get(name)
+        if tick is None:
+            return
+        try:
+            await tick(self.clock())
+        except Exception:
+            log.exception("periodic %s failed; it runs again next period", name)
+
     async def catch_up(self) -> None:
-        """Run occurrences missed while no replica was up (already-claimed ones are skipped)."""
+        """Run everything due now: missed occurrences (already-claimed ones are skipped)
+        and every tick. Called at start, and by tests and the console's `:advance`."""
         for job in list(self.triggers):
             await self.fire(job)
+        for name in list(self.ticks):
+            await self._tick(name)
 
     def start(self) -> None:
         if not self.scheduler.running:
