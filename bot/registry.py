@@ -12,12 +12,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from bot.app import Kindred
     from bot.context import Context
     from bot.platform import InboundKind, Reply
 
 Handler = Callable[["Context"], Awaitable["Reply | None"]]
 StartupHook = Callable[["Kindred"], Awaitable[None]]
+# A web route of a feature (e.g. an Atom feed): gets the core and the aiohttp request.
+WebHandler = Callable[["Kindred", "web.Request"], Awaitable["web.StreamResponse"]]
 ParamKind = Literal["word", "rest", "int", "user", "channel", "choice", "bool"]
 
 
@@ -96,6 +100,16 @@ class Handlers:
     actions: list[ActionSpec] = field(default_factory=list)
     events: list[EventSpec] = field(default_factory=list)
     startup: list[StartupHook] = field(default_factory=list)
+    routes: list[tuple[str, str, WebHandler]] = field(default_factory=list)
+
+    def route(self, method: str, path: str) -> Callable[[WebHandler], WebHandler]:
+        """Serve `path` on Kindred's HTTP server (KINDRED_HTTP_HOST:KINDRED_HTTP_PORT)."""
+
+        def register(handler: WebHandler) -> WebHandler:
+            self.routes.append((method.upper(), path, handler))
+            return handler
+
+        return register
 
     def on_start(self, hook: StartupHook) -> StartupHook:
         """Run once the app is up (features schedule their jobs here)."""
@@ -140,6 +154,7 @@ class Registry:
         self.actions: dict[str, ActionSpec] = {}
         self.events: dict[str, list[EventSpec]] = {}
         self.startup: list[StartupHook] = []
+        self.routes: dict[tuple[str, str], WebHandler] = {}
         self.features: list[str] = []
 
     @classmethod
@@ -177,6 +192,10 @@ class Registry:
         for event in collection.events:
             self.events.setdefault(event.kind, []).append(event)
         self.startup.extend(collection.startup)
+        for method, path, handler in collection.routes:
+            if (method, path) in self.routes:
+                raise DuplicateRegistrationError(f"route {method} {path} registered twice")
+            self.routes[(method, path)] = handler
 
     def find_command(self, words: Sequence[str]) -> tuple[CommandSpec | None, int]:
         """The command whose path is the longest prefix of `words`, and its length."""
