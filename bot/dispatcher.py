@@ -187,8 +187,11 @@ class OutboxDispatcher:
             try:
                 ref = await self._send(platform, row, message, parent_ref)
             except RateLimited as limited:
+                # Pausing the row's buckets holds back every call that shares them.
                 for bucket in buckets:
                     bucket.pause(limited.retry_after)
+                if not buckets:
+                    await asyncio.sleep(limited.retry_after)
                 continue
             except TransientPlatformError as error:
                 await self._retry_later(row, error)

@@ -61,7 +61,8 @@ class Database:
             )
         self.engine: AsyncEngine = create_async_engine(self.url, **options)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect", _sqlite_connect)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @property
@@ -106,13 +107,21 @@ class Database:
         await self.engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # The sqlite3 driver's own transaction handling never emits BEGIN before a
+    # SAVEPOINT, so releasing a savepoint would commit the whole transaction. Turn it
+    # off and begin explicitly (the SQLAlchemy-documented recipe).
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def _alembic_config(connection: Connection | None = None) -> Config:
