@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, meta
+from jinja2 import StrictUndefined, Template, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.mentions import member_text
@@ -47,6 +47,7 @@ class Templates:
             keep_trailing_newline=False,
             autoescape=False,
         )
+        self._cache: dict[str, Template] = {}
 
     def source(self, template: str) -> str:
         return (self.directory / f"{template}.j2").read_text(encoding="utf-8")
@@ -56,9 +57,16 @@ class Templates:
 
     def render_source(self, source: str, /, **values: Any) -> str:
         try:
-            return self.environment.from_string(source).render(**values).strip()
+            return self._compiled(source).render(**values).strip()
         except TemplateError as error:
             raise TemplateProblem(f"The template could not be rendered: {error}") from error
+
+    def _compiled(self, source: str) -> Template:
+        # Compiling costs far more than rendering; sources are few and small.
+        template = self._cache.get(source)
+        if template is None:
+            template = self._cache[source] = self.environment.from_string(source)
+        return template
 
     def check(self, source: str, allowed: Iterable[str]) -> None:
         """Refuse a template at setup time rather than at send time."""

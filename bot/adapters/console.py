@@ -135,11 +135,15 @@ class ConsolePlatform:
     async def update_message(
         self, workspace_id: str, ref: MessageRef, message: Message
     ) -> MessageRef:
+        self.replace(ref, message)
+        return ref
+
+    def replace(self, ref: MessageRef, message: Message) -> None:
+        """Show the new version; the old version's buttons can no longer be pressed."""
         for number, (_, button_ref, _) in list(self.buttons.items()):
             if button_ref.message_id == ref.message_id:
                 del self.buttons[number]
         self.show(f"message {ref.message_id} updated", ref.channel_id, message, ref.message_id)
-        return ref
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         return []
@@ -385,12 +389,7 @@ class ConsoleSession:
 
     def show_reply(self, reply: Reply, inbound: Inbound) -> None:
         if reply.update_original is not None and inbound.message is not None:
-            self.platform.show(
-                f"message {inbound.message.message_id} updated",
-                inbound.message.channel_id,
-                reply.update_original,
-                inbound.message.message_id,
-            )
+            self.platform.replace(inbound.message, reply.update_original)
         if reply.modal is not None:
             self.pending_modal = (reply.modal, inbound.channel_id)
             fields = " ".join(
