@@ -51,23 +51,29 @@ class CountingPlatform:
     async def send_dm(self, workspace_id: str, user_id: str, message: Message) -> MessageRef:
         return self.accept(user_id)
 
-    async def post_channel(self, workspace_id: str, channel_id: str, message: Message) -> MessageRef:
+    async def post_channel(
+        self, workspace_id: str, channel_id: str, message: Message
+    ) -> MessageRef:
         return self.accept(channel_id)
 
-    async def open_group(self, workspace_id: str, user_ids: Sequence[str], channel_id: str | None,
-                         title: str) -> str:
+    async def open_group(
+        self, workspace_id: str, user_ids: Sequence[str], channel_id: str | None, title: str
+    ) -> str:
         return "G-" + "-".join(user_ids)
 
-    async def reply_in_thread(self, workspace_id: str, parent: MessageRef,
-                              message: Message) -> MessageRef:
+    async def reply_in_thread(
+        self, workspace_id: str, parent: MessageRef, message: Message
+    ) -> MessageRef:
         return self.accept(parent.channel_id)
 
-    async def update_message(self, workspace_id: str, ref: MessageRef,
-                             message: Message) -> MessageRef:
+    async def update_message(
+        self, workspace_id: str, ref: MessageRef, message: Message
+    ) -> MessageRef:
         return ref
 
-    async def list_members(self, workspace_id: str,
-                           channel_id: str | None = None) -> list[MemberInfo]:
+    async def list_members(
+        self, workspace_id: str, channel_id: str | None = None
+    ) -> list[MemberInfo]:
         return []
 
     async def is_admin(self, workspace_id: str, user_id: str) -> bool:
@@ -164,8 +170,10 @@ async def main(quick: bool) -> None:
 
     allowed = 20
     paced_count = 200 if quick else 600
-    print(f"\n2) Slack-like fake: {allowed} accepted calls/s, 429 + Retry-After beyond; "
-          f"{paced_count} DMs")
+    print(
+        f"\n2) Slack-like fake: {allowed} accepted calls/s, 429 + Retry-After beyond; "
+        f"{paced_count} DMs"
+    )
     for label, limits in (
         ("paced by our token bucket", [("bench:W1", RateLimit(per_second=allowed, burst=allowed))]),
         ("Retry-After only (no pacing)", []),

@@ -6,7 +6,7 @@ from dataclasses import replace
 from sqlalchemy import func, select
 
 from bot.app import Kindred
-from bot.commands import FEATURES
+from bot.commands import help, profile
 from bot.context import CommandError, Context
 from bot.platform import Button, Inbound, Message, Reply
 from bot.registry import Handlers, Param, Registry
@@ -60,7 +60,7 @@ async def home(ctx: Context) -> Reply:
 
 
 def make_kindred(db: Database, settings: Settings, platform: FakePlatform) -> Kindred:
-    registry = Registry.merge([*FEATURES, probe])
+    registry = Registry.merge([help.handlers, profile.handlers, probe])
     app = Kindred(replace(settings), db, registry=registry)
     app.attach(platform)
     return app

@@ -40,7 +40,13 @@ async def test_database_newer_than_code_is_reported(tmp_path: Path) -> None:
     try:
         await db.upgrade()
         async with db.engine.begin() as connection:
-            await connection.execute(text("UPDATE alembic_version SET version_num='9999_future'"))
+            # One row per branch head: rename one of them to a revision the code lacks.
+            await connection.execute(
+                text(
+                    "UPDATE alembic_version SET version_num='9999_future' "
+                    "WHERE version_num = (SELECT MIN(version_num) FROM alembic_version)"
+                )
+            )
         assert (await db.migration_state()).status == "ahead"
     finally:
         await db.dispose()

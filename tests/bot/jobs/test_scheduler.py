@@ -8,7 +8,8 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.jobs.housekeeping import JOB as HOUSEKEEPING, schedule_housekeeping
+from bot.jobs.housekeeping import JOB as HOUSEKEEPING
+from bot.jobs.housekeeping import schedule_housekeeping
 from bot.jobs.scheduler import JobScheduler, latest_occurrence
 from bot.outbox import Outbox
 from bot.platform import Message
