@@ -35,7 +35,7 @@ from typing import Any, TextIO
 import yaml
 
 from bot.app import Kindred
-from bot.mentions import render
+from bot.mentions import member_text, render
 from bot.platform import (
     Button,
     Inbound,
@@ -276,7 +276,10 @@ class ConsoleSession:
         elif verb == "submit":
             await self._submit(rest)
         elif verb == "say":
-            await self.send(self._inbound("message", text=rest))
+            # Shown with a number, like the bot's messages, so `:react` can target it.
+            where = f"#{self.community.channels.get(self.channel, self.channel)} @{self.user}"
+            ref = self.platform.show(where, self.channel, Message(text=member_text(rest)))
+            await self.send(self._inbound("message", text=rest, message=ref))
         elif verb == "react":
             await self._react(rest)
         elif verb == "home":

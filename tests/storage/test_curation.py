@@ -1,0 +1,120 @@
+"""Curation storage on SQLite and PostgreSQL: one item per link even under a race,
+one vote per member with no lost counts, title-fetch leases, and search."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from bot.curation import normalise_url
+from storage import curation as store
+from storage.curation import CuratedItem
+from storage.db import Database
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def new_item(url: str, *, title: str = "A title", tags: list[str] | None = None) -> CuratedItem:
+    link = normalise_url(url)
+    return CuratedItem(
+        platform="fake",
+        workspace_id="W1",
+        url_key=link.key,
+        url=link.url,
+        domain=link.domain,
+        title=title,
+        tags=tags or [],
+        shared_by="U1",
+        title_due_at=NOW,
+        created_at=NOW,
+    )
+
+
+async def add(db: Database, item: CuratedItem) -> int:
+    async with db.transaction() as session:
+        added = await store.add_item(session, item)
+        assert added is not None and added.id is not None
+        return added.id
+
+
+async def test_one_item_per_link_even_when_two_add_it_at_once(db: Database) -> None:
+    async def try_add() -> CuratedItem | None:
+        async with db.transaction() as session:
+            return await store.add_item(session, new_item("https://example.com/a?utm_source=x"))
+
+    results = await asyncio.gather(try_add(), try_add())
+    assert sum(result is not None for result in results) == 1
+    async with db.transaction() as session:
+        found = await store.find_item(
+            session, "fake", "W1", normalise_url("https://EXAMPLE.com/a/").key
+        )
+        assert found is not None and found.url == "https://example.com/a"
+
+
+async def test_one_vote_per_member_and_no_lost_counts(db: Database) -> None:
+    item_id = await add(db, new_item("https://example.com/a"))
+
+    async def vote(user: str) -> bool:
+        async with db.transaction() as session:
+            item = await session.get(CuratedItem, item_id)
+            assert item is not None
+            return await store.add_vote(session, item, user, "upvote")
+
+    results = await asyncio.gather(*(vote(f"U{n}") for n in range(8)), vote("U0"))
+    assert sorted(results) == [False] + [True] * 8
+    async with db.transaction() as session:
+        item = await session.get(CuratedItem, item_id)
+        assert item is not None and item.vote_count == 8
+        assert await store.voted_item_ids(session, "U3", [item_id, 999]) == {item_id}
+        assert await store.voted_item_ids(session, "U99", [item_id]) == set()
+
+
+async def test_title_fetch_leases(db: Database) -> None:
+    first = await add(db, new_item("https://example.com/a"))
+    second = await add(db, new_item("https://example.com/b"))
+    lease_until = NOW + timedelta(minutes=1)
+    async with db.transaction() as session:
+        leased = await store.lease_title_fetches(session, NOW, lease_until, limit=10)
+    assert sorted(row[0] for row in leased) == [first, second]
+    assert {row[2] for row in leased} == {1}
+    # Leased rows are not due for another replica until the lease runs out.
+    async with db.transaction() as session:
+        assert await store.lease_title_fetches(session, NOW, lease_until, limit=10) == []
+        await store.record_title(session, first, "Fetched title", retry_at=None)
+        await store.record_title(session, second, None, retry_at=NOW + timedelta(minutes=10))
+    async with db.transaction() as session:
+        assert await store.lease_title_fetches(session, lease_until, lease_until, 10) == []
+        later = NOW + timedelta(minutes=10)
+        again = await store.lease_title_fetches(session, later, later + timedelta(minutes=1), 10)
+        assert [(row[0], row[2]) for row in again] == [(second, 2)]
+        await store.record_title(session, second, None, retry_at=None)
+    async with db.transaction() as session:
+        done = await session.get(CuratedItem, first)
+        failed = await session.get(CuratedItem, second)
+        assert done is not None and failed is not None
+        assert (done.title, done.title_status, done.title_due_at) == (
+            "Fetched title",
+            "fetched",
+            None,
+        )
+        assert "fetched title" in done.search_text
+        assert (failed.title, failed.title_status) == ("A title", "failed")
+
+
+async def test_search_and_tag_filters(db: Database) -> None:
+    await add(db, new_item("https://example.com/a", title="Why #NPS 100% matters", tags=["cx"]))
+    await add(db, new_item("https://example.com/b", title="Journey_mapping", tags=["nps"]))
+    async with db.transaction() as session:
+
+        async def titles(words: list[str]) -> list[str]:
+            found = await store.search_items(session, "fake", "W1", words, 10)
+            return sorted(item.title for item in found)
+
+        assert await titles(["nps"]) == ["Journey_mapping", "Why #NPS 100% matters"]
+        assert await titles(["#nps"]) == ["Journey_mapping"]
+        assert await titles(["100%"]) == ["Why #NPS 100% matters"]
+        assert await titles(["%"]) == ["Why #NPS 100% matters"]
+        assert await titles(["y_m"]) == ["Journey_mapping"]
+        assert await titles(["why", "journey"]) == []
+        tagged = await store.top_items(session, "fake", "W1", since=None, tag="nps", limit=10)
+        assert [item.title for item in tagged] == ["Journey_mapping"]
