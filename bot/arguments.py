@@ -29,8 +29,14 @@ class ArgumentError(ValueError):
 def split_words(text: str) -> list[str]:
     # Smart quotes come from phones and Slack's editor; treat them as plain quotes.
     normalised = text.replace("“", '"').replace("”", '"').replace("‘", "'").replace("’", "'")
+    # shlex.split, except that only double quotes group words: apostrophes are prose
+    # ("What's your take?") and must neither fail nor swallow the text between two.
+    lexer = shlex.shlex(normalised, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    lexer.quotes = '"'
     try:
-        return shlex.split(normalised)
+        return list(lexer)
     except ValueError as error:
         raise ArgumentError(
             'A quote is not closed. Wrap multi-word values in "double quotes".'

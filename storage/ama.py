@@ -1,0 +1,356 @@
+"""AMA sessions, their questions and votes.
+
+State changes that two people (or two replicas) may attempt at once are single
+conditional statements (`UPDATE … WHERE status = …`, vote inserts guarded by a
+unique key, counters incremented in SQL), so the database decides who wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, select, update
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import Field, SQLModel
+
+from storage.models import OutboxMessage
+from storage.types import UTCDateTime, utcnow
+
+
+class Ama(SQLModel, table=True):
+    """One Ask Me Anything session (lifecycle: `bot.ama.AmaState`)."""
+
+    __tablename__ = "ama"
+    __table_args__ = (
+        # The tick's query: which AMAs have something due.
+        Index("ix_ama_next_event_at", "next_event_at"),
+        Index("ix_ama_community_state", "platform", "workspace_id", "state"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(max_length=64)
+    title: str = Field(max_length=200)
+    host_user_id: str = Field(max_length=64)
+    channel_id: str = Field(max_length=64)
+    created_by: str = Field(max_length=64)
+    # The zone times are shown in (the scheduling admin's, else the community's).
+    timezone: str = Field(max_length=64)
+    moderated: bool = False
+    mod_channel_id: str | None = Field(default=None, max_length=64)
+    max_questions: int = 3
+    state: str = Field(default="scheduled", max_length=16)
+    announce_at: datetime = Field(sa_type=UTCDateTime)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    ends_at: datetime = Field(sa_type=UTCDateTime)
+    # When the next timeline event (announce, reminders, start, close) is due;
+    # None once closed.
+    next_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Questions are numbered Q1, Q2… per AMA.
+    question_count: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    live_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AmaQuestion(SQLModel, table=True):
+    __tablename__ = "ama_question"
+    __table_args__ = (
+        UniqueConstraint("ama_id", "number"),
+        Index("ix_ama_question_ama_status", "ama_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ama_id: int = Field(foreign_key="ama.id")
+    # None while a draft (a near-duplicate its asker has not confirmed).
+    number: int | None = None
+    author_user_id: str = Field(max_length=64)
+    text: str = Field(sa_column=Column(Text, nullable=False))
+    # Hidden from everyone except moderators; stored for limits and rejection notes.
+    anonymous: bool = False
+    # bot.ama.QuestionStatus
+    status: str = Field(max_length=16)
+    votes: int = 0
+    # For a draft: the asked question it resembles.
+    similar_to_id: int | None = Field(default=None, foreign_key="ama_question.id")
+    # Outbox rows (not foreign keys: outbox rows may be pruned one day).
+    post_outbox_id: int | None = None  # the channel post with the upvote button
+    post_update_outbox_id: int | None = None  # the latest queued edit of that post
+    mod_outbox_id: int | None = None  # the moderators' queue post
+    live_outbox_id: int | None = None  # the thread parent posted when answered live
+    moderated_by: str | None = Field(default=None, max_length=64)
+    reject_reason: str | None = Field(default=None, sa_column=Column(Text))
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AmaVote(SQLModel, table=True):
+    __tablename__ = "ama_vote"
+    __table_args__ = (UniqueConstraint("question_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    question_id: int = Field(foreign_key="ama_question.id")
+    user_id: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+# --- AMAs -------------------------------------------------------------------------
+
+
+async def get_ama(
+    session: AsyncSession,
+    platform: str,
+    workspace_id: str,
+    ama_id: int,
+    *,
+    lock: bool = False,
+) -> Ama | None:
+    """The AMA of this community; `lock` serialises changes to it (PostgreSQL)."""
+    query = select(Ama).where(
+        Ama.id == ama_id, Ama.platform == platform, Ama.workspace_id == workspace_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def get_ama_by_id(session: AsyncSession, ama_id: int, *, lock: bool = False) -> Ama | None:
+    query = select(Ama).where(Ama.id == ama_id)
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def open_amas(session: AsyncSession, platform: str, workspace_id: str) -> list[Ama]:
+    """AMAs not closed yet, soonest first."""
+    query = (
+        select(Ama)
+        .where(Ama.platform == platform, Ama.workspace_id == workspace_id, Ama.state != "closed")
+        .order_by(Ama.starts_at, Ama.id)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def latest_in_channel(
+    session: AsyncSession, platform: str, workspace_id: str, channel_id: str
+) -> Ama | None:
+    query = (
+        select(Ama)
+        .where(
+            Ama.platform == platform,
+            Ama.workspace_id == workspace_id,
+            Ama.channel_id == channel_id,
+        )
+        .order_by(Ama.starts_at.desc(), Ama.id.desc())
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def overlapping(
+    session: AsyncSession,
+    platform: str,
+    workspace_id: str,
+    channel_id: str,
+    starts_at: datetime,
+    ends_at: datetime,
+) -> Ama | None:
+    """An open AMA in `channel_id` whose time overlaps [starts_at, ends_at)."""
+    query = (
+        select(Ama)
+        .where(
+            Ama.platform == platform,
+            Ama.workspace_id == workspace_id,
+            Ama.channel_id == channel_id,
+            Ama.state != "closed",
+            Ama.starts_at < ends_at,
+            Ama.ends_at > starts_at,
+        )
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def due_amas(session: AsyncSession, now: datetime) -> list[Ama]:
+    """AMAs (of every community) with a timeline event due; uses ix_ama_next_event_at."""
+    query = select(Ama).where(Ama.next_event_at <= now).order_by(Ama.next_event_at, Ama.id)
+    return list((await session.execute(query)).scalars())
+
+
+# --- questions --------------------------------------------------------------------
+
+
+async def get_question(
+    session: AsyncSession, platform: str, workspace_id: str, question_id: int
+) -> tuple[AmaQuestion, Ama] | None:
+    """The question and its AMA, if the question belongs to this community."""
+    query = (
+        select(AmaQuestion, Ama)
+        .join(Ama, Ama.id == AmaQuestion.ama_id)
+        .where(
+            AmaQuestion.id == question_id,
+            Ama.platform == platform,
+            Ama.workspace_id == workspace_id,
+        )
+    )
+    row = (await session.execute(query)).one_or_none()
+    return None if row is None else (row[0], row[1])
+
+
+async def questions(
+    session: AsyncSession, ama_id: int, statuses: Collection[str] | None = None
+) -> list[AmaQuestion]:
+    """The AMA's questions (optionally only some statuses), in the order they were asked."""
+    query = select(AmaQuestion).where(AmaQuestion.ama_id == ama_id)
+    if statuses is not None:
+        query = query.where(AmaQuestion.status.in_(list(statuses)))
+    return list((await session.execute(query.order_by(AmaQuestion.id))).scalars())
+
+
+async def add_question(
+    session: AsyncSession,
+    ama: Ama,
+    *,
+    author_user_id: str,
+    text: str,
+    anonymous: bool,
+    status: str,
+    similar_to_id: int | None = None,
+) -> AmaQuestion:
+    question = AmaQuestion(
+        ama_id=ama.id or 0,
+        author_user_id=author_user_id,
+        text=text,
+        anonymous=anonymous,
+        status=status,
+        similar_to_id=similar_to_id,
+    )
+    session.add(question)
+    await session.flush()
+    return question
+
+
+def assign_number(ama: Ama, question: AmaQuestion) -> int:
+    """Give a submitted question its Q-number (the caller holds the AMA's lock)."""
+    ama.question_count += 1
+    question.number = ama.question_count
+    return question.number
+
+
+async def change_status(
+    session: AsyncSession,
+    question_id: int,
+    expected: Collection[str],
+    status: str,
+    **values: Any,
+) -> bool:
+    """Move the question to `status` if it is still in one of `expected`; False when
+    someone else changed it first (two moderators, a double click)."""
+    result = await session.execute(
+        update(AmaQuestion)
+        .where(AmaQuestion.id == question_id, AmaQuestion.status.in_(list(expected)))
+        .values(status=status, **values)
+        .execution_options(synchronize_session="fetch")
+    )
+    return result.rowcount == 1
+
+
+async def delete_draft(session: AsyncSession, question_id: int) -> bool:
+    result = await session.execute(
+        delete(AmaQuestion).where(AmaQuestion.id == question_id, AmaQuestion.status == "draft")
+    )
+    return result.rowcount == 1
+
+
+# --- votes ------------------------------------------------------------------------
+
+
+async def add_vote(session: AsyncSession, question_id: int, user_id: str) -> int | None:
+    """Record the member's vote and return the new count; None if they had voted."""
+    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+    insert = postgres_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(AmaVote)
+        .values(question_id=question_id, user_id=user_id, created_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["question_id", "user_id"])
+        .returning(AmaVote.id)
+    )
+    if (await session.execute(statement)).scalar_one_or_none() is None:
+        return None
+    return await _add_to_votes(session, question_id, 1)
+
+
+async def remove_vote(session: AsyncSession, question_id: int, user_id: str) -> int | None:
+    """Withdraw the member's vote and return the new count; None if they had not voted."""
+    result = await session.execute(
+        delete(AmaVote).where(AmaVote.question_id == question_id, AmaVote.user_id == user_id)
+    )
+    if result.rowcount != 1:
+        return None
+    return await _add_to_votes(session, question_id, -1)
+
+
+async def _add_to_votes(session: AsyncSession, question_id: int, change: int) -> int:
+    # Incremented in SQL, not read-modify-write, so concurrent votes all count; the
+    # loaded question object is refreshed from the database, never written back.
+    result = await session.execute(
+        update(AmaQuestion)
+        .where(AmaQuestion.id == question_id)
+        .values(votes=AmaQuestion.votes + change)
+        .returning(AmaQuestion.votes)
+        .execution_options(synchronize_session=False)
+    )
+    votes = result.scalar_one()
+    question = await session.get(AmaQuestion, question_id)
+    if question is not None:
+        await session.refresh(question, ["votes"])
+    return votes
+
+
+async def voters(session: AsyncSession, question_ids: Sequence[int]) -> dict[int, set[str]]:
+    if not question_ids:
+        return {}
+    query = select(AmaVote.question_id, AmaVote.user_id).where(
+        AmaVote.question_id.in_(list(question_ids))
+    )
+    found: dict[int, set[str]] = {}
+    for question_id, user_id in (await session.execute(query)).all():
+        found.setdefault(question_id, set()).add(user_id)
+    return found
+
+
+# --- delivered messages -----------------------------------------------------------
+
+
+async def sent_refs(session: AsyncSession, outbox_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """Where delivered outbox rows landed (channel, message id, permalink)."""
+    if not outbox_ids:
+        return {}
+    query = select(OutboxMessage.id, OutboxMessage.sent_ref).where(
+        OutboxMessage.id.in_(list(outbox_ids))
+    )
+    return {row_id: ref for row_id, ref in (await session.execute(query)).all() if ref}
+
+
+async def replace_queued_payload(
+    session: AsyncSession, outbox_id: int, payload: dict[str, Any]
+) -> bool:
+    """Swap the payload of a queued message no dispatcher has leased yet.
+
+    Vote counts change in bursts; folding them into the update still waiting in
+    the outbox sends one edit instead of many, and can never deliver an older count
+    after a newer one. False when the row is already leased or sent."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(
+            OutboxMessage.id == outbox_id,
+            OutboxMessage.status == "pending",
+            OutboxMessage.lease_owner.is_(None),
+        )
+        .values(payload=payload)
+    )
+    return result.rowcount == 1
