@@ -8,6 +8,7 @@ Neutral message markup, rendered by each adapter:
 - `**bold**`, `_italic_`, `[label](https://url)` links, `> ` quotes;
 - `<@USER_ID>` mentions (produced by `bot.mentions.mention`), which ping only
   when the user id is also listed in `Message.mentions`;
+- `<#CHANNEL_ID>` channel links (native on Slack and Discord);
 - member-written text wrapped by `bot.mentions.member_text`, which adapters
   escape for their platform so it can never ping anyone.
 """

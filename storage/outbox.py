@@ -171,6 +171,8 @@ async def reschedule(
 
 
 async def mark_failed(db: Database, row_id: int, error: str) -> None:
+    """Give up on a row, and on every row waiting for it (a reply to a post that was
+    never delivered can never be delivered either)."""
     async with db.transaction() as session:
         await session.execute(
             update(OutboxMessage)
@@ -183,6 +185,15 @@ async def mark_failed(db: Database, row_id: int, error: str) -> None:
                 last_error=error[:2000],
             )
         )
+        failed = [row_id]
+        while failed:
+            dependents = await session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.status == "pending", OutboxMessage.after_id.in_(failed))
+                .values(status="failed", last_error=f"waited for outbox row {row_id}, which failed")
+                .returning(OutboxMessage.id)
+            )
+            failed = list(dependents.scalars())
 
 
 async def counts_by_status(db: Database) -> dict[str, int]:

@@ -51,6 +51,7 @@ from bot.settings import Settings
 from storage import members
 
 PLATFORM = "console"
+_CHANNEL_LINK = re.compile(r"<#([A-Za-z0-9_.\-]+)(?:\|[^>]*)?>")
 
 
 @dataclass
@@ -173,7 +174,11 @@ class ConsolePlatform:
         def name(user_id: str) -> str:
             return "@" + user_id
 
-        return render(text, lambda segment: segment, name)
+        rendered = render(text, lambda segment: segment, name)
+        return _CHANNEL_LINK.sub(
+            lambda match: "#" + self.community.channels.get(match.group(1), match.group(1)),
+            rendered,
+        )
 
 
 class ConsoleSession:

@@ -225,3 +225,17 @@ async def test_paced_platform_is_not_exceeded(sqlite_db: Database) -> None:
         await OutboxDispatcher(sqlite_db, {"fake": platform}).drain()
     assert time.monotonic() - started >= 0.25
     assert len(platform.sent) == 40
+
+
+async def test_rows_waiting_for_a_failed_row_fail_too(db: Database) -> None:
+    async with db.transaction() as session:
+        outbox = Outbox(session, "fake", "W1")
+        post = await outbox.post("C-gone", Message("question"))
+        reply = await outbox.thread_reply(post, Message("answer"))
+        await outbox.update(reply, Message("answer (edited)"))
+        await outbox.dm("U1", Message("unrelated"))
+    platform = FakePlatform(failures=[PlatformError("channel_not_found")])
+    async with asyncio.timeout(10):
+        await OutboxDispatcher(db, {"fake": platform}).drain()
+    assert await statuses(db) == {"failed": 3, "sent": 1}
+    assert platform.texts() == ["unrelated"]
