@@ -54,12 +54,17 @@ class Kindred:
         self.dispatcher = OutboxDispatcher(db, {}, owner=f"outbox-{self.instance}")
         self.scheduler = JobScheduler(db, f"jobs-{self.instance}", clock, self.dispatcher.wake)
         self._dispatcher_task: asyncio.Task[None] | None = None
+        # `kindred run --platform all`: each adapter starts and stops the one core.
+        self._adapters_started = 0
 
     def attach(self, platform: Platform) -> None:
         self.platforms[platform.name] = platform
         self.dispatcher.add_platform(platform)
 
     async def start(self, *, dispatch: bool = True, schedule: bool = True) -> None:
+        self._adapters_started += 1
+        if self._adapters_started > 1:
+            return
         schedule_housekeeping(self.scheduler)
         for hook in self.registry.startup:
             await hook(self)
@@ -70,6 +75,10 @@ class Kindred:
             self._dispatcher_task = asyncio.create_task(self.dispatcher.run())
 
     async def stop(self) -> None:
+        if self._adapters_started > 1:
+            self._adapters_started -= 1
+            return
+        self._adapters_started = 0
         self.scheduler.shutdown()
         self.dispatcher.stop()
         if self._dispatcher_task is not None:

@@ -156,13 +156,21 @@ class OutboxDispatcher:
         # Marks land within ~20 ms of delivery, so a crash re-sends at most that window.
         while True:
             await asyncio.sleep(0.02)
-            await self._flush()
+            # Shielded: cancelling a flush mid-transaction would abandon a SQLite
+            # connection that still holds the write lock ("database is locked").
+            await asyncio.shield(self._flush())
 
     async def _flush(self) -> None:
         if not self._delivered:
             return
         batch, self._delivered = self._delivered, []
-        await outbox_rows.mark_sent(self.db, batch)
+        try:
+            await outbox_rows.mark_sent(self.db, batch)
+        except BaseException:
+            # Not recorded (the database failed, or shutdown cancelled us): the next
+            # flush must record these, or they would be re-sent when their lease ends.
+            self._delivered[:0] = batch
+            raise
         self.sent_count += len(batch)
 
     async def _deliver(
