@@ -1,0 +1,730 @@
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import itertools
+import re
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.adapters.console import ConsoleCommunity, ConsoleSession
+from bot.adapters.discord import DiscordService
+from bot.app import Kindred
+from bot.jobs import welcome_jobs
+from bot.mentions import MEMBER_TEXT_START, escape_for_slack, render, strip_markup_for_plain_text
+from bot.platform import Inbound, MessageRef, RateLimit, RateLimited, Reply
+from bot.settings import Secret, Settings
+from storage import coffee, members
+from storage import welcome as welcome_rows
+from storage.db import Database
+from storage.models import OutboxMessage
+from storage.welcome import Welcome
+from tests.bot.adapters.slack_harness import ADMIN as SLACK_ADMIN
+from tests.bot.adapters.slack_harness import TEAM as SLACK_TEAM
+from tests.bot.adapters.slack_harness import populate, running_slack, slack_settings
+from tests.conftest import Clock
+from tests.fakes.discord_server import Channel, FakeDiscord
+from tests.fakes.discord_server import Member as DiscordMember
+from tests.fakes.discord_server import Sent as DiscordSent
+from tests.fakes.platform import FakePlatform
+from tests.fakes.slack import FakeSlack, block_action_payload, interactive, view_submission
+
+ADMIN = "UADMIN"
+DISCORD_GUILD = 1_200_000_000_000_000_001
+DISCORD_GENERAL = 1_200_000_000_000_000_010
+DISCORD_INTROS = 1_200_000_000_000_000_011
+DISCORD_ADMIN = 1_200_000_000_000_000_101
+DISCORD_NEWCOMER = 1_200_000_000_000_000_201
+_event_ids = itertools.count(1)
+
+
+def inbound(kind: Any, user: str = ADMIN, **fields: Any) -> Inbound:
+    """An event as an adapter delivers it: with a fresh delivery key unless given."""
+    fields.setdefault("event_id", f"ev{next(_event_ids)}")
+    fields.setdefault("user_name", user.title())
+    return Inbound(kind=kind, platform="fake", workspace_id="W1", user_id=user, **fields)
+
+
+async def say(kindred: Kindred, text: str, user: str = ADMIN) -> str:
+    reply = await kindred.handle(inbound("command", user, text=text))
+    assert reply is not None and reply.message is not None
+    return strip_markup_for_plain_text(reply.message.text)
+
+
+async def join(kindred: Kindred, user: str, **fields: Any) -> None:
+    assert await kindred.handle(inbound("member_joined", user, **fields)) is None
+
+
+async def press(
+    kindred: Kindred, user: str, action_id: str, value: str = "", **fields: Any
+) -> Reply:
+    reply = await kindred.handle(
+        inbound("button", user, action_id=action_id, value=value, **fields)
+    )
+    assert reply is not None
+    return reply
+
+
+def reply_text(reply: Reply) -> str:
+    assert reply.message is not None
+    return strip_markup_for_plain_text(reply.message.text)
+
+
+async def welcome_row(kindred: Kindred, user: str) -> Welcome | None:
+    async with kindred.db.sessions() as session:
+        query = select(Welcome).where(Welcome.user_id == user)
+        return (await session.execute(query)).scalar_one_or_none()
+
+
+async def set_profile(kindred: Kindred, user: str, **profile: Any) -> None:
+    async with kindred.db.transaction() as session:
+        member = await members.ensure_member(session, "fake", "W1", user, user.title())
+        for name, value in profile.items():
+            setattr(member, name, value)
+
+
+def welcome_dms(platform: FakePlatform) -> list[str]:
+    return [
+        sent.target
+        for sent in platform.sent
+        if sent.kind == "dm"
+        and any(b.action_id == "welcome.introduce" for b in sent.message.buttons)
+    ]
+
+
+@pytest.fixture
+async def app(kindred: Kindred, platform: FakePlatform) -> AsyncIterator[Kindred]:
+    platform.admins.add(ADMIN)
+    async with kindred.db.transaction() as session:
+        community = await members.ensure_community(session, "fake", "W1")
+        community.name = "CX Circle"
+    await kindred.start(dispatch=False, schedule=False)
+    yield kindred
+
+
+async def deliver(kindred: Kindred) -> None:
+    """Drain the outbox; if it never empties, say which rows are stuck and why."""
+    try:
+        async with asyncio.timeout(20):
+            await kindred.dispatcher.drain()
+    except TimeoutError:
+        async with kindred.db.sessions() as session:
+            query = select(OutboxMessage).where(OutboxMessage.status == "pending")
+            stuck = [
+                (row.id, row.kind, row.target, row.attempts, row.next_attempt_at, row.last_error)
+                for row in (await session.execute(query)).scalars()
+            ]
+        pytest.fail(f"the outbox did not drain; pending rows: {stuck}")
+
+
+# Welcome once -----------------------------------------------------------------------
+
+
+async def test_a_newcomer_gets_one_welcome_dm_with_the_stock_template(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    await join(app, "UNEW", user_name="Nia Newcomer")
+    await deliver(app)
+    [sent] = platform.sent
+    assert (sent.kind, sent.target) == ("dm", "UNEW")
+    assert sent.text.startswith("**Welcome!** 👋 Nia Newcomer, we're glad you joined CX Circle.\n")
+    assert "/kindred coffee join" in sent.text
+    assert [(b.label, b.action_id, b.value) for b in sent.message.buttons] == [
+        ("Introduce me", "welcome.introduce", ""),
+        ("Join virtual coffee", "coffee.join", ""),
+        ("Find me a buddy", "welcome.find_buddy", ""),
+    ]
+    # The community's name is member-supplied text: it cannot ping.
+    assert MEMBER_TEXT_START in sent.message.text
+
+
+async def test_welcome_once_across_redelivery_rejoin_and_restart(
+    app: Kindred, platform: FakePlatform, settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    first = inbound("member_joined", "UNEW")
+    await app.handle(first)
+    await app.handle(first)  # the platform re-delivers the same event
+    await app.handle(inbound("member_left", "UNEW"))
+    await join(app, "UNEW")  # leaves and comes back
+    restarted = Kindred(replace(settings, database_url=str(sqlite_db.url)), sqlite_db, clock=clock)
+    restarted.attach(platform)
+    await join(restarted, "UNEW")
+    await deliver(app)
+    assert welcome_dms(platform) == ["UNEW"]
+
+
+async def test_bots_and_deactivated_users_are_not_welcomed(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    async with app.db.transaction() as session:
+        await members.ensure_member(session, "fake", "W1", "UBOT", "Deploy Bot", is_bot=True)
+        await members.ensure_member(session, "fake", "W1", "UGONE", "Gone", deactivated=True)
+    await join(app, "UBOT")
+    await join(app, "UGONE")
+    await deliver(app)
+    assert platform.sent == []
+    assert await welcome_row(app, "UBOT") is None
+
+
+async def test_welcomes_can_be_turned_off(app: Kindred, platform: FakePlatform) -> None:
+    assert "Welcomes: off" in await say(app, "welcome setup enabled=off")
+    await join(app, "UNEW")
+    await deliver(app)
+    assert platform.sent == []
+
+
+async def test_channel_trigger_welcomes_joiners_of_that_channel_only(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    text = await say(app, "welcome setup trigger_channel=<#CCOMMUNITY>")
+    assert "Trigger: joining <#CCOMMUNITY>" in text
+    await join(app, "UA")
+    await app.handle(inbound("channel_joined", "UA", channel_id="CRANDOM"))
+    await deliver(app)
+    assert platform.sent == []
+    await app.handle(inbound("channel_joined", "UA", channel_id="CCOMMUNITY"))
+    await app.handle(inbound("channel_joined", "UA", channel_id="CCOMMUNITY"))
+    await deliver(app)
+    assert welcome_dms(platform) == ["UA"]
+    assert "trigger=channel needs the channel" in await say(
+        app, "welcome setup trigger=channel clear=trigger_channel"
+    )
+
+
+# Delays -----------------------------------------------------------------------------
+
+
+async def test_a_delayed_welcome_arrives_once_after_the_delay(
+    app: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    assert "Delay: 2h" in await say(app, "welcome setup delay=2h")
+    await join(app, "UNEW")
+    await welcome_jobs.run_due(app, clock.advance(hours=1, minutes=59))
+    await deliver(app)
+    assert platform.sent == []
+    assert "(1 more scheduled)" in await say(app, "welcome stats")
+    clock.advance(minutes=1)
+    await app.scheduler.catch_up()
+    await app.scheduler.catch_up()  # every replica ticks; the claim makes it run once
+    await deliver(app)
+    assert welcome_dms(platform) == ["UNEW"]
+    row = await welcome_row(app, "UNEW")
+    assert row is not None and row.welcomed_at == clock.now and row.welcome_due_at is None
+
+
+async def test_leaving_before_a_delayed_welcome_cancels_it_until_they_return(
+    app: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await say(app, "welcome setup delay=1d")
+    await join(app, "UNEW")
+    await app.handle(inbound("member_left", "UNEW"))
+    await welcome_jobs.run_due(app, clock.advance(days=2))
+    await deliver(app)
+    assert platform.sent == []
+    await join(app, "UNEW")
+    await welcome_jobs.run_due(app, clock.advance(days=1))
+    await deliver(app)
+    assert welcome_dms(platform) == ["UNEW"]
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("3 hours", "not a delay I understand"), ("8d", "at most 7 days"), ("-1h", "not a delay")],
+)
+async def test_bad_delays_are_refused(app: Kindred, value: str, problem: str) -> None:
+    assert problem in await say(app, f'welcome setup delay="{value}"')
+
+
+# Templates --------------------------------------------------------------------------
+
+
+async def test_custom_template_is_used_and_checked_at_setup(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    unknown = await say(app, 'welcome setup template="Hi {{ first_name }}!"')
+    assert "Unknown placeholder(s): {{ first_name }}" in unknown
+    assert "{{ community }}" in unknown
+    assert "renders to an empty message" in await say(
+        app, 'welcome setup template="{# nothing yet #}"'
+    )
+    assert "syntax error" in await say(app, 'welcome setup template="Hi {{ name"')
+    assert "Template: stock" in await say(app, "welcome setup")
+    saved = await say(
+        app,
+        'welcome setup template="Hey {{ name }}!\\nRules: {{ code_of_conduct }}" '
+        'code_of_conduct=https://cx.example/coc visit="<#CHELP>, <#CJOBS>"',
+    )
+    assert "Template: custom" in saved
+    assert "Channels worth visiting: <#CHELP>, <#CJOBS>" in saved
+    await join(app, "UNEW", user_name="Nia")
+    await deliver(app)
+    assert platform.texts("dm", "UNEW") == ["Hey Nia!\nRules: https://cx.example/coc"]
+    assert "Template: stock" in await say(app, "welcome setup template=default")
+
+
+async def test_setup_validates_every_value_and_changes_nothing_on_refusal(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    assert "not a web link" in await say(
+        app, "welcome setup delay=1h code_of_conduct=javascript:alert(1)"
+    )
+    assert "Delay: immediately" in await say(app, "welcome setup")
+    assert "`#help` is not a channel" in await say(app, "welcome setup visit=#help")
+    assert "both set and cleared" in await say(
+        app, "welcome setup intro_channel=<#CI> clear=intro_channel"
+    )
+    assert "Only community admins" in await say(app, "welcome setup enabled=off", user="UX")
+    assert "Only community admins" in await say(app, "welcome stats", user="UX")
+
+
+# Introductions ----------------------------------------------------------------------
+
+
+async def test_introduce_me_posts_a_mention_safe_intro_with_profile_fields(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    await say(app, "welcome setup intro_channel=<#CINTRO>")
+    await join(app, "UNEW", user_name="Nia")
+    await set_profile(app, "UNEW", timezone="Europe/Lisbon")
+    form = await press(app, "UNEW", "welcome.introduce")
+    assert form.modal is not None and form.modal.callback_id == "welcome.intro_submit"
+    assert [field.field_id for field in form.modal.fields] == ["intro", "role", "company", "topics"]
+    submitted = await app.handle(
+        inbound(
+            "modal_submit",
+            "UNEW",
+            action_id="welcome.intro_submit",
+            options={
+                "intro": "Hi all @everyone <!channel> I run support ops.",
+                "role": "Support Lead",
+                "company": "Globex",
+                "topics": "QA, tooling",
+            },
+        )
+    )
+    assert submitted is not None and "on its way to <#CINTRO>" in reply_text(submitted)
+    await deliver(app)
+    [post] = [sent for sent in platform.sent if sent.kind == "post"]
+    assert post.target == "CINTRO"
+    assert post.text.splitlines()[:4] == [
+        "**Please welcome <@UNEW>!**",
+        "Support Lead at Globex",
+        "Based in the Europe/Lisbon time zone",
+        "Into: QA, tooling",
+    ]
+    slack_text = render(post.message.text, escape_for_slack)
+    assert "<!channel>" not in slack_text and "&lt;!channel&gt;" in slack_text
+    assert post.message.mentions == ()
+    again = await press(app, "UNEW", "welcome.introduce")
+    assert "You introduced yourself already" in reply_text(again)
+    row = await welcome_row(app, "UNEW")
+    assert row is not None and row.intro_posted_at is not None
+
+
+async def test_intro_without_intro_channel_or_text_is_refused_kindly(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    await join(app, "UNEW")
+    reply = await press(app, "UNEW", "welcome.introduce")
+    assert reply.modal is None and "no introductions channel" in reply_text(reply)
+    await say(app, "welcome setup intro_channel=<#CINTRO>")
+    empty = await app.handle(
+        inbound("modal_submit", "UNEW", action_id="welcome.intro_submit", options={"intro": " "})
+    )
+    assert empty is not None and "Your introduction is empty" in reply_text(empty)
+    await deliver(app)
+    assert platform.texts("post") == []
+
+
+# Buddies ----------------------------------------------------------------------------
+
+
+async def test_find_me_a_buddy_picks_the_least_loaded_fitting_volunteer(
+    app: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await set_profile(app, "UANA", company="Acme", timezone="Europe/Paris")
+    await set_profile(app, "UBEN", company="Globex", timezone="Asia/Tokyo")
+    await set_profile(app, "UCAT", company="Initech", timezone="Europe/London")
+    for user in ("UANA", "UBEN", "UCAT"):
+        assert "Thank you for volunteering" in await say(app, "welcome buddy on", user=user)
+    assert "You're a welcome buddy" in await say(app, "welcome buddy", user="UANA")
+    await say(app, "welcome setup intro_channel=<#CINTRO>")
+    await join(app, "UNEW")
+    await set_profile(app, "UNEW", company="acme ", timezone="Europe/Berlin")
+    reply = await press(app, "UNEW", "welcome.find_buddy")
+    # Same load for all: Ana shares the newcomer's company, Ben's day barely overlaps.
+    assert reply_text(reply) == (
+        "Done! I've introduced you to <@UCAT> in a small group conversation."
+    )
+    again = await press(app, "UNEW", "welcome.find_buddy")
+    assert "<@UCAT> is your buddy already" in reply_text(again)
+    await deliver(app)
+    assert list(platform.groups.values()) == [["UNEW", "UCAT"]]
+    [intro] = platform.texts("post", "G1")
+    assert intro.startswith("<@UNEW>, meet <@UCAT>: your welcome buddy in CX Circle!")
+    [sent] = [sent for sent in platform.sent if sent.target == "G1"]
+    assert set(sent.message.mentions) == {"UNEW", "UCAT"}
+    # The next newcomer goes to a volunteer with no newcomer yet.
+    await join(app, "UNEXT")
+    await set_profile(app, "UNEXT", company="Initech", timezone="Europe/Madrid")
+    assert "<@UANA>" in reply_text(await press(app, "UNEXT", "welcome.find_buddy"))
+    # A week later each buddy is nudged to check in, once.
+    await welcome_jobs.run_due(app, clock.advance(days=7))
+    await welcome_jobs.run_due(app, clock.now)
+    await deliver(app)
+    [checkin] = platform.texts("dm", "UCAT")
+    assert checkin.startswith("It's been a week since you became <@UNEW>'s welcome buddy")
+    assert len(platform.texts("dm", "UANA")) == 1
+
+
+async def test_a_buddy_request_waits_for_the_first_volunteer(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    await join(app, "UNEW")
+    reply = await press(app, "UNEW", "welcome.find_buddy")
+    assert "No volunteer buddy is free right now" in reply_text(reply)
+    assert "1 waiting for a volunteer" in await say(app, "welcome stats")
+    assert "introduced you to <@UNEW>" in await say(app, "welcome buddy on", user="UVOL")
+    assert "Buddies are for newcomers" in reply_text(await press(app, "UVOL", "welcome.find_buddy"))
+    assert "no longer a welcome buddy" in await say(app, "welcome buddy off", user="UVOL")
+    await deliver(app)
+    assert list(platform.groups.values()) == [["UNEW", "UVOL"]]
+
+
+async def test_automatic_buddies_at_welcome_time(app: Kindred, platform: FakePlatform) -> None:
+    await say(app, "welcome buddy on", user="UVOL")
+    assert "Automatic buddy: on (1 volunteer)" in await say(app, "welcome setup auto_buddy=on")
+    await join(app, "UNEW")
+    await deliver(app)
+    assert welcome_dms(platform) == ["UNEW"]
+    assert list(platform.groups.values()) == [["UNEW", "UVOL"]]
+    home = await app.handle(inbound("home_opened", "UVOL"))
+    assert home is not None and "1 newcomer in the last 30 days" in reply_text(home)
+
+
+# Greeters ---------------------------------------------------------------------------
+
+
+async def test_greeters_take_a_newcomer_once(app: Kindred, platform: FakePlatform) -> None:
+    await say(app, "welcome setup greeters_channel=<#CGREET>")
+    await join(app, "UNEW")
+    await deliver(app)
+    [post] = [sent for sent in platform.sent if sent.kind == "post"]
+    assert post.target == "CGREET" and post.text.startswith("👋 <@UNEW> just joined CX Circle.")
+    [button] = post.message.buttons
+    assert (button.label, button.action_id, button.value) == (
+        "I'll say hi",
+        "welcome.greet",
+        "UNEW",
+    )
+    clicked = {"message": MessageRef("CGREET", post.ref.message_id)}
+    own = await press(app, "UNEW", "welcome.greet", "UNEW", **clicked)
+    assert "That's you" in reply_text(own)
+    taken = await press(app, "UG1", "welcome.greet", "UNEW", **clicked)
+    assert "<@UNEW> is yours" in reply_text(taken)
+    assert taken.update_original is not None and taken.update_original.buttons == ()
+    updated = strip_markup_for_plain_text(taken.update_original.text)
+    assert "<@UG1> is saying hi." in updated
+    late = await press(app, "UG2", "welcome.greet", "UNEW", **clicked)
+    assert reply_text(late) == "<@UG1> is already saying hi to <@UNEW>."
+    assert late.update_original is None
+    assert "Greeted personally by a greeter: 1" in await say(app, "welcome stats")
+
+
+# Preview and stats ------------------------------------------------------------------
+
+
+async def test_preview_shows_the_dm_with_the_admins_own_profile(app: Kindred) -> None:
+    await say(app, "welcome setup delay=30m intro_channel=<#CINTRO>")
+    reply = await app.handle(inbound("command", ADMIN, text="welcome preview", user_name="Alma"))
+    assert reply is not None and reply.message is not None and not reply.public
+    text = strip_markup_for_plain_text(reply.message.text)
+    assert text.startswith("_Preview with you as the newcomer. Newcomers get this 30m after")
+    assert "**Welcome!** 👋 Alma, we're glad you joined CX Circle." in text
+    assert "I'll post them in <#CINTRO> for you" in text
+    assert [b.action_id for b in reply.message.buttons] == [
+        "welcome.introduce",
+        "coffee.join",
+        "welcome.find_buddy",
+    ]
+
+
+async def test_stats_report_activation_within_fourteen_days(
+    app: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await say(app, "welcome setup intro_channel=<#CINTRO>")
+    await say(app, "welcome buddy on", user="UVOL")
+    for user in ("UINTRO", "UCOFFEE", "UBUDDY", "UIDLE", "ULATE"):
+        await join(app, user)
+    await app.handle(
+        inbound("modal_submit", "UINTRO", action_id="welcome.intro_submit", options={"intro": "Hi"})
+    )
+    await press(app, "UBUDDY", "welcome.find_buddy")
+    async with app.db.transaction() as session:
+        program = coffee.CoffeeProgram(
+            platform="fake",
+            workspace_id="W1",
+            channel_id="CCOFFEE",
+            anchor_date=date(2026, 11, 23),
+            next_round_at=clock.now,
+            created_by=ADMIN,
+        )
+        session.add(program)
+        await session.flush()
+        assert program.id is not None
+        await coffee.join(session, program.id, "UCOFFEE", clock.advance(days=3))
+    assert "Still in their first 14 days: 5, of whom 3 already took a step." in await say(
+        app, "welcome stats"
+    )
+    async with app.db.transaction() as session:
+        await coffee.join(session, program.id, "ULATE", clock.advance(days=12))
+    text = await say(app, "welcome stats")
+    assert "Welcomed: 5" in text and "Introduced: 1" in text and "Buddied: 1" in text
+    assert "3 of 5 newcomers (60%)" in text
+    assert "intro 1 · coffee 1 · buddy 1" in text
+
+
+# Bursts and replicas ----------------------------------------------------------------
+
+
+async def test_a_burst_of_500_joins_is_welcomed_paced_without_loss_or_duplicate(
+    app: Kindred, platform: FakePlatform
+) -> None:
+    platform.limits = [("fake-dm", RateLimit(per_second=500, burst=50))]
+    platform.failures = [RateLimited(0.05) for _ in range(3)]
+    joins = [inbound("member_joined", f"U{n:03}") for n in range(500)]
+    for event in joins:
+        await app.handle(event)
+    for event in joins[:100]:  # a re-delivery of the first hundred events
+        await app.handle(event)
+    started = time.monotonic()
+    await deliver(app)
+    elapsed = time.monotonic() - started
+    targets = welcome_dms(platform)
+    assert len(targets) == 500
+    assert sorted(targets) == [f"U{n:03}" for n in range(500)]
+    assert platform.calls == 503  # three 429s retried, nothing sent twice
+    # Paced: after the burst of 50, 450 more at 500/s take at least 0.9 s.
+    assert elapsed >= 0.85
+
+
+async def test_two_replicas_racing_on_one_join_welcome_once(
+    postgres_db: Database, settings: Settings, clock: Clock, platform: FakePlatform
+) -> None:
+    replicas = [
+        Kindred(replace(settings, database_url=str(postgres_db.url)), postgres_db, clock=clock)
+        for _ in range(2)
+    ]
+    for replica in replicas:
+        replica.attach(platform)
+    users = [f"U{n}" for n in range(20)]
+    # Only the welcome is raced here: the community and its members already exist.
+    async with postgres_db.transaction() as session:
+        await members.ensure_community(session, "fake", "W1")
+        for user in users:
+            await members.ensure_member(session, "fake", "W1", user)
+    # Two deliveries of the same arrival (e.g. two gateway shards after a resume).
+    await asyncio.gather(
+        *(replica.handle(inbound("member_joined", user)) for user in users for replica in replicas)
+    )
+    for replica in replicas:
+        await deliver(replica)
+    assert sorted(welcome_dms(platform)) == sorted(users)
+
+
+# Console end to end -----------------------------------------------------------------
+
+
+def last_button(output: str, label: str) -> str:
+    return re.findall(rf"\((\d+)\) {re.escape(label)}", output)[-1]
+
+
+async def test_console_newcomer_is_welcomed_introduced_and_buddied(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    output = io.StringIO()
+    kindred = Kindred(settings, sqlite_db, clock=clock)
+    community = ConsoleCommunity.load(settings.config_dir / "console.yml")
+    session = ConsoleSession(
+        kindred, community, output, lambda delta: clock.advance(seconds=delta.total_seconds())
+    )
+    await session.seed()
+    await kindred.start(dispatch=False, schedule=False)
+    try:
+        await session.execute("/kindred welcome setup intro_channel=#introductions")
+        await session.execute(":as bob")
+        await session.execute("/kindred welcome buddy on")
+        await session.execute(":join newbie")
+        screen = output.getvalue()
+        assert (
+            "── [3] DM → @newbie ──\n**Welcome!** 👋 Newbie, we're glad you joined CX Practitioners"
+            in screen
+        )
+        assert "(1) Introduce me   (2) Join virtual coffee   (3) Find me a buddy" in screen
+        await session.execute(":as newbie")
+        await session.execute(last_button(screen, "Introduce me"))
+        assert 'Answer with :submit intro="…" role="…" (optional)' in output.getvalue()
+        await session.execute(
+            ':submit intro="Hi! I run support at a startup. @everyone say hi" company=Initech'
+        )
+        await session.execute(last_button(screen, "Find me a buddy"))
+        await session.execute(":advance 7d")
+        await session.execute(":as alice")
+        await session.execute("/kindred welcome stats")
+    finally:
+        await kindred.stop()
+    screen = output.getvalue()
+    assert (
+        "── [5] #introductions ──\n**Please welcome @newbie!**\nWorks at Initech\n\n"
+        "Hi! I run support at a startup. @everyone say hi\n"
+    ) in screen
+    assert "Done! I've introduced you to @bob in a small group conversation." in screen
+    assert "── [7] group @newbie, @bob ──\n@newbie, meet @bob: your welcome buddy" in screen
+    assert (
+        "── [8] DM → @bob ──\nIt's been a week since you became @newbie's welcome buddy" in screen
+    )
+    assert "• Welcomed: 1\n• Introduced: 1\n• Buddied: 1\n" in screen
+    assert "Still in their first 14 days: 1, of whom 1 already took a step." in screen
+
+
+# Slack and Discord through their adapters -------------------------------------------
+
+
+@pytest.fixture
+async def fake_slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    await fake.start()
+    populate(fake)
+    fake.add_channel(SLACK_TEAM, "CINTRO", [SLACK_ADMIN])
+    yield fake
+    await fake.close()
+
+
+async def test_slack_team_join_welcomes_once_and_posts_the_intro(
+    fake_slack: FakeSlack, settings: Settings, sqlite_db: Database
+) -> None:
+    async with running_slack(fake_slack, slack_settings(settings, fake_slack), sqlite_db) as slack:
+        saved = await slack.command(
+            "welcome setup intro_channel=<#CINTRO|introductions>", user=SLACK_ADMIN
+        )
+        assert "Intro channel: <#CINTRO>" in saved["text"]
+        newcomer = fake_slack.add_user(SLACK_TEAM, "UNEW", "nia")
+        joined = {"type": "team_join", "user": newcomer}
+        for event_id, retry in (("EvJoin1", None), ("EvJoin1", 1), ("EvJoin2", None)):
+            status = await slack.sender.event(
+                joined, team_id=SLACK_TEAM, event_id=event_id, retry_num=retry
+            )
+            assert status == 200
+        await fake_slack.wait_for(lambda: fake_slack.messages(SLACK_TEAM, "DUNEW"))
+        async with asyncio.timeout(10):
+            await slack.drain()
+        [welcome] = fake_slack.messages(SLACK_TEAM, "DUNEW")
+        assert welcome["text"].startswith("*Welcome!* 👋 nia, we're glad you joined")
+        [actions] = [block for block in welcome["blocks"] if block["type"] == "actions"]
+        labels = [button["text"]["text"] for button in actions["elements"]]
+        assert labels == ["Introduce me", "Join virtual coffee", "Find me a buddy"]
+        introduce = actions["elements"][0]
+        press_introduce = block_action_payload(
+            {key: introduce[key] for key in ("action_id", "value", "type") if key in introduce},
+            team_id=SLACK_TEAM,
+            user_id="UNEW",
+            channel_id="DUNEW",
+            message_ts=welcome["ts"],
+            response_url=fake_slack.response_url("introduce"),
+        )
+        assert (await slack.sender.post(interactive(press_introduce)))[0] == 200
+        [modal] = await fake_slack.wait_for(lambda: fake_slack.opened_views)
+        assert modal["title"]["text"] == "Introduce yourself"
+        submission = view_submission(
+            modal,
+            {"intro": "Support ops nerd <!channel> <@UADMIN>", "role": "Support Lead"},
+            team_id=SLACK_TEAM,
+            user_id="UNEW",
+        )
+        assert (await slack.sender.post(submission))[0] == 200
+        await fake_slack.wait_for(lambda: fake_slack.messages(SLACK_TEAM, "CINTRO"))
+        [intro] = fake_slack.messages(SLACK_TEAM, "CINTRO")
+    assert intro["text"].startswith("*Please welcome @nia!*\nSupport Lead\n")
+    assert "Support ops nerd &lt;!channel&gt; &lt;@UADMIN&gt;" in intro["text"]
+    assert len(fake_slack.messages(SLACK_TEAM, "DUNEW")) == 1
+
+
+async def test_discord_member_join_welcomes_once_and_posts_the_intro(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    fake = FakeDiscord()
+    fake.add_guild(
+        "CX Guild",
+        members=[DiscordMember(DISCORD_ADMIN, "Ana", admin=True)],
+        channels=[Channel(DISCORD_GENERAL, "general"), Channel(DISCORD_INTROS, "introductions")],
+        guild_id=DISCORD_GUILD,
+    )
+    await fake.start()
+    discord_settings = replace(
+        settings,
+        database_url=str(sqlite_db.url),
+        discord_bot_token=Secret(fake.token),
+        discord_api_url=fake.api_url,
+        discord_gateway_url=fake.gateway_url,
+    )
+    kindred = Kindred(discord_settings, sqlite_db, clock=clock)
+    service = DiscordService(kindred, discord_settings, guild_ready_timeout=0.05)
+    running = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(10):
+            await service.ready.wait()
+        async with kindred.db.transaction() as session:
+            stored = await welcome_rows.ensure_settings(session, "discord", str(DISCORD_GUILD))
+            stored.intro_channel = str(DISCORD_INTROS)
+        newcomer = DiscordMember(DISCORD_NEWCOMER, "Nia")
+        await fake.member_join(DISCORD_GUILD, newcomer)
+        await fake.wait_until(lambda: len(discord_dms(fake, DISCORD_NEWCOMER)) == 1, "welcome")
+        # The same arrival handled again (a gateway re-delivery after a resume).
+        guild = service.client.get_guild(DISCORD_GUILD)
+        cached = guild.get_member(DISCORD_NEWCOMER) if guild is not None else None
+        assert cached is not None
+        await service.on_member_join(cached)
+        async with asyncio.timeout(10):
+            await kindred.dispatcher.drain()
+        [welcome] = discord_dms(fake, DISCORD_NEWCOMER)
+        assert welcome.content.startswith("**Welcome!** 👋 Nia, we're glad you joined CX Guild.")
+        assert welcome.allowed_mentions is not None and welcome.allowed_mentions["parse"] == []
+        introduce = next(cid for cid in welcome.custom_ids if "welcome.introduce" in cid)
+        pressed = await fake.click(welcome.message_id, introduce, DISCORD_NEWCOMER)
+        [(_, callback_type, form)] = await fake.answered(pressed)
+        assert callback_type == 9 and form["title"] == "Introduce yourself"
+        submitted = await fake.submit(
+            form["custom_id"],
+            {"intro": "Support ops nerd @everyone <@1>", "company": "Globex"},
+            DISCORD_NEWCOMER,
+            guild_id=None,
+            channel_id=welcome.channel_id,
+        )
+        await fake.answered(submitted)
+        await fake.wait_until(lambda: bool(sent_in(fake, DISCORD_INTROS)), "the intro post")
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await fake.stop()
+    [intro] = sent_in(fake, DISCORD_INTROS)
+    assert intro.content.startswith("**Please welcome ")
+    assert "Works at Globex" in intro.content
+    assert "@everyone" not in intro.content.replace("@\u200beveryone", "")
+    assert intro.allowed_mentions is not None and intro.allowed_mentions["parse"] == []
+
+
+def sent_in(fake: FakeDiscord, channel_id: int) -> list[DiscordSent]:
+    return [sent for sent in fake.sent if sent.channel_id == channel_id]
+
+
+def discord_dms(fake: FakeDiscord, user_id: int) -> list[DiscordSent]:
+    channel = fake.dm_channels.get(user_id)
+    return [] if channel is None else sent_in(fake, channel)

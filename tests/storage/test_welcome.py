@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from storage import members
+from storage import welcome as welcome_rows
+from storage.db import Database
+from storage.welcome import Welcome
+
+NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+async def arrive(db: Database, user: str, due: datetime | None = None) -> int | None:
+    async with db.transaction() as session:
+        return await welcome_rows.record_arrival(
+            session,
+            "fake",
+            "W1",
+            user,
+            trigger="workspace",
+            joined_at=NOW,
+            welcome_due_at=due,
+            welcomed_at=None if due else NOW,
+        )
+
+
+async def test_an_arrival_is_recorded_once_even_when_raced(db: Database) -> None:
+    results = await asyncio.gather(*(arrive(db, "UNEW") for _ in range(4)))
+    assert len([row_id for row_id in results if row_id is not None]) == 1
+    assert await arrive(db, "UNEW") is None
+    async with db.sessions() as session:
+        [row] = (await session.execute(select(Welcome))).scalars()
+    assert (row.user_id, row.welcomed_at, row.welcome_due_at) == ("UNEW", NOW, None)
+
+
+async def test_settings_default_until_saved_then_one_row(db: Database) -> None:
+    async with db.transaction() as session:
+        defaults = await welcome_rows.get_settings(session, "fake", "W1")
+        assert defaults.id is None and defaults.enabled and defaults.delay_seconds == 0
+        stored = await welcome_rows.ensure_settings(session, "fake", "W1")
+        stored.intro_channel = "CINTRO"
+        again = await welcome_rows.ensure_settings(session, "fake", "W1")
+        assert again.id == stored.id
+    async with db.sessions() as session:
+        loaded = await welcome_rows.get_settings(session, "fake", "W1")
+    assert loaded.intro_channel == "CINTRO" and loaded.visit_channels == []
+
+
+async def test_due_queries_return_only_what_is_owed(db: Database) -> None:
+    await arrive(db, "UNOW")
+    soon = await arrive(db, "USOON", NOW + timedelta(hours=1))
+    await arrive(db, "ULATER", NOW + timedelta(days=1))
+    async with db.transaction() as session:
+        assert await welcome_rows.due_welcomes(session, NOW, 10) == []
+        due = await welcome_rows.due_welcomes(session, NOW + timedelta(hours=2), 10)
+        assert due == [(soon, NOW + timedelta(hours=1))]
+        row = await session.get(Welcome, soon)
+        assert row is not None
+        row.buddy_checkin_due_at = NOW + timedelta(days=7)
+    async with db.sessions() as session:
+        assert await welcome_rows.due_buddy_checkins(session, NOW + timedelta(days=6), 10) == []
+        assert await welcome_rows.due_buddy_checkins(session, NOW + timedelta(days=7), 10) == [
+            (soon, NOW + timedelta(days=7))
+        ]
+
+
+async def test_the_first_greeter_wins(db: Database) -> None:
+    row_id = await arrive(db, "UNEW")
+    assert row_id is not None
+
+    async def click(greeter: str) -> bool:
+        async with db.transaction() as session:
+            return await welcome_rows.claim_greeting(session, row_id, greeter, NOW)
+
+    wins = await asyncio.gather(*(click(f"UG{n}") for n in range(5)))
+    assert sorted(wins) == [False, False, False, False, True]
+    async with db.sessions() as session:
+        row = await session.get(Welcome, row_id)
+    assert row is not None and row.greeter_user_id == f"UG{wins.index(True)}"
+
+
+async def test_volunteers_loads_and_waiting_newcomers(db: Database) -> None:
+    async with db.transaction() as session:
+        await members.ensure_community(session, "fake", "W1")
+        for user in ("UA", "UB", "UBOT"):
+            await members.ensure_member(session, "fake", "W1", user, is_bot=user == "UBOT")
+            await welcome_rows.set_buddy_volunteer(session, "fake", "W1", user, active=True)
+        await welcome_rows.set_buddy_volunteer(session, "fake", "W1", "UB", active=False)
+        assert await welcome_rows.is_buddy_volunteer(session, "fake", "W1", "UA")
+        assert not await welcome_rows.is_buddy_volunteer(session, "fake", "W1", "UB")
+        volunteers = await welcome_rows.volunteer_members(session, "fake", "W1")
+        assert [member.user_id for member in volunteers] == ["UA"]
+    old, recent, waiting = [await arrive(db, user) for user in ("UOLD", "URECENT", "UWAIT")]
+    async with db.transaction() as session:
+        for row_id, buddied in ((old, NOW - timedelta(days=40)), (recent, NOW)):
+            row = await session.get(Welcome, row_id)
+            assert row is not None
+            row.buddy_user_id, row.buddied_at = "UA", buddied
+        row = await session.get(Welcome, waiting)
+        assert row is not None
+        row.buddy_requested_at = NOW
+    async with db.sessions() as session:
+        since = NOW - timedelta(days=30)
+        assert await welcome_rows.buddy_loads(session, "fake", "W1", since) == {"UA": 1}
+        queue = await welcome_rows.waiting_for_buddy(session, "fake", "W1", since)
+        assert [row.user_id for row in queue] == ["UWAIT"]
+        assert await welcome_rows.waiting_for_buddy(session, "fake", "W1", NOW + timedelta(1)) == []
