@@ -12,11 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage import dialect
 from storage.models import OutboxMessage
 from storage.types import UTCDateTime, utcnow
 
@@ -271,10 +270,8 @@ async def delete_draft(session: AsyncSession, question_id: int) -> bool:
 
 async def add_vote(session: AsyncSession, question_id: int, user_id: str) -> int | None:
     """Record the member's vote and return the new count; None if they had voted."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgres_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert(AmaVote)
+        dialect.insert(session, AmaVote)
         .values(question_id=question_id, user_id=user_id, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["question_id", "user_id"])
         .returning(AmaVote.id)

@@ -3,7 +3,9 @@ whose insert of `(job, occurrence)` succeeds does the work (DESIGN.md §3)."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from datetime import datetime
+
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,11 +33,10 @@ async def finish(session: AsyncSession, job: str, occurrence: str) -> None:
     )
 
 
-async def unfinished(session: AsyncSession, job_prefix: str) -> list[JobClaim]:
-    """Claims whose work was interrupted (a crash after the claim), oldest first."""
-    query = (
-        select(JobClaim)
-        .where(JobClaim.job.startswith(job_prefix), JobClaim.finished_at.is_(None))
-        .order_by(JobClaim.id)
+async def forget_finished_before(session: AsyncSession, cutoff: datetime) -> int:
+    """Finished claims older than any catch-up window only take space: the work they
+    guarded is recorded in the features' own tables."""
+    result = await session.execute(
+        delete(JobClaim).where(JobClaim.finished_at.is_not(None), JobClaim.finished_at < cutoff)
     )
-    return list((await session.execute(query)).scalars())
+    return result.rowcount or 0

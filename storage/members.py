@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import dialect
 from storage.models import Community, Member
+from storage.types import utcnow
 
 
 async def ensure_community(
@@ -18,9 +21,17 @@ async def ensure_community(
     )
     community = (await session.execute(query)).scalar_one_or_none()
     if community is None:
-        community = Community(platform=platform, workspace_id=workspace_id, name=name)
-        session.add(community)
-        await session.flush()
+        await _insert_if_absent(
+            session,
+            Community,
+            ["platform", "workspace_id"],
+            platform=platform,
+            workspace_id=workspace_id,
+            name=name,
+            active=True,
+            created_at=utcnow(),
+        )
+        community = (await session.execute(query)).scalar_one()
     elif name and community.name != name:
         community.name = name
     return community
@@ -50,16 +61,21 @@ async def ensure_member(
     """The member row, created on first sight; known facts refreshed when given."""
     member = await get_member(session, platform, workspace_id, user_id)
     if member is None:
-        member = Member(
+        await _insert_if_absent(
+            session,
+            Member,
+            ["platform", "workspace_id", "user_id"],
             platform=platform,
             workspace_id=workspace_id,
             user_id=user_id,
             display_name=display_name or user_id,
             is_bot=bool(is_bot),
             deactivated=bool(deactivated),
+            first_seen_at=utcnow(),
+            topics=[],
         )
-        session.add(member)
-        await session.flush()
+        member = await get_member(session, platform, workspace_id, user_id)
+        assert member is not None
         return member
     if display_name:
         member.display_name = display_name
@@ -81,3 +97,15 @@ async def members_by_user_ids(
         Member.user_id.in_(list(user_ids)),
     )
     return {member.user_id: member for member in (await session.execute(query)).scalars()}
+
+
+async def _insert_if_absent(
+    session: AsyncSession, model: Any, unique: list[str], **values: Any
+) -> None:
+    """Insert unless the unique key exists: two events about the same newcomer may
+    race, and the loser must see the winner's row rather than fail."""
+    await session.execute(
+        dialect.insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=unique)
+    )

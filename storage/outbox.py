@@ -9,11 +9,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from storage import dialect
 from storage.db import Database
 from storage.models import OutboxMessage
 from storage.types import utcnow
@@ -48,10 +47,8 @@ async def enqueue(
         "next_attempt_at": not_before or utcnow(),
         "created_at": utcnow(),
     }
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgres_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert(OutboxMessage)
+        dialect.insert(session, OutboxMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["platform", "workspace_id", "dedupe_key"])
         .returning(OutboxMessage.id)

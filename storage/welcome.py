@@ -9,11 +9,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, select, update
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
+from storage import dialect
 from storage.models import Member
 from storage.types import UTCDateTime, utcnow
 
@@ -95,10 +94,7 @@ _WelcomeTable = type[WelcomeSettings] | type[Welcome] | type[WelcomeBuddy]
 
 
 def _insert(session: AsyncSession, model: _WelcomeTable, values: dict[str, Any]) -> Any:
-    """An INSERT with the dialect's ON CONFLICT clauses available."""
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    insert = postgres_insert if dialect == "postgresql" else sqlite_insert
-    return insert(model).values(**values)
+    return dialect.insert(session, model).values(**values)
 
 
 def _natural_key(values: dict[str, Any]) -> list[str]:

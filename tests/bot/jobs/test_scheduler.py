@@ -102,6 +102,9 @@ async def test_housekeeping_forgets_old_delivery_keys(sqlite_db: Database, clock
     async with sqlite_db.transaction() as session:
         session.add(ProcessedEvent(key="old", processed_at=clock.now - timedelta(days=30)))
         session.add(ProcessedEvent(key="recent", processed_at=clock.now - timedelta(hours=1)))
+        long_ago = clock.now - timedelta(days=200)
+        session.add(JobClaim(job="old", occurrence="x", owner="o", finished_at=long_ago))
+        session.add(JobClaim(job="unfinished", occurrence="x", owner="o", claimed_at=long_ago))
     scheduler = JobScheduler(sqlite_db, "me", clock)
     schedule_housekeeping(scheduler)
     clock.advance(hours=20)  # past 03:17 UTC the next day
@@ -109,6 +112,9 @@ async def test_housekeeping_forgets_old_delivery_keys(sqlite_db: Database, clock
     async with sqlite_db.sessions() as session:
         keys = list((await session.execute(select(ProcessedEvent.key))).scalars())
     assert keys == ["recent"]
+    async with sqlite_db.sessions() as session:
+        jobs = set((await session.execute(select(JobClaim.job))).scalars())
+    assert jobs == {"unfinished", HOUSEKEEPING}
 
 
 @pytest.mark.parametrize("replicas", [2])
