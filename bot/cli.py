@@ -6,13 +6,17 @@ import argparse
 import asyncio
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bot import __version__
 from bot.settings import Settings, SettingsError, load_settings
 from storage.db import Database
 from storage.types import utcnow
+
+if TYPE_CHECKING:
+    from bot.app import Kindred
 
 log = logging.getLogger("kindred")
 PLATFORM_CHOICES = ("console", "slack", "discord", "all")
@@ -188,10 +192,39 @@ async def run(settings: Settings, requested: str | None) -> int:
             from bot.adapters.discord import serve_discord
 
             servers.append(serve_discord(kindred, settings))
-        await asyncio.gather(*servers)
+            if "slack" not in platforms:
+                # Slack's adapter serves the web app with its endpoints; without it,
+                # health checks and feeds still need a server.
+                servers.append(serve_web(kindred, settings))
+        await run_until_first_ends(servers)
     finally:
         await db.dispose()
     return 0
+
+
+async def run_until_first_ends(servers: list[Coroutine[Any, Any, None]]) -> None:
+    """Serve every platform; when one stops (the console reached the end of its
+    input, a gateway refused us), stop the others and report the first error."""
+    tasks = [asyncio.create_task(server) for server in servers]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in done:
+        task.result()
+
+
+async def serve_web(kindred: Kindred, settings: Settings) -> None:
+    from bot.web import start_web, web_application
+
+    runner = await start_web(web_application(kindred), settings.http_host, settings.http_port)
+    log.info("HTTP server on %s:%s (/healthz, feeds)", settings.http_host, settings.http_port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()
 
 
 async def check(settings: Settings) -> int:

@@ -808,6 +808,9 @@ async def test_kindred_run_platform_discord_serves_until_interrupted(
         DISCORD_GATEWAY_URL=fake.gateway_url,
         # Little output: nothing reads the pipe until the process ends.
         KINDRED_LOG_LEVEL="WARNING",
+        # The health/feed server runs beside Discord; any free loopback port will do.
+        KINDRED_HTTP_HOST="127.0.0.1",
+        KINDRED_HTTP_PORT="0",
     )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
