@@ -410,7 +410,7 @@ async def test_console_end_to_end(sqlite_db: Database, settings: Settings, clock
     assert "📌 Added to the community library." in text
     assert "That link is already in the library: your nomination counts as a vote." in text
     assert "📌 Saved to the community library: [Worth a look](https://example.com/b) (#2)." in text
-    assert "Digest channel: <#general>" in text
+    assert "Digest channel: #general" in text
     assert "⭐ Featured #1" in text
     digest = text[text.index("picks of the week") :]
     assert "[The CX playbook](https://example.com/a)" in digest
