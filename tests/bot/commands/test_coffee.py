@@ -1,0 +1,471 @@
+"""`/kindred coffee …` on the fake platform with a real database: setting programs
+up, members joining and managing their participation, admin previews, run-now
+and stats, buttons, channel events, the home tab, and one console session."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from bot.adapters.console import ConsoleCommunity, ConsoleSession
+from bot.app import Kindred
+from bot.platform import Reply
+from bot.settings import Settings
+from storage.coffee import CoffeeBlock, CoffeeProgram, CoffeeRound
+from storage.db import Database
+from storage.models import OutboxMessage
+from tests.bot.coffee_helpers import (
+    ADMIN,
+    BERLIN_MONDAYS,
+    CHANNEL,
+    Person,
+    add_people,
+    deliver,
+    dms,
+    inbound,
+    intros,
+    membership,
+    plain,
+    press,
+    program_with,
+    say,
+    start,
+    stored_groups,
+    stored_rounds,
+)
+from tests.conftest import Clock
+from tests.fakes.platform import FakePlatform
+
+FOUR = [
+    Person("ana", company="Acme"),
+    Person("bob", company="Globex", timezone="America/New_York"),
+    Person("cy", company="Acme"),
+    Person("dee", company="Initech", timezone=None),
+]
+
+
+def text_of(reply: Reply | None) -> str:
+    assert reply is not None and reply.message is not None
+    return plain(reply.message.text)
+
+
+async def program(kindred: Kindred) -> CoffeeProgram:
+    async with kindred.db.sessions() as session:
+        return (await session.execute(select(CoffeeProgram))).scalar_one()
+
+
+# Setup -------------------------------------------------------------------------------------
+
+
+async def test_setup_creates_the_program_and_announces_it(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    reply = await say(kindred, f"coffee setup {BERLIN_MONDAYS} auto_join=on repeat_window=4")
+    assert "Virtual coffee in <#CCOFFEE>** created." in reply
+    assert "every week on Monday at 09:00 (Europe/Berlin)" in reply
+    assert "Next round: Mon 30 Nov, 09:00 (Europe/Berlin)" in reply
+    assert "Joining the channel opts members in: yes" in reply
+    assert "within 4 rounds" in reply
+    created = await program(kindred)
+    assert created.next_round_at == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+
+    await deliver(kindred)
+    [announcement] = [sent for sent in platform.sent if sent.target == CHANNEL]
+    assert "Virtual coffee is starting" in announcement.text
+    [button] = announcement.message.buttons
+    assert (button.action_id, button.value) == ("coffee.join", str(created.id))
+
+
+async def test_running_setup_again_updates_the_program(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
+    reply = await say(
+        kindred, "coffee setup cadence=biweekly weekday=wednesday hour=15 group_size=3"
+    )
+    assert "updated" in reply
+    assert "every 2 weeks on Wednesday at 15:00 (Europe/Berlin)" in reply
+    assert "Groups of 3" in reply
+    assert "Next round: Wed 25 Nov, 15:00" in reply
+    updated = await program(kindred)
+    assert (updated.cadence, updated.weekday, updated.hour, updated.group_size) == (
+        "biweekly",
+        2,
+        15,
+        3,
+    )
+    monthly = await say(kindred, "coffee setup cadence=monthly weekday=monday hour=9")
+    assert "on the first Monday of each month at 09:00" in monthly
+    assert "Next round: Mon 07 Dec, 09:00" in monthly
+    await deliver(kindred)
+    assert len([sent for sent in platform.sent if sent.target == CHANNEL]) == 1
+
+
+async def test_setup_refuses_bad_arguments_helpfully(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    assert "`weekday` must be one of: monday" in await say(kindred, "coffee setup weekday=funday")
+    assert "`hour` must be at most 23" in await say(kindred, "coffee setup hour=25")
+    assert "`group_size` must be at most 3" in await say(kindred, "coffee setup group_size=4")
+    assert "`auto_join` must be on or off" in await say(kindred, "coffee setup auto_join=maybe")
+    zone = await say(kindred, "coffee setup timezone=Europe/Berlinn")
+    assert "not a time zone I know" in zone and "Europe/Berlin" in zone
+    assert "Usage: `/kindred coffee setup" in await say(kindred, "coffee setup monday")
+    assert "in the channel where members should meet" in await say(
+        kindred, "coffee setup", channel=None
+    )
+    assert "Only community admins" in await say(kindred, "coffee setup", "ana")
+    async with kindred.db.sessions() as session:
+        assert (
+            await session.execute(select(func.count()).select_from(CoffeeProgram))
+        ).scalar() == 0
+
+
+async def test_setup_defaults_to_the_admins_time_zone(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    await add_people(kindred, Person(ADMIN, timezone="America/Chicago"))
+    reply = await say(kindred, "coffee setup")
+    assert "every week on Monday at 09:00 (America/Chicago)" in reply
+
+
+# Member commands ---------------------------------------------------------------------------
+
+
+async def test_join_without_a_program_explains_what_to_do(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    assert "ask an organiser" in await say(kindred, "coffee join", "ana")
+    assert "`/kindred coffee setup`" in await say(kindred, "coffee join")
+
+
+async def test_join_picks_the_program_or_asks_which(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
+    # One program: joining from anywhere joins it.
+    assert "You're in the virtual coffee rounds of <#CCOFFEE>" in await say(
+        kindred, "coffee join", "ana", channel="CGENERAL"
+    )
+    assert "already in" in await say(kindred, "coffee join", "ana")
+    await say(kindred, f"coffee setup {BERLIN_MONDAYS}", channel="CREMOTE")
+    which = await say(kindred, "coffee join", "bob", channel="CGENERAL")
+    assert "Which program?" in which and "<#CCOFFEE>" in which and "<#CREMOTE>" in which
+    assert "channel=" in which
+    assert "<#CREMOTE>" in await say(kindred, "coffee join channel=<#CREMOTE>", "bob", "CGENERAL")
+    missing = await say(kindred, "coffee join channel=<#CNOPE>", "bob", "CGENERAL")
+    assert "no virtual coffee program in <#CNOPE>" in missing
+
+
+async def test_join_suggests_a_time_zone_and_shows_both_times(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    await add_people(kindred, *FOUR)
+    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
+    bob = await say(kindred, "coffee join", "bob")
+    assert "Mon 30 Nov, 09:00 (Europe/Berlin), Mon 30 Nov, 03:00 your time" in bob
+    assert "profile set timezone" not in bob
+    assert "profile set timezone" in await say(kindred, "coffee join", "dee")
+
+
+async def test_leave_pause_resume_and_skip(
+    kindred: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await program_with(kindred, platform, FOUR)
+    paused = await say(kindred, "coffee pause 3", "ana")
+    assert "Paused for 3 weeks" in paused and "Mon 14 Dec, 10:00" in paused
+    state = await membership(kindred, "ana")
+    assert state.paused and state.resume_at == clock.now + timedelta(weeks=3)
+    assert "paused until" in await say(kindred, "coffee status", "ana")
+    assert "paused in <#CCOFFEE> already" in await say(kindred, "coffee skip", "ana")
+    assert "Welcome back" in await say(kindred, "coffee resume", "ana")
+    assert "not paused" in await say(kindred, "coffee resume", "ana")
+
+    assert "sit out the round of Mon 30 Nov" in await say(kindred, "coffee skip", "ana")
+    assert "skipping the next round" in await say(kindred, "coffee status", "ana")
+
+    assert "You've left" in await say(kindred, "coffee leave", "ana")
+    assert not (await membership(kindred, "ana")).active
+    assert "not in a virtual coffee program" in await say(kindred, "coffee leave", "ana", None)
+    assert "You're in" in await say(kindred, "coffee join", "ana")
+    assert not (await membership(kindred, "ana")).skip_next
+
+
+async def test_pause_needs_a_sensible_number_of_weeks(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(kindred, platform, FOUR)
+    assert "`weeks` is missing" in await say(kindred, "coffee pause", "ana")
+    assert "`weeks` must be at most 12" in await say(kindred, "coffee pause 13", "ana")
+    assert "`weeks` must be a whole number" in await say(kindred, "coffee pause soon", "ana")
+    assert not (await membership(kindred, "ana")).paused
+
+
+async def test_members_outside_the_program_are_told_how_to_join(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(kindred, platform, FOUR[:2])
+    assert "Join with `/kindred coffee join`" in await say(kindred, "coffee skip", "zed")
+
+
+async def test_block_is_private_and_can_be_undone(kindred: Kindred, platform: FakePlatform) -> None:
+    await program_with(kindred, platform, FOUR)
+    reply = await say(kindred, "coffee block <@bob>", "ana")
+    assert "you and Bob will never be paired" in reply and "Nobody is told" in reply
+    assert "already asked" in await say(kindred, "coffee block <@bob>", "ana")
+    assert "Bob" in await say(kindred, "coffee status", "ana")
+    assert "never be paired" not in await say(kindred, "coffee status", "bob")
+    await deliver(kindred)
+    assert platform.sent == []
+    assert "can't block yourself" in await say(kindred, "coffee block <@ana>", "ana")
+    assert "must mention a member" in await say(kindred, "coffee block bob", "ana")
+    assert "Unblocked" in await say(kindred, "coffee unblock <@bob>", "ana")
+    assert "nothing to undo" in await say(kindred, "coffee unblock <@bob>", "ana")
+    async with kindred.db.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(CoffeeBlock))).scalar() == 0
+
+
+async def test_status_lists_programs_next_rounds_and_last_partners(
+    kindred: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await program_with(kindred, platform, FOUR[:2])
+    assert "Last partners" not in await say(kindred, "coffee status", "bob")
+    clock.now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    await kindred.scheduler.catch_up()
+    status = await say(kindred, "coffee status", "bob")
+    assert "<#CCOFFEE>: in" in status
+    assert "Next round: Mon 07 Dec, 09:00 (Europe/Berlin) (your time: Mon 07 Dec, 03:00)" in status
+    assert "Last partners: 30 Nov: Ana" in status
+    nobody = await say(kindred, "coffee status", "zed")
+    assert "not in any virtual coffee program" in nobody and "<#CCOFFEE>" in nobody
+
+
+# Admin commands ----------------------------------------------------------------------------
+
+
+async def test_preview_shows_groups_and_quality_without_sending(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(kindred, platform, FOUR)
+    await say(kindred, "coffee skip", "dee")
+    preview = await say(kindred, "coffee preview")
+    assert "Nothing was sent" in preview
+    assert "3 eligible · 1 groups" in preview
+    assert "cross-company" in preview and "time-zone fit" in preview and "ms" in preview
+    assert "1 skipping" in preview
+    # Ana and Cy both work at Acme: the only trio has them, but it's the only choice.
+    assert "Ana" in preview and "Bob" in preview and "Cy" in preview
+    await deliver(kindred)
+    assert platform.sent == []
+    assert await stored_rounds(kindred) == []
+    assert "Only community admins" in await say(kindred, "coffee preview", "ana")
+
+
+async def test_run_now_starts_a_round_once_per_minute(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(kindred, platform, FOUR)
+    reply = await say(kindred, "coffee run-now")
+    assert "Round started in <#CCOFFEE>: 4 members in 2 groups" in reply
+    assert "already" in await say(kindred, "coffee run-now")
+    await deliver(kindred)
+    assert len(intros(platform)) == 2
+    [round_] = await stored_rounds(kindred)
+    assert round_.manual
+    # Ana and Cy (both Acme) are kept apart.
+    assert all({"ana", "cy"} - set(g) for g in await stored_groups(kindred, round_.id or 0))
+
+
+async def test_run_now_with_nobody_to_pair_says_so(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(kindred, platform, [])
+    assert "nobody to pair" in await say(kindred, "coffee run-now")
+
+
+async def test_stats_before_and_after_rounds(
+    kindred: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await program_with(kindred, platform, FOUR)
+    assert "No rounds yet" in await say(kindred, "coffee stats")
+    clock.now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
+    await kindred.scheduler.catch_up()
+    stats = await say(kindred, "coffee stats")
+    assert "over 1 round: 4 participations (4 different members) · 2 groups" in stats
+    assert "meet rate –" in stats and "not asked yet" in stats
+    assert "repeat rate 0%" in stats and "cross-company 100%" in stats
+    assert "Only community admins" in await say(kindred, "coffee stats", "ana")
+
+
+# Buttons and events --------------------------------------------------------------------------
+
+
+async def test_join_button_from_welcome_and_from_the_announcement(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    assert "no virtual coffee program" in text_of(await press(kindred, "ana", "coffee.join"))
+    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
+    assert "You're in" in text_of(await press(kindred, "ana", "coffee.join"))
+    await say(kindred, f"coffee setup {BERLIN_MONDAYS}", channel="CREMOTE")
+    choice = await press(kindred, "bob", "coffee.join")
+    assert choice.message is not None
+    assert [b.label for b in choice.message.buttons] == ["Join 1", "Join 2"]
+    remote = choice.message.buttons[1]
+    assert "<#CREMOTE>" in text_of(await press(kindred, "bob", remote.action_id, remote.value))
+    assert "out of date" in text_of(await press(kindred, "bob", "coffee.join", "abc"))
+    assert "no longer exists" in text_of(await press(kindred, "bob", "coffee.join", "999"))
+
+
+async def test_answer_buttons_belong_to_the_group(
+    kindred: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await program_with(kindred, platform, [*FOUR[:2], Person("eve", company="Hooli")])
+    await say(kindred, "coffee leave", "eve")
+    await say(kindred, "coffee run-now")
+    [round_] = await stored_rounds(kindred)
+    [group] = await stored_groups(kindred, round_.id or 0)
+    assert set(group) == {"ana", "bob"}
+    stranger = await press(kindred, "eve", "coffee.met", "1")
+    assert "another coffee group" in text_of(stranger)
+    assert "out of date" in text_of(await press(kindred, "ana", "coffee.met", "x"))
+    assert "no longer exists" in text_of(await press(kindred, "ana", "coffee.met", "42"))
+    met = await press(kindred, "ana", "coffee.met", "1")
+    assert met.update_original is not None
+    assert "Marked as met by Ana" in plain(met.update_original.text)
+
+
+async def test_joining_the_channel_opts_in_when_the_program_says_so(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await start(kindred, platform)
+    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
+    await kindred.handle(inbound("channel_joined", "ana", channel_id=CHANNEL))
+    await say(kindred, "coffee setup auto_join=on")
+    await kindred.handle(inbound("channel_joined", "bob", channel_id=CHANNEL))
+    await kindred.handle(inbound("channel_joined", "bob", channel_id=CHANNEL))
+    await kindred.handle(inbound("channel_joined", "cy", channel_id="CGENERAL"))
+    await deliver(kindred)
+    assert dms(platform, "ana") == []
+    [welcome] = dms(platform, "bob")
+    assert "You joined <#CCOFFEE>, so you're in its virtual coffee rounds" in welcome
+    assert (await membership(kindred, "bob")).active
+    assert "not in any virtual coffee program" in await say(kindred, "coffee status", "ana")
+
+    await kindred.handle(inbound("member_left", "bob", channel_id=CHANNEL))
+    assert not (await membership(kindred, "bob")).active
+
+
+async def test_leaving_the_community_ends_every_membership(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(kindred, platform, FOUR[:1])
+    await kindred.handle(inbound("member_left", "ana"))
+    assert not (await membership(kindred, "ana")).active
+
+
+async def test_home_tab_section_offers_the_right_buttons(
+    kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(kindred, platform, FOUR[:1])
+    home = await kindred.handle(inbound("home_opened", "ana"))
+    assert home is not None and home.message is not None
+    assert "<#CCOFFEE>: in. Next round Mon 30 Nov, 09:00." in plain(home.message.text)
+    labels = {b.label: b for b in home.message.buttons}
+    assert {"Skip next round", "Pause 2 weeks"} <= set(labels)
+    pause = labels["Pause 2 weeks"]
+    assert "Paused for 2 weeks" in text_of(
+        await press(kindred, "ana", pause.action_id, pause.value)
+    )
+    home = await kindred.handle(inbound("home_opened", "ana"))
+    assert home is not None and home.message is not None
+    [resume] = [b for b in home.message.buttons if b.action_id == "coffee.resume"]
+    assert "Welcome back" in text_of(await press(kindred, "ana", resume.action_id, resume.value))
+
+    newcomer = await kindred.handle(inbound("home_opened", "zed"))
+    assert newcomer is not None and newcomer.message is not None
+    assert ("coffee.join", "") in [(b.action_id, b.value) for b in newcomer.message.buttons]
+
+
+async def test_intro_skip_button_skips_the_next_round(
+    kindred: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    await program_with(kindred, platform, FOUR)
+    await say(kindred, "coffee run-now")
+    await deliver(kindred)
+    intro = next(sent for sent in platform.sent if "meet your" in sent.text)
+    skip = next(b for b in intro.message.buttons if b.action_id == "coffee.skip")
+    user = platform.groups[intro.target][0]
+    assert "sit out the round" in text_of(await press(kindred, user, skip.action_id, skip.value))
+    assert (await membership(kindred, user)).skip_next
+
+
+# Console -------------------------------------------------------------------------------------
+
+
+async def test_console_session_runs_a_round_end_to_end(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    kindred = Kindred(replace(settings, database_url=str(sqlite_db.url)), sqlite_db, clock=clock)
+    output = io.StringIO()
+    community = ConsoleCommunity.load(Path(settings.config_dir) / "console.yml")
+    session = ConsoleSession(
+        kindred, community, output, lambda delta: setattr(clock, "now", clock.now + delta)
+    )
+    await session.seed()
+    await kindred.start(dispatch=False, schedule=False)
+    try:
+        script = [
+            ":in #virtual-coffee",
+            "/kindred coffee setup cadence=weekly weekday=monday hour=9 timezone=Europe/Paris",
+            "/kindred coffee join",
+            ":as bob",
+            "/kindred coffee join",
+            ":as carol",
+            "/kindred coffee join",
+            ":as dan",
+            "/kindred coffee join",
+            ":as erin",
+            "/kindred coffee skip",
+            "/kindred coffee join",
+            "/kindred coffee skip",
+            ":advance 7d",
+        ]
+        for line in script:
+            assert await session.execute(line)
+        shown = output.getvalue()
+        assert "Virtual coffee in #virtual-coffee** created." in shown
+        assert "Virtual coffee is starting" in shown
+        assert "You're not in the virtual coffee of" in shown
+        assert shown.count("meet your match") == 2
+        intro_lines = shown[shown.index("meet your match") :]
+        assert "Conversation starter" in intro_lines
+        # Alice and Dan both work at Acme: never paired together.
+        async with sqlite_db.sessions() as db_session:
+            [round_] = list((await db_session.execute(select(CoffeeRound))).scalars())
+        groups = await stored_groups(kindred, round_.id or 0)
+        assert {frozenset(g) for g in groups} and all({"alice", "dan"} - set(g) for g in groups)
+        assert "erin" not in {user for group in groups for user in group}
+
+        before = len(output.getvalue())
+        assert await session.execute(":as alice")
+        assert await session.execute("/kindred coffee stats")
+        assert "4 participations" in output.getvalue()[before:]
+    finally:
+        await kindred.stop()
+    async with sqlite_db.sessions() as db_session:
+        pending = (
+            select(func.count()).select_from(OutboxMessage).where(OutboxMessage.status != "sent")
+        )
+        assert (await db_session.execute(pending)).scalar() == 0
