@@ -3,6 +3,13 @@
 
 from sqlmodel import SQLModel
 
-from storage import models  # noqa: F401
+from storage import (
+    ama,  # noqa: F401
+    coffee,  # noqa: F401
+    curation,  # noqa: F401
+    models,  # noqa: F401
+    slack_installations,  # noqa: F401
+    welcome,  # noqa: F401
+)
 
 metadata = SQLModel.metadata
