@@ -53,7 +53,8 @@ DAY_STARTS = (8.0, 8.5, 9.0, 9.0, 9.0, 10.0)
 INDUSTRIES = 10
 HOME_REGION_SHARE = 0.7
 
-Grouper = Callable[[list[Candidate], History, int], tuple[tuple[str, ...], ...]]
+Groups = tuple[tuple[str, ...], ...]
+Grouper = Callable[[list[Candidate], History, int], Groups]
 
 
 class Community:
@@ -146,12 +147,14 @@ class Ledger:
 
     def record(
         self,
-        groups: Sequence[tuple[str, ...]],
+        groups: Groups,
         members: dict[str, Candidate],
         round_index: int,
     ) -> None:
-        placed = sum(len(group) for group in groups)
-        self.left_out += len(members) - placed
+        placed = [member for group in groups for member in group]
+        if len(set(placed)) != len(placed) or not set(placed) <= members.keys():
+            raise RuntimeError("an engine placed someone twice or placed a stranger")
+        self.left_out += len(members) - len(placed)
         trios = [group for group in groups if len(group) > 2]
         self.extra_trios += max(0, len(trios) - 1)
         in_trio = frozenset(member for group in trios for member in group)
@@ -178,7 +181,7 @@ class Ledger:
 
 
 def kindred_engine(seed: int) -> Grouper:
-    def group(candidates: list[Candidate], history: History, round_index: int) -> tuple:
+    def group(candidates: list[Candidate], history: History, round_index: int) -> Groups:
         config = PairingConfig(seed=seed * 1000 + round_index)
         return make_groups(candidates, history, config).groups
 
@@ -188,7 +191,7 @@ def kindred_engine(seed: int) -> Grouper:
 def random_engine(seed: int) -> Grouper:
     rng = random.Random(seed)
 
-    def group(candidates: list[Candidate], history: History, round_index: int) -> tuple:
+    def group(candidates: list[Candidate], history: History, round_index: int) -> Groups:
         ids = [candidate.member_id for candidate in candidates]
         rng.shuffle(ids)
         pairs = [ids[k : k + 2] for k in range(0, len(ids) - 1, 2)]
@@ -314,7 +317,7 @@ def timezone_clusters_odd(members: Sequence[Candidate]) -> int:
 def run_sizes(sizes: Sequence[int], rounds: int) -> list[str]:
     failures = []
     header = (
-        f"{'n':>7} {'engine':<8} {'repeats':>8} {'in 6 rds':>8} {'same co':>8} "
+        f"{'n':>7} {'engine':<8} {'repeats':>8} {f'in {REPEAT_WINDOW} rds':>8} {'same co':>8} "
         f"{'<2h':>8} {'pairs':>8} {'med ms':>8} {'max ms':>8}"
     )
     print(f"Churning communities, {rounds} rounds, 10% churn, odd count every other round")
