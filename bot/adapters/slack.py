@@ -61,6 +61,7 @@ from bot.app import Kindred
 from bot.platform import Inbound, Message, MessageRef, PlatformError, Reply
 from bot.settings import Settings
 from bot.web import start_web, web_application
+from storage import members
 
 log = logging.getLogger(__name__)
 
@@ -230,6 +231,8 @@ class SlackAdapter:
         self._platform = SlackPlatform(self._web_client(), tokens, pace=self.pace)
         self._bolt = self._build_bolt(store)
         self.kindred.attach(self._platform)
+        if not self.oauth:
+            await self._register_workspace()
         await self.kindred.start()
         self._core_started = True
         await self._serve_http()
@@ -239,6 +242,15 @@ class SlackAdapter:
             )
             await self._socket.connect_async()
             log.info("Slack Socket Mode connected")
+
+    async def _register_workspace(self) -> None:
+        """Record the token's workspace and its name (welcomes and digests use it);
+        with OAuth, each installation records its own."""
+        identity = await self._web_client(self.settings.slack_bot_token.value).auth_test()
+        async with self.kindred.db.transaction() as session:
+            await members.ensure_community(
+                session, PLATFORM, str(identity["team_id"]), str(identity.get("team") or "")
+            )
 
     async def stop(self) -> None:
         """Undo whatever `start` got done (it may have failed half-way)."""

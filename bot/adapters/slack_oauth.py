@@ -21,7 +21,7 @@ from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
 from bot.adapters.slack_platform import ExpiringCache
 from bot.platform import PlatformError
-from storage import slack_installations
+from storage import members, slack_installations
 from storage.db import Database
 from storage.slack_installations import SlackInstallation
 
@@ -68,6 +68,8 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         )
         async with self.db.transaction() as session:
             await slack_installations.save(session, row)
+            # Welcomes and digests name the community.
+            await members.ensure_community(session, "slack", bot.team_id, bot.team_name or "")
         self._tokens.put(bot.team_id, bot.bot_token)
         log.info("stored the Slack installation of %s (%s)", bot.team_name, bot.team_id)
 

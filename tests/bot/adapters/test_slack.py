@@ -751,6 +751,10 @@ async def test_two_workspaces_installed_by_oauth_each_use_their_own_token(
         await h.drain()
         async with sqlite_db.transaction() as session:
             stored = [await slack_installations.find(session, t) for t in ("TONE", "TTWO")]
+            names = [
+                (await members.ensure_community(session, "slack", t)).name for t in ("TONE", "TTWO")
+            ]
+        assert names == ["Guild One", "Guild Two"]
         assert [row.bot_token for row in stored if row] == ["xoxb-one", "xoxb-two"]
         assert all(row and row.installer_user_id == "UINSTALLER" for row in stored)
         sends = {(c.team_id, c.params["channel"]) for c in fake.calls_to("chat.postMessage")}
@@ -891,3 +895,9 @@ def test_manifest_asks_for_what_the_adapter_uses() -> None:
     assert manifest["settings"]["interactivity"]["is_enabled"] is True
     assert manifest["features"]["app_home"]["home_tab_enabled"] is True
     assert manifest["oauth_config"]["redirect_urls"][0].endswith("/slack/oauth_redirect")
+
+
+async def test_the_workspace_is_registered_with_its_name(slack: Harness) -> None:
+    async with slack.kindred.db.sessions() as session:
+        community = await members.ensure_community(session, "slack", TEAM)
+    assert community.name == "CX Guild"
