@@ -63,6 +63,8 @@ DIRECTORY_TTL = 300.0
 USER_TTL = 600.0
 ADMIN_TTL = 60.0
 CHANNEL_TTL = 600.0
+# A workspace's URL (for permalinks) changes only when it is renamed.
+WORKSPACE_URL_TTL = 24 * 3600.0
 
 # Slack answers these when a token is revoked, the app was uninstalled, or the
 # token belongs to a deleted account: the stored token will never work again.
@@ -197,6 +199,7 @@ class SlackPlatform:
         self._users: ExpiringCache[tuple[str, str], SlackUser] = ExpiringCache(USER_TTL)
         self._admins: ExpiringCache[tuple[str, str], bool] = ExpiringCache(ADMIN_TTL)
         self._private_channels: ExpiringCache[tuple[str, str], bool] = ExpiringCache(CHANNEL_TTL)
+        self._workspace_urls: ExpiringCache[str, str] = ExpiringCache(WORKSPACE_URL_TTL)
 
     # -- calling Slack ---------------------------------------------------------------
 
@@ -430,7 +433,9 @@ class SlackPlatform:
             "chat.postMessage",
             lambda token: self.client.chat_postMessage(token=token, channel=channel_id, **payload),
         )
-        return MessageRef(channel_id=response["channel"], message_id=response["ts"])
+        channel, ts = str(response["channel"]), str(response["ts"])
+        link = await self.permalink(workspace_id, channel, ts)
+        return MessageRef(channel_id=channel, message_id=ts, permalink=link)
 
     async def open_group(
         self, workspace_id: str, user_ids: Sequence[str], channel_id: str | None, title: str
@@ -464,7 +469,30 @@ class SlackPlatform:
                 **payload,
             ),
         )
-        return MessageRef(response["channel"], response["ts"], thread_id=thread_ts)
+        channel, ts = str(response["channel"]), str(response["ts"])
+        link = await self.permalink(workspace_id, channel, ts, thread_ts)
+        return MessageRef(channel, ts, thread_id=thread_ts, permalink=link)
+
+    async def permalink(
+        self, workspace_id: str, channel_id: str, ts: str, thread_ts: str | None = None
+    ) -> str | None:
+        """A message's link, built the way Slack builds it (recaps link to threads).
+
+        One `auth.test` per workspace and day gives the workspace URL, instead of a
+        `chat.getPermalink` call for every message; without it there is no link."""
+        base = self._workspace_urls.get(workspace_id)
+        if base is None:
+            try:
+                identity = await self.call(
+                    workspace_id, "auth.test", lambda token: self.client.auth_test(token=token)
+                )
+            except PlatformError:
+                return None
+            base = self._workspace_urls.put(workspace_id, str(identity["url"]).rstrip("/"))
+        link = f"{base}/archives/{channel_id}/p{ts.replace('.', '')}"
+        if thread_ts is not None and thread_ts != ts:
+            link += f"?thread_ts={thread_ts}&cid={channel_id}"
+        return link
 
     async def update_message(
         self, workspace_id: str, ref: MessageRef, message: Message

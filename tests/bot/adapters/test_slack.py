@@ -18,6 +18,7 @@ import pytest
 import yaml
 from aiohttp import ClientSession
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy import select
 
 from bot.adapters.slack import BOT_EVENTS, BOT_SCOPES, AcksFirst, serve_slack
 from bot.adapters.slack_platform import SlackPlatform, StaticToken
@@ -43,6 +44,7 @@ from bot.settings import Secret, Settings
 from storage import members, slack_installations
 from storage import outbox as outbox_rows
 from storage.db import Database
+from storage.models import OutboxMessage
 from tests.bot.adapters.slack_harness import (
     ADMIN,
     CHANNEL,
@@ -589,6 +591,22 @@ async def test_every_outbound_kind_lands_where_it_should(slack: Harness) -> None
     (shared,) = fake.messages(TEAM, "DUBEN")
     assert shared["text"] == "Your export"
     assert fake.uploads[shared["files"][0]["id"]] == b"# AMA export\n- Q1"
+    # Delivered messages keep a permalink (AMA recaps link to answer threads).
+    async with slack.kindred.db.sessions() as session:
+        refs = [
+            row.sent_ref
+            for row in (await session.execute(select(OutboxMessage))).scalars()
+            if row.kind in {"post", "thread_reply"}
+        ]
+    workspace = f"https://{TEAM.lower()}.slack.com/archives/{CHANNEL}/p"
+    assert refs and all(ref and ref["permalink"].startswith(workspace) for ref in refs)
+    thread = general["In the thread"]
+    assert any(
+        ref
+        and ref["permalink"].endswith(f"?thread_ts={parent['ts']}&cid={CHANNEL}")
+        and thread["ts"].replace(".", "") in ref["permalink"]
+        for ref in refs
+    )
 
 
 async def test_public_reply_goes_to_the_channel(slack: Harness) -> None:
