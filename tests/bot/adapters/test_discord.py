@@ -631,6 +631,32 @@ async def test_a_pairing_round_opens_private_threads_and_pings_only_the_pair(
     assert {row.status for row in rows} == {"sent"}
 
 
+async def test_a_real_coffee_round_pairs_members_in_private_threads(
+    service: DiscordService, fake: FakeDiscord
+) -> None:
+    """The coffee feature itself, through the adapter: setup, joins, run-now."""
+
+    async def kindred(user: int, *path: str) -> str:
+        answers = await fake.answered(await fake.command(GUILD, COFFEE, user, path, []))
+        return str(answers[-1][2]["content"])
+
+    assert "Virtual coffee in" in await kindred(ANA, "coffee", "setup")
+    for user in (ANA, BOB, CAROL, DAN, EVE, FAY):
+        assert "You're in the virtual coffee rounds" in await kindred(user, "coffee", "join")
+    assert (await kindred(ANA, "coffee", "run-now")).startswith("Round started")
+    await fake.wait_until(lambda: len(intros(fake)) == 3, "three coffee intros")
+    paired = sorted(member for thread in fake.threads.values() for member in thread.members[1:])
+    assert paired == sorted([ANA, BOB, CAROL, DAN, EVE, FAY])
+    for thread in fake.threads.values():
+        assert thread.private and not thread.invitable and thread.parent_id == COFFEE
+        (intro,) = sent_to(fake, thread.thread_id)
+        assert "Virtual coffee" in intro.content
+        assert intro.allowed_mentions is not None
+        assert intro.allowed_mentions["parse"] == []
+        assert set(intro.allowed_mentions["users"]) <= set(thread.members[1:])
+        assert intro.allowed_mentions["users"], "the pair is meant to be pinged"
+
+
 async def test_429s_during_a_round_are_waited_out_without_losing_or_doubling(
     service: DiscordService, fake: FakeDiscord
 ) -> None:

@@ -919,3 +919,20 @@ async def test_the_workspace_is_registered_with_its_name(slack: Harness) -> None
     async with slack.kindred.db.sessions() as session:
         community = await members.ensure_community(session, "slack", TEAM)
     assert community.name == "CX Guild"
+
+
+async def test_a_real_coffee_round_opens_group_dms(slack: Harness) -> None:
+    """The coffee feature itself, through the adapter: setup, joins, run-now."""
+    setup = await slack.command("coffee setup", user=ADMIN)
+    assert "Virtual coffee in" in setup["text"]
+    for user in (ADMIN, MEMBER, "UBEN"):
+        joined = await slack.command("coffee join", user=user)
+        assert "You're in the virtual coffee rounds" in joined["text"]
+    started = await slack.command("coffee run-now", user=ADMIN)
+    assert started["text"].startswith("Round started")
+    await slack.drain()
+    # Three members: one group of three, in one group DM with one intro.
+    (group,) = slack.fake.channels_of(TEAM, mpim=True)
+    assert sorted(group["members"]) == sorted([ADMIN, MEMBER, "UBEN", "UKINDRED"])
+    (intro,) = group["messages"]
+    assert "Virtual coffee" in intro["text"]
