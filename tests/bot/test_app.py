@@ -195,3 +195,20 @@ async def test_home_sections_are_combined(
     assert reply is not None and reply.message is not None
     assert "Profile of" in reply.message.text and "probe section" in reply.message.text
     assert [button.label for button in reply.message.buttons][-1] == "Go"
+
+
+async def test_two_adapters_share_one_core_start_and_stop(
+    sqlite_db: Database, settings: Settings, platform: FakePlatform
+) -> None:
+    """`--platform all`: each adapter starts and stops the core; one dispatcher runs."""
+    app = make_kindred(sqlite_db, settings, platform)
+    await app.start()
+    first_dispatcher = app._dispatcher_task
+    await app.start()
+    assert app._dispatcher_task is first_dispatcher
+    await app.stop()
+    assert first_dispatcher is not None and not first_dispatcher.done()
+    assert app.scheduler.scheduler.running
+    await app.stop()
+    assert first_dispatcher.done()
+    assert not app.scheduler.scheduler.running
