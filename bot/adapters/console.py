@@ -12,7 +12,7 @@ buttons as numbered choices. Lines starting with `:` drive the simulation:
   :say text             post a message in the current channel
   :react 12 pushpin     react to message number 12
   :home                 open your home tab (your programs and profile)
-  :advance 7d           move the clock forward (2h, 30m, 7d) and run due jobs
+  :advance 7d           move the clock forward (30m, 2h, 7d) running what falls due
   :who                  list the members
   :quit                 leave
 
@@ -51,6 +51,8 @@ from bot.settings import Settings
 from storage import members
 
 PLATFORM = "console"
+ADVANCE_STEP = timedelta(minutes=15)
+MAX_ADVANCE = timedelta(days=31)
 _CHANNEL_LINK = re.compile(r"<#([A-Za-z0-9_.\-]+)(?:\|[^>]*)?>")
 
 
@@ -384,10 +386,21 @@ class ConsoleSession:
             self.write("Usage: :advance 30m | 2h | 7d")
             return
         unit = {"m": "minutes", "h": "hours", "d": "days"}[match.group(2)]
-        self.clock_offset(timedelta(**{unit: int(match.group(1))}))
+        remaining = timedelta(**{unit: int(match.group(1))})
+        if remaining > MAX_ADVANCE:
+            self.write("Advance at most 31 days at a time.")
+            return
+        # Step through the time so whatever falls due on the way runs when it would
+        # have (a round, then its reminder, then its follow-up), in order.
+        while remaining > timedelta(0):
+            step = min(remaining, ADVANCE_STEP)
+            self.clock_offset(step)
+            remaining -= step
+            runs = self.kindred.scheduler.runs
+            await self.kindred.scheduler.catch_up()
+            if self.kindred.scheduler.runs != runs:
+                await self.kindred.dispatcher.drain()
         self.write(f"The clock is now {self.kindred.clock():%a %d %b %Y %H:%M} UTC.")
-        await self.kindred.scheduler.catch_up()
-        await self.kindred.dispatcher.drain()
 
     async def send(self, inbound: Inbound) -> None:
         reply = await self.kindred.handle(inbound)

@@ -68,6 +68,8 @@ class JobScheduler:
         self.scheduler = AsyncIOScheduler()
         self.triggers: dict[str, tuple[BaseTrigger, ClaimedWork]] = {}
         self.ticks: dict[str, Tick] = {}
+        # Occurrences this replica ran, so callers can tell whether anything happened.
+        self.runs = 0
 
     def schedule(self, job: str, trigger: BaseTrigger, work: ClaimedWork) -> None:
         """(Re)schedule `job`; each of its occurrences runs exactly once."""
@@ -115,6 +117,7 @@ class JobScheduler:
             return False
         if ran:
             log.info("job %s ran for %s", job, occurrence.isoformat())
+            self.runs += 1
             self.on_committed()
         return ran
 
