@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./kindred.db"
+DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
 class SettingsError(ValueError):
@@ -57,7 +58,7 @@ class Settings:
     timezone: str = "UTC"
     auto_migrate: bool = True
     log_level: str = "INFO"
-    config_dir: Path = Path(__file__).resolve().parent.parent / "config"
+    config_dir: Path = DEFAULT_CONFIG_DIR
 
     @property
     def slack_configured(self) -> bool:
@@ -156,6 +157,15 @@ def _validate(values: Mapping[str, str]) -> Settings:
                 errors.append("DISCORD_DEV_GUILD_IDS must be comma-separated numeric guild ids")
                 break
 
+    config_dir = DEFAULT_CONFIG_DIR
+    if get("KINDRED_CONFIG_DIR"):
+        config_dir = Path(get("KINDRED_CONFIG_DIR")).expanduser()
+        if not (config_dir / "templates").is_dir():
+            errors.append(
+                "KINDRED_CONFIG_DIR must be a folder with a templates/ folder inside "
+                f"(a copy of Kindred's config/); got '{config_dir}'"
+            )
+
     if errors:
         raise SettingsError("Invalid settings:\n- " + "\n- ".join(errors))
 
@@ -178,6 +188,7 @@ def _validate(values: Mapping[str, str]) -> Settings:
         timezone=timezone,
         auto_migrate=_flag(get("KINDRED_AUTO_MIGRATE", "true")),
         log_level=get("KINDRED_LOG_LEVEL", "INFO").upper(),
+        config_dir=config_dir,
     )
 
 

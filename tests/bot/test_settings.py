@@ -11,6 +11,7 @@ def test_defaults_need_no_configuration() -> None:
     settings = load_settings({}, env_file=None)
     assert settings.database_url == DEFAULT_DATABASE_URL
     assert settings.http_port == 3000
+    assert (settings.config_dir / "templates" / "welcome_dm.j2").is_file()
     assert not settings.slack_configured and not settings.discord_configured
 
 
@@ -48,6 +49,15 @@ def test_every_bad_variable_is_named_and_secrets_are_not_echoed() -> None:
         assert name in message
     assert "supersecret" not in message and "bad-app-secret" not in message
     assert "pw@" not in message
+
+
+def test_config_dir_can_live_outside_the_checkout(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    assert (
+        load_settings({"KINDRED_CONFIG_DIR": str(tmp_path)}, env_file=None).config_dir == tmp_path
+    )
+    with pytest.raises(SettingsError, match="KINDRED_CONFIG_DIR must be a folder"):
+        load_settings({"KINDRED_CONFIG_DIR": str(tmp_path / "missing")}, env_file=None)
 
 
 def test_secrets_never_print() -> None:
