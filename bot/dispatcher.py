@@ -11,6 +11,7 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -178,7 +179,7 @@ class OutboxDispatcher:
     ) -> None:
         assert row.id is not None
         platform = self.platforms[row.platform]
-        message = payload_to_message(row.payload)
+        message = replace(payload_to_message(row.payload), idempotency_key=f"kindred-{row.id}")
         buckets = [
             self._bucket(key, limit)
             for key, limit in platform.rate_limits(row.kind, row.workspace_id, row.target)

@@ -88,6 +88,10 @@ class Message:
     # User ids that this message is meant to ping; every other mention is inert.
     mentions: tuple[str, ...] = ()
     attachment: Attachment | None = None
+    # Set by the outbox dispatcher, one per outbox row: a platform that can refuse a
+    # repeated send (Discord's enforced nonce) uses it, so a send retried after a
+    # crash between delivery and its "sent" mark does not post twice.
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -300,6 +300,11 @@ class DiscordPlatform:
                     extras["file"] = file
             if index == 0 and reference is not None:
                 extras["reference"] = reference
+            if rendered.idempotency_key is not None:
+                # Discord returns the first message instead of posting a second one with
+                # the same nonce (discord.py sets enforce_nonce), closing the window
+                # between a delivery and the outbox marking it sent.
+                extras["nonce"] = f"{rendered.idempotency_key}-{index}"
             async with discord_errors(action):
                 sent = await channel.send(
                     piece, allowed_mentions=rendered.allowed_mentions, **extras

@@ -175,6 +175,10 @@ class Rendered:
     def file(self) -> discord.File | None:
         return attachment_file(self.message)
 
+    @property
+    def idempotency_key(self) -> str | None:
+        return self.message.idempotency_key
+
 
 def render_message(workspace_id: str, message: Message) -> Rendered:
     # Validate the buttons now, before any piece is sent.

@@ -58,6 +58,20 @@ async def test_delivers_every_kind_and_records_refs(db: Database) -> None:
     assert all(ref and ref["message_id"] for ref in refs)
 
 
+async def test_each_send_carries_its_rows_idempotency_key(db: Database) -> None:
+    await queue_dms(db, 2)
+    platform = FakePlatform()
+    async with asyncio.timeout(10):
+        await OutboxDispatcher(db, {"fake": platform}).drain()
+    async with db.sessions() as session:
+        ids = {
+            row.target: row.id for row in (await session.execute(select(OutboxMessage))).scalars()
+        }
+    assert {sent.target: sent.message.idempotency_key for sent in platform.sent} == {
+        target: f"kindred-{row_id}" for target, row_id in ids.items()
+    }
+
+
 async def test_same_key_queues_one_message(db: Database) -> None:
     await queue_dms(db, 3)
     await queue_dms(db, 3)

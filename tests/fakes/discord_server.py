@@ -344,6 +344,8 @@ class FakeDiscord:
         self.requests: list[Request] = []
         self.sent: list[Sent] = []
         self.messages: dict[int, dict[str, Any]] = {}
+        # Enforced nonces of the bot's messages (Discord keeps them a few minutes).
+        self.nonces: dict[str, int] = {}
         self.dm_channels: dict[int, int] = {}
         self.threads: dict[int, Thread] = {}
         self.interactions: dict[int, Interaction] = {}
@@ -933,7 +935,13 @@ class FakeDiscord:
     ) -> web.Response:
         if self._channel_payload(int(channel_id)) is None:
             return error(404, 10003, "Unknown Channel")
+        nonce = body.get("nonce") if body.get("enforce_nonce") else None
+        if nonce is not None and nonce in self.nonces:
+            # Discord answers a repeated enforced nonce with the message it already made.
+            return json_response(self.messages[self.nonces[nonce]])
         message = self.message_payload(int(channel_id), body, files)
+        if nonce is not None:
+            self.nonces[nonce] = int(message["id"])
         self._record(message, body, files, "channel")
         return json_response(message)
 

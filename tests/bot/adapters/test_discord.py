@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -27,9 +28,11 @@ from bot.cli import StartupRefused, main
 from bot.commands import FEATURES
 from bot.context import Context
 from bot.mentions import member_text, mention
+from bot.outbox import Outbox
 from bot.platform import Attachment, Button, Message, Modal, ModalField, RateLimited, Reply
 from bot.registry import CommandSpec, Handlers, Param, Registry
 from bot.settings import Secret, Settings
+from storage import outbox as outbox_rows
 from storage.db import Database
 from storage.models import Community, OutboxMessage
 from tests.conftest import Clock
@@ -711,6 +714,31 @@ async def test_thread_replies_and_edits(service: DiscordService, fake: FakeDisco
     dm = await platform.send_dm(str(GUILD), str(BOB), Message("Your question was picked."))
     in_dm = await platform.reply_in_thread(str(GUILD), dm, Message("It's live now."))
     assert in_dm.channel_id == dm.channel_id and in_dm.thread_id is None
+
+
+async def test_a_send_repeated_after_a_crash_posts_once(
+    service: DiscordService, fake: FakeDiscord, sqlite_db: Database
+) -> None:
+    """A dispatcher that delivered a row but died before marking it sent: the next
+    one sends it again, with the same nonce, and Discord keeps one message."""
+    async with sqlite_db.transaction() as session:
+        row_id = await Outbox(session, "discord", str(GUILD)).post(
+            str(GENERAL), Message("Digest of the week")
+        )
+    claimed = await outbox_rows.claim_due(
+        sqlite_db, owner="dead", platforms=["discord"], limit=1, lease=timedelta(0)
+    )
+    assert [item.row.id for item in claimed] == [row_id]
+    first = await service.platform.post_channel(
+        str(GUILD), str(GENERAL), Message("Digest of the week", idempotency_key=f"kindred-{row_id}")
+    )
+    async with asyncio.timeout(10):
+        await service.kindred.dispatcher.drain()
+    assert [sent.content for sent in sent_to(fake, GENERAL)] == ["Digest of the week"]
+    async with sqlite_db.sessions() as session:
+        row = await session.get(OutboxMessage, row_id)
+    assert row is not None and row.status == "sent"
+    assert row.sent_ref is not None and row.sent_ref["message_id"] == first.message_id
 
 
 async def test_members_of_a_channel_and_admins(service: DiscordService, fake: FakeDiscord) -> None:
