@@ -73,3 +73,13 @@ def test_secrets_never_print() -> None:
     assert "shh" not in str(settings)
     assert settings.slack_configured and settings.discord_configured
     assert settings.redacted("token xoxb-123-secret and d.t") == "token *** and ***"
+
+
+def test_env_example_lists_every_variable_the_settings_read() -> None:
+    import re
+
+    repo = Path(__file__).resolve().parents[2]
+    source = (repo / "bot" / "settings.py").read_text()
+    read = set(re.findall(r'get\("([A-Z_]+)"', source))
+    listed = set(re.findall(r"^# ([A-Z_]+)=", (repo / ".env.example").read_text(), re.M))
+    assert read == listed
