@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 HOURS_PER_DAY = 24.0
-# Real-world UTC offsets run from -12:00 to +14:00.
+# Real-world UTC offsets run from -12:00 to +14:00; the check is symmetric.
 _OFFSET_LIMIT_HOURS = 14.0
 
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -76,8 +77,6 @@ def test_secrets_never_print() -> None:
 
 
 def test_env_example_lists_every_variable_the_settings_read() -> None:
-    import re
-
     repo = Path(__file__).resolve().parents[2]
     source = (repo / "bot" / "settings.py").read_text()
     read = set(re.findall(r'get\("([A-Z_]+)"', source))
