@@ -36,6 +36,7 @@ from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAutho
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
@@ -58,6 +59,7 @@ from bot.adapters.slack_render import (
     submitted_values,
 )
 from bot.app import Kindred
+from bot.cli import StartupRefused
 from bot.platform import Inbound, Message, MessageRef, PlatformError, Reply
 from bot.settings import Settings
 from bot.web import start_web, web_application
@@ -246,7 +248,18 @@ class SlackAdapter:
     async def _register_workspace(self) -> None:
         """Record the token's workspace and its name (welcomes and digests use it);
         with OAuth, each installation records its own."""
-        identity = await self._web_client(self.settings.slack_bot_token.value).auth_test()
+        try:
+            identity = await self._web_client(self.settings.slack_bot_token.value).auth_test()
+        except SlackApiError as error:
+            raise StartupRefused(
+                f"Slack refused SLACK_BOT_TOKEN ({error.response.get('error', 'unknown error')}). "
+                "Copy the Bot User OAuth Token from your app's OAuth & Permissions page."
+            ) from error
+        except (aiohttp.ClientError, TimeoutError) as error:
+            raise StartupRefused(
+                f"Cannot reach Slack at {self.settings.slack_api_url}: "
+                f"{error.__class__.__name__} {error}"
+            ) from error
         async with self.kindred.db.transaction() as session:
             await members.ensure_community(
                 session, PLATFORM, str(identity["team_id"]), str(identity.get("team") or "")

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from bot.adapters.slack import BOT_EVENTS, BOT_SCOPES, AcksFirst, serve_slack
 from bot.adapters.slack_platform import SlackPlatform, StaticToken
 from bot.app import Kindred
+from bot.cli import StartupRefused
 from bot.commands import FEATURES
 from bot.context import Context
 from bot.mentions import member_text, mention
@@ -936,3 +937,18 @@ async def test_a_real_coffee_round_opens_group_dms(slack: Harness) -> None:
     assert sorted(group["members"]) == sorted([ADMIN, MEMBER, "UBEN", "UKINDRED"])
     (intro,) = group["messages"]
     assert "Virtual coffee" in intro["text"]
+
+
+async def test_a_refused_or_unreachable_slack_stops_the_start_in_plain_words(
+    fake: FakeSlack, settings: Settings, sqlite_db: Database
+) -> None:
+    wrong_token = replace(slack_settings(settings, fake), slack_bot_token=Secret("xoxb-wrong"))
+    kindred = Kindred(replace(wrong_token, database_url=str(sqlite_db.url)), sqlite_db)
+    with pytest.raises(StartupRefused, match=r"Slack refused SLACK_BOT_TOKEN \(invalid_auth\)"):
+        await serve_slack(kindred, wrong_token)
+    unreachable = replace(
+        slack_settings(settings, fake), slack_api_url=f"http://127.0.0.1:{_free_port()}/api/"
+    )
+    kindred = Kindred(replace(unreachable, database_url=str(sqlite_db.url)), sqlite_db)
+    with pytest.raises(StartupRefused, match=r"Cannot reach Slack at http://127\.0\.0\.1:"):
+        await serve_slack(kindred, unreachable)
