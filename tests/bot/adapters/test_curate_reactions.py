@@ -8,14 +8,12 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.adapters.discord import DiscordService
 from bot.app import Kindred
-from bot.settings import Secret, Settings
+from bot.settings import Settings
 from bot.title_fetch import TitleResult, title_fetches
 from storage.curation import CuratedItem
 from storage.db import Database
@@ -29,6 +27,7 @@ from tests.bot.adapters.slack_harness import (
     slack_settings,
 )
 from tests.conftest import Clock
+from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord, Member
 from tests.fakes.slack import FakeSlack
 
@@ -122,24 +121,13 @@ async def discord_running(
         guild_id=GUILD,
     )
     await fake.start()
-    configured = replace(
-        settings,
-        database_url=str(db.url),
-        discord_bot_token=Secret(fake.token),
-        discord_api_url=fake.api_url,
-        discord_gateway_url=fake.gateway_url,
-    )
+    configured = discord_settings_for(settings, fake, db)
     kindred = Kindred(configured, db, clock=clock)
     title_fetches(kindred).fetcher = Offline()
-    service = DiscordService(kindred, configured, guild_ready_timeout=0.05)
-    task = asyncio.create_task(service.run())
     try:
-        await asyncio.wait_for(service.ready.wait(), 10)
-        yield fake, kindred
+        async with serving(kindred, configured):
+            yield fake, kindred
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await title_fetches(kindred).wait_idle()
         await fake.stop()
 

@@ -5,7 +5,6 @@ registry's real features plus a small test feature for what no feature does yet.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import sys
@@ -36,6 +35,7 @@ from storage import outbox as outbox_rows
 from storage.db import Database
 from storage.models import Community, OutboxMessage
 from tests.conftest import Clock
+from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord, Member, Sent
 
 GUILD = 1_100_000_000_000_000_001
@@ -215,13 +215,7 @@ async def fake() -> AsyncIterator[FakeDiscord]:
 
 @pytest.fixture
 def discord_settings(settings: Settings, fake: FakeDiscord, sqlite_db: Database) -> Settings:
-    return replace(
-        settings,
-        database_url=str(sqlite_db.url),
-        discord_bot_token=Secret(fake.token),
-        discord_api_url=fake.api_url,
-        discord_gateway_url=fake.gateway_url,
-    )
+    return discord_settings_for(settings, fake, sqlite_db)
 
 
 @pytest.fixture
@@ -232,25 +226,6 @@ def make_kindred(
         return Kindred(discord_settings, sqlite_db, clock=clock, registry=registry)
 
     return make
-
-
-@contextlib.asynccontextmanager
-async def serving(kindred: Kindred, settings: Settings) -> AsyncIterator[DiscordService]:
-    """Run the service until the client is ready; stop it (as Ctrl-C would) afterwards."""
-    service = DiscordService(kindred, settings, guild_ready_timeout=0.05)
-    task = asyncio.create_task(service.run())
-    ready = asyncio.create_task(service.ready.wait())
-    done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-    if task in done:
-        ready.cancel()
-        task.result()
-    assert ready in done, "the Discord client did not become ready"
-    try:
-        yield service
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 @pytest.fixture

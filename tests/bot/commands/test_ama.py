@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import io
 import json
 import uuid
@@ -13,15 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.adapters.discord import DiscordService
 from bot.app import Kindred
 from bot.mentions import MEMBER_TEXT_START, escape_for_slack, render, strip_markup_for_plain_text
 from bot.platform import Button, Inbound, Message, MessageRef, Reply
-from bot.settings import Secret
 from storage.ama import Ama, AmaQuestion
 from storage.models import OutboxMessage
 from tests.bot.adapters.slack_harness import ADMIN, MEMBER, populate, running_slack, slack_settings
 from tests.conftest import Clock
+from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord, Member
 from tests.fakes.platform import FakePlatform, Sent
 from tests.fakes.slack import FakeSlack, block_action_payload, interactive, view_submission
@@ -724,16 +721,8 @@ async def test_a_whole_ama_through_the_discord_adapter(
         guild_id=D_GUILD,
     )
     await fake.start()
-    discord_settings = replace(
-        settings,
-        database_url=str(sqlite_db.url),
-        discord_bot_token=Secret(fake.token),
-        discord_api_url=fake.api_url,
-        discord_gateway_url=fake.gateway_url,
-    )
+    discord_settings = discord_settings_for(settings, fake, sqlite_db)
     kindred = Kindred(discord_settings, sqlite_db, clock=clock)
-    service = DiscordService(kindred, discord_settings, guild_ready_timeout=0.05)
-    running = asyncio.create_task(service.run())
 
     def in_channel(channel_id: int) -> list[Any]:
         return [sent for sent in fake.sent if sent.channel_id == channel_id]
@@ -749,91 +738,93 @@ async def test_a_whole_ama_through_the_discord_adapter(
         return found
 
     try:
-        await asyncio.wait_for(service.ready.wait(), 10)
-        ana = fake.guilds[D_GUILD].members[D_ANA]
-        resolved = {
-            "users": {str(D_ANA): ana.user()},
-            "members": {str(D_ANA): ana.member(D_GUILD, with_user=False)},
-        }
-        schedule = [
-            {"name": "host", "type": 6, "value": str(D_ANA)},
-            {"name": "title", "type": 3, "value": "Scaling support"},
-            {"name": "at", "type": 3, "value": "2026-11-24 15:00"},
-        ]
-        answer = await fake.answered(
-            await fake.command(D_GUILD, D_AMA, D_OLGA, ("ama", "schedule"), schedule, resolved)
-        )
-        assert "Scheduled **AMA #1: Scaling support**" in str(answer)
-        await delivered()
-        announcement = in_channel(D_AMA)[-1]
-        assert "AMA #1: Scaling support" in announcement.content
-
-        ask = [
-            {"name": "question", "type": 3, "value": "What's your take on @everyone NPS surveys?"},
-            {"name": "anonymous", "type": 5, "value": True},
-        ]
-        await fake.answered(await fake.command(D_GUILD, D_AMA, D_BEN, ("ama", "ask"), ask))
-        await delivered()
-        question = in_channel(D_AMA)[-1]
-        assert (
-            question.content
-            == "**Q1** · Anonymous\n> What's your take on @\u200beveryone NPS surveys?"
-        )
-        assert question.allowed_mentions == {"parse": []}
-        assert "Ben" not in question.content and str(D_BEN) not in question.content
-
-        opened = await fake.answered(
-            await fake.click(announcement.message_id, custom_id(announcement, "ama.ask"), D_OLGA)
-        )
-        assert opened[0][:2] == ("callback", 9)
-        form = opened[0][2]
-        await fake.answered(
-            await fake.submit(
-                form["custom_id"],
-                {"question": "How do you staff weekend support?", "anonymous": "no"},
-                D_OLGA,
-                guild_id=D_GUILD,
-                channel_id=D_AMA,
+        async with serving(kindred, discord_settings):
+            ana = fake.guilds[D_GUILD].members[D_ANA]
+            resolved = {
+                "users": {str(D_ANA): ana.user()},
+                "members": {str(D_ANA): ana.member(D_GUILD, with_user=False)},
+            }
+            schedule = [
+                {"name": "host", "type": 6, "value": str(D_ANA)},
+                {"name": "title", "type": 3, "value": "Scaling support"},
+                {"name": "at", "type": 3, "value": "2026-11-24 15:00"},
+            ]
+            answer = await fake.answered(
+                await fake.command(D_GUILD, D_AMA, D_OLGA, ("ama", "schedule"), schedule, resolved)
             )
-        )
-        vote = await fake.click(question.message_id, custom_id(question, "ama.upvote"), D_OLGA)
-        assert "Upvoted Q1 (now 1 vote)" in str(await fake.answered(vote))
-        await delivered()
-        assert "Upvote (1)" in str(in_channel(D_AMA)[-1].components)
+            assert "Scheduled **AMA #1: Scaling support**" in str(answer)
+            await delivered()
+            announcement = in_channel(D_AMA)[-1]
+            assert "AMA #1: Scaling support" in announcement.content
 
-        clock.now = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
-        await kindred.scheduler.catch_up()
-        await delivered()
-        panel = in_channel(fake.dm_channels[D_ANA])[-1]
-        assert "Your AMA control panel" in panel.content
-        shown = await fake.answered(
-            await fake.click(panel.message_id, custom_id(panel, "ama.next"), D_ANA)
-        )
-        assert shown[0][:2] == ("callback", 7)
-        await delivered()
-        parent = next(s for s in in_channel(D_AMA) if s.content.startswith("🎙️ **Q1**"))
-        assert parent.message_id in fake.threads
-        prompt = in_channel(parent.message_id)[-1]
-        assert f"<@{D_ANA}>, this thread is for your answer to Q1" in prompt.content
-        answered = custom_id(shown[0][2]["components"], "ama.answered")
-        await fake.answered(await fake.click(panel.message_id, answered, D_ANA))
+            ask = [
+                {
+                    "name": "question",
+                    "type": 3,
+                    "value": "What's your take on @everyone NPS surveys?",
+                },
+                {"name": "anonymous", "type": 5, "value": True},
+            ]
+            await fake.answered(await fake.command(D_GUILD, D_AMA, D_BEN, ("ama", "ask"), ask))
+            await delivered()
+            question = in_channel(D_AMA)[-1]
+            assert (
+                question.content
+                == "**Q1** · Anonymous\n> What's your take on @\u200beveryone NPS surveys?"
+            )
+            assert question.allowed_mentions == {"parse": []}
+            assert "Ben" not in question.content and str(D_BEN) not in question.content
 
-        await fake.answered(await fake.command(D_GUILD, D_AMA, D_ANA, ("ama", "close"), []))
-        await delivered()
-        recap = in_channel(D_AMA)[-1].content
-        assert "AMA #1 recap: Scaling support" in recap
-        link = f"https://discord.com/channels/{D_GUILD}/{D_AMA}/{parent.message_id}"
-        assert (
-            f"• [Q1]({link}) (▲ 1) · Anonymous: What's your take on @\u200beveryone NPS surveys?"
-        ) in recap
-        assert "Ben" not in recap and str(D_BEN) not in recap
+            opened = await fake.answered(
+                await fake.click(
+                    announcement.message_id, custom_id(announcement, "ama.ask"), D_OLGA
+                )
+            )
+            assert opened[0][:2] == ("callback", 9)
+            form = opened[0][2]
+            await fake.answered(
+                await fake.submit(
+                    form["custom_id"],
+                    {"question": "How do you staff weekend support?", "anonymous": "no"},
+                    D_OLGA,
+                    guild_id=D_GUILD,
+                    channel_id=D_AMA,
+                )
+            )
+            vote = await fake.click(question.message_id, custom_id(question, "ama.upvote"), D_OLGA)
+            assert "Upvoted Q1 (now 1 vote)" in str(await fake.answered(vote))
+            await delivered()
+            assert "Upvote (1)" in str(in_channel(D_AMA)[-1].components)
 
-        await fake.answered(await fake.command(D_GUILD, D_AMA, D_OLGA, ("ama", "export"), []))
-        await delivered()
-        exported = in_channel(fake.dm_channels[D_OLGA])[-1]
-        assert exported.files == ["ama-1.md"]
+            clock.now = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
+            await kindred.scheduler.catch_up()
+            await delivered()
+            panel = in_channel(fake.dm_channels[D_ANA])[-1]
+            assert "Your AMA control panel" in panel.content
+            shown = await fake.answered(
+                await fake.click(panel.message_id, custom_id(panel, "ama.next"), D_ANA)
+            )
+            assert shown[0][:2] == ("callback", 7)
+            await delivered()
+            parent = next(s for s in in_channel(D_AMA) if s.content.startswith("🎙️ **Q1**"))
+            assert parent.message_id in fake.threads
+            prompt = in_channel(parent.message_id)[-1]
+            assert f"<@{D_ANA}>, this thread is for your answer to Q1" in prompt.content
+            answered = custom_id(shown[0][2]["components"], "ama.answered")
+            await fake.answered(await fake.click(panel.message_id, answered, D_ANA))
+
+            await fake.answered(await fake.command(D_GUILD, D_AMA, D_ANA, ("ama", "close"), []))
+            await delivered()
+            recap = in_channel(D_AMA)[-1].content
+            assert "AMA #1 recap: Scaling support" in recap
+            link = f"https://discord.com/channels/{D_GUILD}/{D_AMA}/{parent.message_id}"
+            question = "What's your take on @\u200beveryone NPS surveys?"
+            assert f"• [Q1]({link}) (▲ 1) · Anonymous: {question}" in recap
+            assert "Ben" not in recap and str(D_BEN) not in recap
+
+            await fake.answered(await fake.command(D_GUILD, D_AMA, D_OLGA, ("ama", "export"), []))
+            await delivered()
+            exported = in_channel(fake.dm_channels[D_OLGA])[-1]
+            assert exported.files == ["ama-1.md"]
     finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
         await fake.stop()

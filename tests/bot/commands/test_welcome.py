@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import itertools
 import re
@@ -15,12 +14,11 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.adapters.discord import DiscordService
 from bot.app import Kindred
 from bot.jobs import welcome_jobs
 from bot.mentions import MEMBER_TEXT_START, escape_for_slack, render, strip_markup_for_plain_text
 from bot.platform import Inbound, MessageRef, RateLimit, RateLimited, Reply
-from bot.settings import Secret, Settings
+from bot.settings import Settings
 from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
@@ -30,6 +28,7 @@ from tests.bot.adapters.slack_harness import ADMIN as SLACK_ADMIN
 from tests.bot.adapters.slack_harness import TEAM as SLACK_TEAM
 from tests.bot.adapters.slack_harness import populate, running_slack, slack_settings
 from tests.conftest import Clock
+from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord
 from tests.fakes.discord_server import Member as DiscordMember
 from tests.fakes.discord_server import Sent as DiscordSent
@@ -667,52 +666,42 @@ async def test_discord_member_join_welcomes_once_and_posts_the_intro(
         guild_id=DISCORD_GUILD,
     )
     await fake.start()
-    discord_settings = replace(
-        settings,
-        database_url=str(sqlite_db.url),
-        discord_bot_token=Secret(fake.token),
-        discord_api_url=fake.api_url,
-        discord_gateway_url=fake.gateway_url,
-    )
+    discord_settings = discord_settings_for(settings, fake, sqlite_db)
     kindred = Kindred(discord_settings, sqlite_db, clock=clock)
-    service = DiscordService(kindred, discord_settings, guild_ready_timeout=0.05)
-    running = asyncio.create_task(service.run())
     try:
-        async with asyncio.timeout(10):
-            await service.ready.wait()
-        async with kindred.db.transaction() as session:
-            stored = await welcome_rows.ensure_settings(session, "discord", str(DISCORD_GUILD))
-            stored.intro_channel = str(DISCORD_INTROS)
-        newcomer = DiscordMember(DISCORD_NEWCOMER, "Nia")
-        await fake.member_join(DISCORD_GUILD, newcomer)
-        await fake.wait_until(lambda: len(discord_dms(fake, DISCORD_NEWCOMER)) == 1, "welcome")
-        # The same arrival handled again (a gateway re-delivery after a resume).
-        guild = service.client.get_guild(DISCORD_GUILD)
-        cached = guild.get_member(DISCORD_NEWCOMER) if guild is not None else None
-        assert cached is not None
-        await service.on_member_join(cached)
-        async with asyncio.timeout(10):
-            await kindred.dispatcher.drain()
-        [welcome] = discord_dms(fake, DISCORD_NEWCOMER)
-        assert welcome.content.startswith("**Welcome!** 👋 Nia, we're glad you joined CX Guild.")
-        assert welcome.allowed_mentions is not None and welcome.allowed_mentions["parse"] == []
-        introduce = next(cid for cid in welcome.custom_ids if "welcome.introduce" in cid)
-        pressed = await fake.click(welcome.message_id, introduce, DISCORD_NEWCOMER)
-        [(_, callback_type, form)] = await fake.answered(pressed)
-        assert callback_type == 9 and form["title"] == "Introduce yourself"
-        submitted = await fake.submit(
-            form["custom_id"],
-            {"intro": "Support ops nerd @everyone <@1>", "company": "Globex"},
-            DISCORD_NEWCOMER,
-            guild_id=None,
-            channel_id=welcome.channel_id,
-        )
-        await fake.answered(submitted)
-        await fake.wait_until(lambda: bool(sent_in(fake, DISCORD_INTROS)), "the intro post")
+        async with serving(kindred, discord_settings) as service:
+            async with kindred.db.transaction() as session:
+                stored = await welcome_rows.ensure_settings(session, "discord", str(DISCORD_GUILD))
+                stored.intro_channel = str(DISCORD_INTROS)
+            newcomer = DiscordMember(DISCORD_NEWCOMER, "Nia")
+            await fake.member_join(DISCORD_GUILD, newcomer)
+            await fake.wait_until(lambda: len(discord_dms(fake, DISCORD_NEWCOMER)) == 1, "welcome")
+            # The same arrival handled again (a gateway re-delivery after a resume).
+            guild = service.client.get_guild(DISCORD_GUILD)
+            cached = guild.get_member(DISCORD_NEWCOMER) if guild is not None else None
+            assert cached is not None
+            await service.on_member_join(cached)
+            async with asyncio.timeout(10):
+                await kindred.dispatcher.drain()
+            [welcome] = discord_dms(fake, DISCORD_NEWCOMER)
+            assert welcome.content.startswith(
+                "**Welcome!** 👋 Nia, we're glad you joined CX Guild."
+            )
+            assert welcome.allowed_mentions is not None and welcome.allowed_mentions["parse"] == []
+            introduce = next(cid for cid in welcome.custom_ids if "welcome.introduce" in cid)
+            pressed = await fake.click(welcome.message_id, introduce, DISCORD_NEWCOMER)
+            [(_, callback_type, form)] = await fake.answered(pressed)
+            assert callback_type == 9 and form["title"] == "Introduce yourself"
+            submitted = await fake.submit(
+                form["custom_id"],
+                {"intro": "Support ops nerd @everyone <@1>", "company": "Globex"},
+                DISCORD_NEWCOMER,
+                guild_id=None,
+                channel_id=welcome.channel_id,
+            )
+            await fake.answered(submitted)
+            await fake.wait_until(lambda: bool(sent_in(fake, DISCORD_INTROS)), "the intro post")
     finally:
-        running.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await running
         await fake.stop()
     [intro] = sent_in(fake, DISCORD_INTROS)
     assert intro.content.startswith("**Please welcome ")
