@@ -221,8 +221,9 @@ async def curate_add(ctx: Context) -> Reply:
 
 
 @handlers.event("reaction")
-async def curate_by_reaction(ctx: Context) -> Reply | None:
-    """The curation emoji on a message with a link nominates the link."""
+async def curate_by_reaction(ctx: Context) -> None:
+    """The curation emoji on a message with a link nominates the link; a new item is
+    confirmed by DM (a reaction has no reply on Slack or Discord), a vote silently."""
     inbound = ctx.inbound
     if inbound.channel_is_private or not inbound.reaction:
         return None
@@ -239,14 +240,16 @@ async def curate_by_reaction(ctx: Context) -> Reply | None:
     result = await nominate(
         ctx, link, kind="reaction", fallback_text=inbound.text, message=inbound.message
     )
-    if result.hidden or not result.counted:
+    if result.hidden or not result.counted or not result.created:
         return None
     item = result.item
     shown = Trusted(link_markup(item.title, item.url))
-    if result.created:
-        return Reply.text(f"📌 Saved to the community library: {shown} (#{item.id}).")
-    votes = _votes(item.vote_count)
-    return Reply.text(f"📌 Your reaction counts as a vote for {shown} (#{item.id}, {votes}).")
+    await ctx.outbox.dm(
+        inbound.user_id,
+        Message(f"📌 Saved to the community library: {shown} (#{item.id}). Thanks for sharing!"),
+        key=f"curate-saved:{item.id}:{inbound.user_id}",
+    )
+    return None
 
 
 # --- Reading the library -----------------------------------------------------------

@@ -93,6 +93,15 @@ async def test_slack_reactions_nominate_and_vote(settings: Settings, sqlite_db: 
                 await until(lambda e=event_id: handled(sqlite_db, e), event_id)
             answer = await slack.command("curate top")
             await title_fetches(slack.kindred).wait_idle()
+            await slack.drain()
+            # The nominator is thanked by DM (Slack has no reply to a reaction); Ben's
+            # vote and the retried event send nothing.
+            confirmations = [
+                call.params["channel"]
+                for call in fake.calls_to("chat.postMessage")
+                if "Saved to the community library" in str(call.params.get("text", ""))
+            ]
+            assert confirmations == [MEMBER]
     finally:
         await fake.close()
     assert await library(sqlite_db) == [("https://example.com/a", 2, public_ts)]

@@ -186,17 +186,23 @@ async def test_refusals(kindred: Kindred, fetcher: FakeFetcher) -> None:
     assert await items(kindred) == []
 
 
-async def test_nominating_by_reaction(kindred: Kindred, fetcher: FakeFetcher) -> None:
+async def test_nominating_by_reaction(
+    kindred: Kindred, fetcher: FakeFetcher, platform: FakePlatform
+) -> None:
     message = "Loved this <https://blog.example.com/onboarding?utm_campaign=q4|piece> <!here>"
-    saved = plain(await kindred.handle(reaction("pushpin", message)))
+    # A reaction has no inline reply on Slack or Discord: a new item is confirmed by DM.
+    assert await kindred.handle(reaction("pushpin", message)) is None
+    await kindred.dispatcher.drain()
+    (saved,) = platform.texts("dm", "U1")
     assert saved.startswith("📌 Saved to the community library:")
     (item,) = await items(kindred)
     assert item.url == "https://blog.example.com/onboarding"
     assert item.title == "Loved this piece"  # the message text until the title is fetched
     assert (item.source_message_id, item.source_link) == ("m1", "https://chat.example/C1/m1")
     # Discord reports the character; a second member's pin is a vote.
-    vote = plain(await kindred.handle(reaction("📌", message, "U2", message_id="m2")))
-    assert "counts as a vote" in vote and "2 votes" in vote
+    assert await kindred.handle(reaction("📌", message, "U2", message_id="m2")) is None
+    await kindred.dispatcher.drain()
+    assert platform.texts("dm", "U2") == []  # a vote is counted without a message
     # A re-delivered event acts once; other emoji, private channels and linkless
     # messages are ignored.
     assert await kindred.handle(reaction("📌", message, "U2", message_id="m2")) is None
@@ -208,12 +214,18 @@ async def test_nominating_by_reaction(kindred: Kindred, fetcher: FakeFetcher) ->
     assert len(await items(kindred)) == 1 and await votes(kindred) == 2
 
 
-async def test_the_curation_emoji_is_configurable(kindred: Kindred, fetcher: FakeFetcher) -> None:
+async def test_the_curation_emoji_is_configurable(
+    kindred: Kindred, fetcher: FakeFetcher, platform: FakePlatform
+) -> None:
     assert "Only community admins" in await say(kindred, "curate setup emoji=star")
     assert "Curation reaction: star" in await say(kindred, "curate setup emoji=:star:", ADMIN)
     link = "Read https://example.com/star"
-    assert await kindred.handle(reaction("pushpin", link)) is None
-    assert "Saved" in plain(await kindred.handle(reaction("⭐", link)))
+    await kindred.handle(reaction("pushpin", link))
+    assert await items(kindred) == []
+    await kindred.handle(reaction("⭐", link))
+    await kindred.dispatcher.drain()
+    assert len(await items(kindred)) == 1
+    assert "Saved" in platform.texts("dm", "U1")[0]
 
 
 async def test_upvote_button_counts_one_vote_per_member(
@@ -409,7 +421,8 @@ async def test_console_end_to_end(sqlite_db: Database, settings: Settings, clock
     text = output.getvalue()
     assert "📌 Added to the community library." in text
     assert "That link is already in the library: your nomination counts as a vote." in text
-    assert "📌 Saved to the community library: [Worth a look](https://example.com/b) (#2)." in text
+    saved = "📌 Saved to the community library: [Worth a look](https://example.com/b) (#2)."
+    assert f"DM → @carol ──\n{saved}" in text
     assert "Digest channel: #general" in text
     assert "⭐ Featured #1" in text
     digest = text[text.index("picks of the week") :]
