@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
@@ -83,17 +84,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         row = await self._find(team_id)
         if row is None:
             return None
-        return Bot(
-            app_id=row.app_id,
-            enterprise_id=row.enterprise_id,
-            team_id=row.team_id,
-            team_name=row.team_name,
-            bot_token=row.bot_token,
-            bot_id=row.bot_id,
-            bot_user_id=row.bot_user_id,
-            bot_scopes=row.bot_scopes,
-            installed_at=row.installed_at.timestamp(),
-        )
+        return Bot(**_bot_fields(row))
 
     async def async_find_installation(
         self,
@@ -106,18 +97,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
         row = await self._find(team_id)
         if row is None or (user_id is not None and user_id != row.installer_user_id):
             return None
-        return Installation(
-            app_id=row.app_id,
-            enterprise_id=row.enterprise_id,
-            team_id=row.team_id,
-            team_name=row.team_name,
-            bot_token=row.bot_token,
-            bot_id=row.bot_id,
-            bot_user_id=row.bot_user_id,
-            bot_scopes=row.bot_scopes,
-            user_id=row.installer_user_id or "",
-            installed_at=row.installed_at.timestamp(),
-        )
+        return Installation(**_bot_fields(row), user_id=row.installer_user_id or "")
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
         if not team_id:
@@ -180,3 +160,18 @@ class DatabaseOAuthStateStore(AsyncOAuthStateStore):
     async def async_consume(self, state: str) -> bool:
         async with self.db.transaction() as session:
             return await slack_installations.consume_state(session, state)
+
+
+def _bot_fields(row: SlackInstallation) -> dict[str, Any]:
+    """What bolt's `Bot` and `Installation` share, from our stored row."""
+    return {
+        "app_id": row.app_id,
+        "enterprise_id": row.enterprise_id,
+        "team_id": row.team_id,
+        "team_name": row.team_name,
+        "bot_token": row.bot_token,
+        "bot_id": row.bot_id,
+        "bot_user_id": row.bot_user_id,
+        "bot_scopes": row.bot_scopes,
+        "installed_at": row.installed_at.timestamp(),
+    }
