@@ -281,23 +281,23 @@ async def due_welcomes(
     session: AsyncSession, now: datetime, limit: int
 ) -> list[tuple[int, datetime]]:
     """(id, due time) of delayed welcome DMs now owed, across communities (indexed)."""
-    query = (
-        select(Welcome.id, Welcome.welcome_due_at)
-        .where(Welcome.welcome_due_at.is_not(None), Welcome.welcome_due_at <= now)
-        .order_by(Welcome.welcome_due_at, Welcome.id)
-        .limit(limit)
-    )
-    return [(row_id, due) for row_id, due in (await session.execute(query)).all()]
+    return await _due(session, Welcome.welcome_due_at, now, limit)
 
 
 async def due_buddy_checkins(
     session: AsyncSession, now: datetime, limit: int
 ) -> list[tuple[int, datetime]]:
     """(id, due time) of buddy check-in nudges now owed, across communities (indexed)."""
+    return await _due(session, Welcome.buddy_checkin_due_at, now, limit)
+
+
+async def _due(
+    session: AsyncSession, due_at: Any, now: datetime, limit: int
+) -> list[tuple[int, datetime]]:
     query = (
-        select(Welcome.id, Welcome.buddy_checkin_due_at)
-        .where(Welcome.buddy_checkin_due_at.is_not(None), Welcome.buddy_checkin_due_at <= now)
-        .order_by(Welcome.buddy_checkin_due_at, Welcome.id)
+        select(Welcome.id, due_at)
+        .where(due_at.is_not(None), due_at <= now)
+        .order_by(due_at, Welcome.id)
         .limit(limit)
     )
     return [(row_id, due) for row_id, due in (await session.execute(query)).all()]
