@@ -28,8 +28,8 @@ from pathlib import Path
 from sqlalchemy import insert, select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.app import Kindred
-from bot.settings import Settings
+from bot.core.app import Kindred
+from bot.core.settings import Settings
 from storage.db import Database
 from storage.models import Member
 
@@ -44,7 +44,7 @@ def startup_seconds(directory: Path) -> tuple[float, float]:
     }
     # The first start also creates the schema; measure a warm start like an operator's.
     subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        [sys.executable, "-m", "bot.core.cli", "db", "upgrade"],
         env=environment,
         check=True,
         capture_output=True,
@@ -52,7 +52,7 @@ def startup_seconds(directory: Path) -> tuple[float, float]:
     )
     started = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.core.cli", "run"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -24,9 +24,9 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.dispatcher import OutboxDispatcher
-from bot.outbox import Outbox
-from bot.platform import MemberInfo, Message, MessageRef, RateLimit, RateLimited
+from bot.core.dispatcher import OutboxDispatcher
+from bot.core.outbox import Outbox
+from bot.core.platform import MemberInfo, Message, MessageRef, RateLimit, RateLimited
 from storage.db import Database
 
 POSTGRES_URL = os.environ.get(

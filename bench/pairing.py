@@ -30,7 +30,7 @@ from pathlib import Path
 # Runnable from a source checkout without installing the package.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.pairing import (
+from bot.domain.matching import (
     Candidate,
     History,
     PairingConfig,

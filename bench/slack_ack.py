@@ -42,9 +42,9 @@ from slack_bolt.context.ack.async_ack import AsyncAck  # noqa: E402
 from slack_sdk.web.async_client import AsyncWebClient  # noqa: E402
 
 from bot.adapters.slack import EVENTS_PATH, serve_slack  # noqa: E402
-from bot.app import Kindred  # noqa: E402
-from bot.settings import Secret, Settings  # noqa: E402
-from bot.web import start_web  # noqa: E402
+from bot.core.app import Kindred  # noqa: E402
+from bot.core.settings import Secret, Settings  # noqa: E402
+from bot.core.web import start_web  # noqa: E402
 from storage.db import Database  # noqa: E402
 from tests.fakes.slack import (  # noqa: E402
     SIGNING_SECRET,

@@ -36,11 +36,11 @@ from bot.adapters.slack_platform import (  # noqa: E402
     POST_PER_WORKSPACE,
 )
 from bot.commands import FEATURES  # noqa: E402
-from bot.context import Context  # noqa: E402
-from bot.mentions import mention  # noqa: E402
-from bot.platform import Button, Message, Reply  # noqa: E402
-from bot.registry import Handlers, Registry  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bot.core.context import Context  # noqa: E402
+from bot.core.mentions import mention  # noqa: E402
+from bot.core.platform import Button, Message, Reply  # noqa: E402
+from bot.core.registry import Handlers, Registry  # noqa: E402
+from bot.core.settings import Settings  # noqa: E402
 from storage.db import Database  # noqa: E402
 from tests.bot.adapters.slack_harness import (  # noqa: E402
     ADMIN,

@@ -21,7 +21,7 @@ from storage.types import UTCDateTime, utcnow
 
 
 class Ama(SQLModel, table=True):
-    """One Ask Me Anything session (lifecycle: `bot.ama.AmaState`)."""
+    """One Ask Me Anything session (lifecycle: `bot.domain.ama.AmaState`)."""
 
     __tablename__ = "ama"
     __table_args__ = (
@@ -71,7 +71,7 @@ class AmaQuestion(SQLModel, table=True):
     text: str = Field(sa_column=Column(Text, nullable=False))
     # Hidden from everyone except moderators; stored for limits and rejection notes.
     anonymous: bool = False
-    # bot.ama.QuestionStatus
+    # bot.domain.ama.QuestionStatus
     status: str = Field(max_length=16)
     votes: int = 0
     # For a draft: the asked question it resembles.

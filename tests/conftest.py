@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import Kindred
-from bot.settings import Settings
+from bot.core.app import Kindred
+from bot.core.settings import Settings
 from storage.db import Database
 from storage.schema import metadata
 from tests.fakes.platform import FakePlatform

@@ -38,7 +38,7 @@ def test_readme_console_example_is_what_the_console_prints(tmp_path: Path) -> No
     environment["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'kindred.db'}"
     environment.pop("KINDRED_LOG_LEVEL", None)
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.core.cli", "run"],
         input=example.group("script"),
         capture_output=True,
         text=True,

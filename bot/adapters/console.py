@@ -34,9 +34,9 @@ from typing import Any, TextIO
 
 import yaml
 
-from bot.app import Kindred
-from bot.mentions import member_text, render
-from bot.platform import (
+from bot.core.app import Kindred
+from bot.core.mentions import member_text, render
+from bot.core.platform import (
     Button,
     Inbound,
     MemberInfo,
@@ -47,7 +47,7 @@ from bot.platform import (
     RateLimit,
     Reply,
 )
-from bot.settings import Settings
+from bot.core.settings import Settings
 from storage import members
 
 PLATFORM = "console"

@@ -44,11 +44,11 @@ from bot.adapters.discord_render import (
     render_message,
     submitted_values,
 )
-from bot.app import Kindred
-from bot.cli import StartupRefused
-from bot.platform import Inbound, InboundKind, Message, MessageRef, PlatformError, Reply
-from bot.registry import CommandSpec, Registry
-from bot.settings import Settings
+from bot.core.app import Kindred
+from bot.core.cli import StartupRefused
+from bot.core.platform import Inbound, InboundKind, Message, MessageRef, PlatformError, Reply
+from bot.core.registry import CommandSpec, Registry
+from bot.core.settings import Settings
 from storage import members
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from zoneinfo import available_timezones
 import discord
 from discord import app_commands
 
-from bot.registry import CommandSpec, Param, Registry
+from bot.core.registry import CommandSpec, Param, Registry
 
 CommandCallback = Callable[[discord.Interaction, CommandSpec, dict[str, Any]], Awaitable[None]]
 

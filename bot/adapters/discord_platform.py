@@ -19,7 +19,7 @@ import aiohttp
 import discord
 
 from bot.adapters.discord_render import Rendered, render_message
-from bot.platform import (
+from bot.core.platform import (
     MemberInfo,
     Message,
     MessageRef,
@@ -82,7 +82,7 @@ def thread_name(text: str) -> str:
 
 
 class DiscordPlatform:
-    """Implements `bot.platform.Platform` with a logged-in discord.py client."""
+    """Implements `bot.core.platform.Platform` with a logged-in discord.py client."""
 
     name = PLATFORM
 

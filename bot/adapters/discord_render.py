@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import discord
 
-from bot.mentions import escape_for_discord, render
-from bot.platform import Button, ButtonStyle, Message, Modal, PlatformError
+from bot.core.mentions import escape_for_discord, render
+from bot.core.platform import Button, ButtonStyle, Message, Modal, PlatformError
 
 CUSTOM_ID_PREFIX = "kindred"
 CUSTOM_ID_PATTERN = re.compile(

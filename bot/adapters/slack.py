@@ -58,11 +58,11 @@ from bot.adapters.slack_render import (
     modal_view,
     submitted_values,
 )
-from bot.app import Kindred
-from bot.cli import StartupRefused
-from bot.platform import Inbound, Message, MessageRef, PlatformError, Reply
-from bot.settings import Settings
-from bot.web import start_web, web_application
+from bot.core.app import Kindred
+from bot.core.cli import StartupRefused
+from bot.core.platform import Inbound, Message, MessageRef, PlatformError, Reply
+from bot.core.settings import Settings
+from bot.core.web import start_web, web_application
 from storage import members
 
 log = logging.getLogger(__name__)
@@ -408,7 +408,7 @@ class SlackAdapter:
             channel_id=channel_id,
             channel_is_private=private,
             # `should_escape` makes mentions arrive as <@U1|name>, which
-            # bot.arguments understands.
+            # bot.core.arguments understands.
             text=body.get("text", "").strip(),
             event_id=f"command:{trigger_id}" if trigger_id else None,
             raw=body,

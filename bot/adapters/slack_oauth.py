@@ -21,7 +21,7 @@ from slack_sdk.oauth.installation_store.models.installation import Installation
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
 
 from bot.adapters.slack_platform import ExpiringCache
-from bot.platform import PlatformError
+from bot.core.platform import PlatformError
 from storage import members, slack_installations
 from storage.db import Database
 from storage.slack_installations import SlackInstallation

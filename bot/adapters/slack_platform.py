@@ -22,7 +22,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack_render import mention_renderer, mentioned_slack_users, message_payload
-from bot.platform import (
+from bot.core.platform import (
     MemberInfo,
     Message,
     MessageRef,
@@ -184,7 +184,7 @@ def _retry_after(response: AsyncSlackResponse) -> float:
 
 
 class SlackPlatform:
-    """Implements `bot.platform.Platform` for Slack.
+    """Implements `bot.core.platform.Platform` for Slack.
 
     `pace` scales every pacing rate (tests and benchmarks against a faster fake).
     """

@@ -13,13 +13,13 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from bot.mentions import (
+from bot.core.mentions import (
     MEMBER_TEXT_END,
     MEMBER_TEXT_START,
     escape_for_slack,
     mentioned_user_ids,
 )
-from bot.platform import Button, ButtonStyle, Message, Modal, PlatformError
+from bot.core.platform import Button, ButtonStyle, Message, Modal, PlatformError
 
 # Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks).
 SECTION_TEXT_LIMIT = 3000

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bot.commands import ama, coffee, curate, help, profile, welcome
-from bot.registry import Registry
+from bot.commands import ama, coffee, curation, help, profile, welcome
+from bot.core.registry import Registry
 
 FEATURES = (
     help.handlers,
     profile.handlers,
     welcome.handlers,
-    curate.handlers,
+    curation.handlers,
     coffee.handlers,
     ama.handlers,
 )

@@ -15,7 +15,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.ama import (
+from bot.core.context import CommandError, Context
+from bot.core.mentions import member_text, mention, strip_markup_for_plain_text
+from bot.core.platform import Attachment, Button, ButtonStyle, Message, Modal, ModalField, Reply
+from bot.core.registry import Handlers, Param
+from bot.core.templates import Trusted
+from bot.domain.ama import (
     ASKED_STATUSES,
     ASKING_STATES,
     DEFAULT_DURATION,
@@ -36,8 +41,7 @@ from bot.ama import (
     ranked,
     timeline,
 )
-from bot.context import CommandError, Context
-from bot.jobs.ama_jobs import (
+from bot.services.ama import (
     ama_summary,
     announce,
     ask_button,
@@ -51,16 +55,12 @@ from bot.jobs.ama_jobs import (
     when_label,
     zone_of,
 )
-from bot.mentions import member_text, mention, strip_markup_for_plain_text
-from bot.platform import Attachment, Button, ButtonStyle, Message, Modal, ModalField, Reply
-from bot.registry import Handlers, Param
-from bot.templates import Trusted
 from storage import ama as store
 from storage import members
 from storage.ama import Ama, AmaQuestion
 
 if TYPE_CHECKING:
-    from bot.app import Kindred
+    from bot.core.app import Kindred
 
 handlers = Handlers("ama")
 

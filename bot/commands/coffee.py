@@ -3,7 +3,7 @@
 Members join, leave, pause, skip a round, block someone and check their status;
 admins set a program up in its channel, preview the next round, run one now and
 read the stats. Buttons on intros, reminders, follow-ups and the home tab call
-the same code. Rounds themselves run in `bot.jobs.coffee_rounds`.
+the same code. Rounds themselves run in `bot.services.coffee`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.coffee import (
+from bot.commands.profile import canonical_timezone
+from bot.core.context import CommandError, Context
+from bot.core.mentions import member_text, mention
+from bot.core.platform import Button, ButtonStyle, Message, Reply
+from bot.core.registry import Handlers, Param
+from bot.domain.coffee import (
     ANSWERS,
     CADENCES,
     WEEKDAYS,
@@ -21,9 +26,7 @@ from bot.coffee import (
     percent,
     rates,
 )
-from bot.commands.profile import canonical_timezone
-from bot.context import CommandError, Context
-from bot.jobs.coffee_rounds import (
+from bot.services.coffee import (
     answer_buttons,
     channel_link,
     manual_round_job,
@@ -34,14 +37,11 @@ from bot.jobs.coffee_rounds import (
     start_round,
     when,
 )
-from bot.mentions import member_text, mention
-from bot.platform import Button, ButtonStyle, Message, Reply
-from bot.registry import Handlers, Param
 from storage import claims, coffee, members
 from storage.coffee import CoffeeMembership, CoffeeProgram
 
 if TYPE_CHECKING:
-    from bot.app import Kindred
+    from bot.core.app import Kindred
 
 handlers = Handlers("coffee")
 

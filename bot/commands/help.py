@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.context import Context
-from bot.platform import Reply
-from bot.registry import Handlers, Param
+from bot.core.context import Context
+from bot.core.platform import Reply
+from bot.core.registry import Handlers, Param
 
 handlers = Handlers("help")
 

@@ -7,11 +7,11 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.context import CommandError, Context
-from bot.mentions import mention
-from bot.platform import Reply
-from bot.registry import Handlers, Param
-from bot.templates import Trusted
+from bot.core.context import CommandError, Context
+from bot.core.mentions import mention
+from bot.core.platform import Reply
+from bot.core.registry import Handlers, Param
+from bot.core.templates import Trusted
 from storage.models import Member
 
 handlers = Handlers("profile")

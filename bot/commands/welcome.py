@@ -8,13 +8,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot.commands.profile import parse_topics
-from bot.context import CommandError, Context
-from bot.jobs import welcome_jobs
-from bot.mentions import mention
-from bot.platform import Message, Modal, ModalField, Reply
-from bot.registry import Handlers, Param
-from bot.templates import Trusted
-from bot.welcome import (
+from bot.core.context import CommandError, Context
+from bot.core.mentions import mention
+from bot.core.platform import Message, Modal, ModalField, Reply
+from bot.core.registry import Handlers, Param
+from bot.core.templates import Trusted
+from bot.domain.welcome import (
     ACTIVATION_WINDOW,
     BUDDY_LOAD_WINDOW,
     Journey,
@@ -29,12 +28,13 @@ from bot.welcome import (
     parse_url,
     welcome_message,
 )
+from bot.services import welcome as service
 from storage import coffee as coffee_rows
 from storage import welcome as welcome_rows
 from storage.welcome import TRIGGER_CHANNEL, TRIGGER_WORKSPACE, Welcome, WelcomeSettings
 
 if TYPE_CHECKING:
-    from bot.app import Kindred
+    from bot.core.app import Kindred
 
 handlers = Handlers("welcome")
 
@@ -81,7 +81,7 @@ SETUP_PARAMS = (
 
 @handlers.on_start
 async def schedule_welcome_tick(kindred: Kindred) -> None:
-    welcome_jobs.schedule(kindred)
+    service.schedule(kindred)
 
 
 # Arrivals ---------------------------------------------------------------------------
@@ -135,18 +135,18 @@ async def _arrive(ctx: Context, settings: WelcomeSettings) -> None:
     if settings.greeters_channel:
         await ctx.outbox.post(
             settings.greeters_channel,
-            welcome_jobs.greeters_message(
-                templates, member.user_id, welcome_jobs.display_community(community.name), None
+            service.greeters_message(
+                templates, member.user_id, service.display_community(community.name), None
             ),
             key=f"welcome.greeters:{member.user_id}",
         )
     if delay:
         return  # The welcome tick sends it when it is due.
-    await welcome_jobs.queue_welcome_dm(ctx.outbox, templates, settings, member, community)
+    await service.queue_welcome_dm(ctx.outbox, templates, settings, member, community)
     if settings.auto_buddy:
         welcome = await ctx.session.get(Welcome, welcome_id)
         assert welcome is not None
-        await welcome_jobs.assign_buddy(ctx.session, ctx.outbox, templates, settings, welcome, now)
+        await service.assign_buddy(ctx.session, ctx.outbox, templates, settings, welcome, now)
 
 
 # The welcome DM's buttons ------------------------------------------------------------
@@ -258,7 +258,7 @@ async def find_buddy(ctx: Context) -> Reply:
         )
     settings = await _settings(ctx)
     already = welcome.buddy_user_id
-    buddy = await welcome_jobs.assign_buddy(
+    buddy = await service.assign_buddy(
         ctx.session, ctx.outbox, ctx.kindred.templates, settings, welcome, ctx.now()
     )
     if buddy is None:
@@ -285,10 +285,10 @@ async def take_greeting(ctx: Context) -> Reply:
         return Reply.text("That's you! Your greeters will be in touch.")
     if await welcome_rows.claim_greeting(ctx.session, welcome.id, ctx.inbound.user_id, ctx.now()):
         community = await ctx.community()
-        updated = welcome_jobs.greeters_message(
+        updated = service.greeters_message(
             ctx.kindred.templates,
             newcomer,
-            welcome_jobs.display_community(community.name),
+            service.display_community(community.name),
             ctx.inbound.user_id,
         )
         return Reply(
@@ -330,7 +330,7 @@ async def volunteer(ctx: Context) -> Reply:
             "You're no longer a welcome buddy. Newcomers you already have keep you, of course."
         )
     settings = await _settings(ctx)
-    served = await welcome_jobs.serve_waiting_newcomers(
+    served = await service.serve_waiting_newcomers(
         ctx.session, ctx.outbox, ctx.kindred.templates, settings, ctx.now(), ACTIVATION_WINDOW
     )
     mine = [welcome.user_id for welcome in served if welcome.buddy_user_id == user]
@@ -458,9 +458,7 @@ async def preview(ctx: Context) -> Reply:
     settings = await _settings(ctx)
     member = await ctx.member()
     community = await ctx.community()
-    details = welcome_jobs.welcome_details(
-        settings, member, welcome_jobs.display_community(community.name)
-    )
+    details = service.welcome_details(settings, member, service.display_community(community.name))
     message = welcome_message(ctx.kindred.templates, settings.template, details)
     when = format_delay(settings.delay_seconds)
     when = "right away" if settings.delay_seconds == 0 else f"{when} after they arrive"
@@ -494,7 +492,7 @@ async def stats(ctx: Context) -> Reply:
     community = await ctx.community()
     text = ctx.kindred.templates.render(
         "welcome_stats",
-        community=welcome_jobs.display_community(community.name),
+        community=service.display_community(community.name),
         welcomed=sum(w.welcomed_at is not None for w in welcomes),
         scheduled=sum(w.welcome_due_at is not None for w in welcomes),
         introduced=sum(w.intro_posted_at is not None for w in welcomes),

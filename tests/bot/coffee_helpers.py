@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.app import Kindred
-from bot.mentions import strip_markup_for_plain_text
-from bot.platform import Inbound, MessageRef, Reply
+from bot.core.app import Kindred
+from bot.core.mentions import strip_markup_for_plain_text
+from bot.core.platform import Inbound, MessageRef, Reply
 from storage import members
 from storage.coffee import CoffeeGroup, CoffeeGroupMember, CoffeeMembership, CoffeeRound
 from storage.models import OutboxMessage

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 
 from bot.adapters.discord import DiscordService
-from bot.app import Kindred
-from bot.settings import Secret, Settings
+from bot.core.app import Kindred
+from bot.core.settings import Secret, Settings
 from storage.db import Database
 from tests.fakes.discord_server import FakeDiscord
 

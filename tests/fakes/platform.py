@@ -7,8 +7,8 @@ import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from bot.mentions import strip_markup_for_plain_text
-from bot.platform import (
+from bot.core.mentions import strip_markup_for_plain_text
+from bot.core.platform import (
     MemberInfo,
     Message,
     MessageRef,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from bot.curation import normalise_url
+from bot.domain.curation import normalise_url
 from storage import curation as store
 from storage.curation import CuratedItem
 from storage.db import Database

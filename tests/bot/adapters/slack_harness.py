@@ -11,9 +11,9 @@ from typing import Any
 from aiohttp import ClientSession
 
 from bot.adapters.slack import EVENTS_PATH, SlackAdapter
-from bot.app import Kindred
-from bot.registry import Registry
-from bot.settings import Secret, Settings
+from bot.core.app import Kindred
+from bot.core.registry import Registry
+from bot.core.settings import Secret, Settings
 from storage.db import Database
 from tests.fakes.slack import SIGNING_SECRET, FakeSlack, Sender, slash_command
 

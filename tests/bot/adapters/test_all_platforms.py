@@ -73,7 +73,7 @@ async def test_one_process_serves_slack_and_discord(tmp_path: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.core.cli",
         "run",
         "--platform",
         "all",

@@ -7,12 +7,12 @@ import sys
 from pathlib import Path
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.app import Kindred
 from bot.commands import FEATURES
-from bot.context import Context
-from bot.platform import Button, Message, Reply
-from bot.registry import Handlers, Registry
-from bot.settings import Settings
+from bot.core.app import Kindred
+from bot.core.context import Context
+from bot.core.platform import Button, Message, Reply
+from bot.core.registry import Handlers, Registry
+from bot.core.settings import Settings
 from storage.db import Database
 
 REPO = Path(__file__).resolve().parents[3]
@@ -41,7 +41,7 @@ def test_console_driven_by_a_stdin_script(tmp_path: Path) -> None:
     for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "DISCORD_BOT_TOKEN"):
         environment.pop(name, None)
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "run"],
+        [sys.executable, "-m", "bot.core.cli", "run"],
         input=SCRIPT,
         capture_output=True,
         text=True,

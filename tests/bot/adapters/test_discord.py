@@ -22,15 +22,15 @@ from bot.adapters import discord as discord_adapter
 from bot.adapters.discord import DiscordService, invite_url
 from bot.adapters.discord_platform import DiscordPlatform
 from bot.adapters.discord_render import encode_custom_id, split_content
-from bot.app import Kindred
-from bot.cli import StartupRefused, main
 from bot.commands import FEATURES
-from bot.context import Context
-from bot.mentions import member_text, mention
-from bot.outbox import Outbox
-from bot.platform import Attachment, Button, Message, Modal, ModalField, RateLimited, Reply
-from bot.registry import CommandSpec, Handlers, Param, Registry
-from bot.settings import Secret, Settings
+from bot.core.app import Kindred
+from bot.core.cli import StartupRefused, main
+from bot.core.context import Context
+from bot.core.mentions import member_text, mention
+from bot.core.outbox import Outbox
+from bot.core.platform import Attachment, Button, Message, Modal, ModalField, RateLimited, Reply
+from bot.core.registry import CommandSpec, Handlers, Param, Registry
+from bot.core.settings import Secret, Settings
 from storage import outbox as outbox_rows
 from storage.db import Database
 from storage.models import Community, OutboxMessage
@@ -350,7 +350,7 @@ async def test_a_member_join_produces_exactly_one_welcome_dm(
     await fake.wait_until(lambda: len(dms_to(fake, newcomer.user_id)) == 1, "the welcome DM")
     # Discord re-delivers events after a resume: discord.py drops a join for a member
     # it has cached, and Kindred's event key drops one that reaches the handlers.
-    caplog.set_level("INFO", logger="bot.app")
+    caplog.set_level("INFO", logger="bot.core.app")
     caplog.set_level("DEBUG", logger="discord.state")
     await fake.dispatch("GUILD_MEMBER_ADD", {**newcomer.member(GUILD), "guild_id": str(GUILD)})
     await fake.wait_until(
@@ -844,7 +844,7 @@ async def test_kindred_run_platform_discord_serves_until_interrupted(
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "bot.cli",
+        "bot.core.cli",
         "run",
         "--platform",
         "discord",

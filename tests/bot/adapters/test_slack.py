@@ -22,12 +22,12 @@ from sqlalchemy import select
 
 from bot.adapters.slack import BOT_EVENTS, BOT_SCOPES, AcksFirst, serve_slack
 from bot.adapters.slack_platform import SlackPlatform, StaticToken
-from bot.app import Kindred
-from bot.cli import StartupRefused
 from bot.commands import FEATURES
-from bot.context import Context
-from bot.mentions import member_text, mention
-from bot.platform import (
+from bot.core.app import Kindred
+from bot.core.cli import StartupRefused
+from bot.core.context import Context
+from bot.core.mentions import member_text, mention
+from bot.core.platform import (
     Attachment,
     Button,
     ButtonStyle,
@@ -40,8 +40,8 @@ from bot.platform import (
     Reply,
     TransientPlatformError,
 )
-from bot.registry import CommandSpec, Handlers, Registry
-from bot.settings import Secret, Settings
+from bot.core.registry import CommandSpec, Handlers, Registry
+from bot.core.settings import Secret, Settings
 from storage import members, slack_installations
 from storage import outbox as outbox_rows
 from storage.db import Database

@@ -9,7 +9,7 @@ import pytest
 from slack_sdk.oauth.installation_store.models.installation import Installation
 
 from bot.adapters.slack_oauth import DatabaseInstallationStore, DatabaseOAuthStateStore
-from bot.platform import PlatformError
+from bot.core.platform import PlatformError
 from storage import slack_installations
 from storage.db import Database
 

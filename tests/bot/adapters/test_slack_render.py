@@ -17,8 +17,8 @@ from bot.adapters.slack_render import (
     submitted_values,
     to_mrkdwn,
 )
-from bot.mentions import member_text, mention
-from bot.platform import Button, Message, Modal, ModalField, PlatformError
+from bot.core.mentions import member_text, mention
+from bot.core.platform import Button, Message, Modal, ModalField, PlatformError
 
 
 def test_neutral_markup_becomes_mrkdwn() -> None:
@@ -118,7 +118,7 @@ def test_home_view_puts_the_answer_above_the_sections() -> None:
 
 
 def test_bold_around_member_text_becomes_slack_bold() -> None:
-    from bot.mentions import member_text
+    from bot.core.mentions import member_text
 
     text = f"**Welcome, {member_text('<!channel> Nia')}!** and **{member_text('x')}**"
     assert to_mrkdwn(text) == "*Welcome, &lt;!channel&gt; Nia!* and *x*"

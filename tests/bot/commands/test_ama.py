@@ -11,9 +11,14 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.app import Kindred
-from bot.mentions import MEMBER_TEXT_START, escape_for_slack, render, strip_markup_for_plain_text
-from bot.platform import Button, Inbound, Message, MessageRef, Reply
+from bot.core.app import Kindred
+from bot.core.mentions import (
+    MEMBER_TEXT_START,
+    escape_for_slack,
+    render,
+    strip_markup_for_plain_text,
+)
+from bot.core.platform import Button, Inbound, Message, MessageRef, Reply
 from storage.ama import Ama, AmaQuestion
 from storage.models import OutboxMessage
 from tests.bot.adapters.slack_harness import ADMIN, MEMBER, populate, running_slack, slack_settings

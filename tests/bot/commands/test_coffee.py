@@ -12,9 +12,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.app import Kindred
-from bot.platform import Reply
-from bot.settings import Settings
+from bot.core.app import Kindred
+from bot.core.platform import Reply
+from bot.core.settings import Settings
 from storage.coffee import CoffeeBlock, CoffeeProgram, CoffeeRound
 from storage.db import Database
 from storage.models import OutboxMessage

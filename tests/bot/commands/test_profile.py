@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.app import Kindred
-from bot.mentions import strip_markup_for_plain_text
-from bot.platform import Inbound
+from bot.core.app import Kindred
+from bot.core.mentions import strip_markup_for_plain_text
+from bot.core.platform import Inbound
 from storage.models import Member
 
 

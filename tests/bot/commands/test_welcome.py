@@ -14,11 +14,16 @@ import pytest
 from sqlalchemy import select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.app import Kindred
-from bot.jobs import welcome_jobs
-from bot.mentions import MEMBER_TEXT_START, escape_for_slack, render, strip_markup_for_plain_text
-from bot.platform import Inbound, MessageRef, RateLimit, RateLimited, Reply
-from bot.settings import Settings
+from bot.core.app import Kindred
+from bot.core.mentions import (
+    MEMBER_TEXT_START,
+    escape_for_slack,
+    render,
+    strip_markup_for_plain_text,
+)
+from bot.core.platform import Inbound, MessageRef, RateLimit, RateLimited, Reply
+from bot.core.settings import Settings
+from bot.services import welcome as service
 from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
@@ -205,7 +210,7 @@ async def test_a_delayed_welcome_arrives_once_after_the_delay(
 ) -> None:
     assert "Delay: 2h" in await say(app, "welcome setup delay=2h")
     await join(app, "UNEW")
-    await welcome_jobs.run_due(app, clock.advance(hours=1, minutes=59))
+    await service.run_due(app, clock.advance(hours=1, minutes=59))
     await deliver(app)
     assert platform.sent == []
     assert "(1 more scheduled)" in await say(app, "welcome stats")
@@ -224,11 +229,11 @@ async def test_leaving_before_a_delayed_welcome_cancels_it_until_they_return(
     await say(app, "welcome setup delay=1d")
     await join(app, "UNEW")
     await app.handle(inbound("member_left", "UNEW"))
-    await welcome_jobs.run_due(app, clock.advance(days=2))
+    await service.run_due(app, clock.advance(days=2))
     await deliver(app)
     assert platform.sent == []
     await join(app, "UNEW")
-    await welcome_jobs.run_due(app, clock.advance(days=1))
+    await service.run_due(app, clock.advance(days=1))
     await deliver(app)
     assert welcome_dms(platform) == ["UNEW"]
 
@@ -375,8 +380,8 @@ async def test_find_me_a_buddy_picks_the_least_loaded_fitting_volunteer(
     await set_profile(app, "UNEXT", company="Initech", timezone="Europe/Madrid")
     assert "<@UANA>" in reply_text(await press(app, "UNEXT", "welcome.find_buddy"))
     # A week later each buddy is nudged to check in, once.
-    await welcome_jobs.run_due(app, clock.advance(days=7))
-    await welcome_jobs.run_due(app, clock.now)
+    await service.run_due(app, clock.advance(days=7))
+    await service.run_due(app, clock.now)
     await deliver(app)
     [checkin] = platform.texts("dm", "UCAT")
     assert checkin.startswith("It's been a week since you became <@UNEW>'s welcome buddy")

@@ -1,0 +1,1 @@
+"""The core: wiring, registry, context and Runtime, platform port, outbox, scheduler."""

@@ -1,0 +1,199 @@
+"""The core every adapter talks to: routes neutral inbound events to the shared
+handlers, one transaction each, and owns the outbox dispatcher and scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot.core.arguments import ArgumentError, parse_words, split_words, validate
+from bot.core.context import CommandError, Context
+from bot.core.dispatcher import OutboxDispatcher
+from bot.core.housekeeping import schedule_housekeeping
+from bot.core.outbox import Outbox
+from bot.core.platform import Inbound, Message, Platform, Reply
+from bot.core.registry import CommandSpec, Handler, Registry
+from bot.core.scheduler import JobScheduler
+from bot.core.settings import Settings
+from bot.core.templates import TemplateProblem, Templates
+from storage import events, members
+from storage.db import Database
+from storage.types import utcnow
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+class Kindred:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        registry: Registry | None = None,
+        clock: Clock = utcnow,
+        instance: str | None = None,
+    ) -> None:
+        if registry is None:
+            from bot.commands import build_registry
+
+            registry = build_registry()
+        self.settings = settings
+        self.db = db
+        self.registry = registry
+        self.clock = clock
+        self.instance = instance or uuid.uuid4().hex[:12]
+        self.templates = Templates(settings.config_dir / "templates")
+        self.platforms: dict[str, Platform] = {}
+        self.dispatcher = OutboxDispatcher(db, {}, owner=f"outbox-{self.instance}")
+        self.scheduler = JobScheduler(db, f"jobs-{self.instance}", clock, self.dispatcher.wake)
+        self._dispatcher_task: asyncio.Task[None] | None = None
+        # `kindred run --platform all`: each adapter starts and stops the one core.
+        self._adapters_started = 0
+
+    def attach(self, platform: Platform) -> None:
+        self.platforms[platform.name] = platform
+        self.dispatcher.add_platform(platform)
+
+    async def start(self, *, dispatch: bool = True, schedule: bool = True) -> None:
+        self._adapters_started += 1
+        if self._adapters_started > 1:
+            return
+        schedule_housekeeping(self.scheduler)
+        for hook in self.registry.startup:
+            await hook(self)
+        if schedule:
+            self.scheduler.start()
+            await self.scheduler.catch_up()
+        if dispatch:
+            self._dispatcher_task = asyncio.create_task(self.dispatcher.run())
+
+    async def stop(self) -> None:
+        if self._adapters_started > 1:
+            self._adapters_started -= 1
+            return
+        self._adapters_started = 0
+        self.scheduler.shutdown()
+        self.dispatcher.stop()
+        if self._dispatcher_task is not None:
+            await self._dispatcher_task
+            self._dispatcher_task = None
+
+    async def handle(self, inbound: Inbound) -> Reply | None:
+        """Act on one inbound event and return the inline reply, if any."""
+        if inbound.kind == "command":
+            return await self._command(inbound)
+        if inbound.kind in {"button", "modal_submit"}:
+            action = self.registry.actions.get(inbound.action_id or "")
+            if action is None:
+                return Reply.text("That button no longer does anything. Try `/kindred help`.")
+            if action.admin and not await self._is_admin(inbound):
+                return Reply.text("Only community admins can use that button.")
+            return await self._run(inbound, action.handler, {}, f"action:{action.action_id}")
+        replies = [
+            await self._run(inbound, spec.handler, {}, f"event:{spec.name}")
+            for spec in self.registry.events.get(inbound.kind, [])
+        ]
+        return combine_replies([reply for reply in replies if reply is not None])
+
+    async def _command(self, inbound: Inbound) -> Reply | None:
+        try:
+            spec, args = self._resolve_command(inbound)
+        except ArgumentError as error:
+            return Reply.text(str(error))
+        if spec is None:
+            return self._unknown_command(inbound.text)
+        if spec.admin and not await self._is_admin(inbound):
+            return Reply.text(f"Only community admins can use `/kindred {spec.name}`.")
+        return await self._run(inbound, spec.handler, args, f"command:{spec.name}")
+
+    def _resolve_command(self, inbound: Inbound) -> tuple[CommandSpec | None, dict[str, Any]]:
+        if inbound.command_path is not None:
+            spec = self.registry.commands.get(inbound.command_path)
+            return spec, validate(spec, inbound.options) if spec else {}
+        words = split_words(inbound.text)
+        if not words:
+            words = ["help"]
+        spec, used = self.registry.find_command(words)
+        if spec is None:
+            return None, {}
+        return spec, parse_words(spec, words[used:])
+
+    def _unknown_command(self, text: str) -> Reply:
+        words = text.split()
+        group = self.registry.groups().get(words[0].lower()) if words else None
+        if group is not None:
+            lines = [f"`/kindred {words[0].lower()}` has these subcommands:"]
+            lines += [f"• `{spec.usage}`: {spec.summary}" for spec in group]
+            return Reply.text("\n".join(lines))
+        names = [spec.name for spec in self.registry.commands.values()]
+        attempt = " ".join(words[:2]).lower()
+        close = difflib.get_close_matches(attempt, names, n=1, cutoff=0.5)
+        hint = f" Did you mean `/kindred {close[0]}`?" if close else ""
+        return Reply.text(f"I don't know `/kindred {text.strip()}`.{hint} Try `/kindred help`.")
+
+    async def _is_admin(self, inbound: Inbound) -> bool:
+        platform = self.platforms[inbound.platform]
+        return await platform.is_admin(inbound.workspace_id, inbound.user_id)
+
+    async def _run(
+        self, inbound: Inbound, handler: Handler, args: dict[str, Any], what: str
+    ) -> Reply | None:
+        """Run `handler` in one transaction; a repeated delivery acts once."""
+        platform = self.platforms[inbound.platform]
+        try:
+            async with self.db.transaction() as session:
+                if inbound.event_id is not None:
+                    key = f"{inbound.platform}:{inbound.workspace_id}:{inbound.event_id}:{what}"
+                    if not await events.first_delivery(session, key):
+                        log.info("skipping repeated delivery %s", key)
+                        return None
+                await members.ensure_community(session, inbound.platform, inbound.workspace_id)
+                if inbound.user_id:
+                    await members.ensure_member(
+                        session,
+                        inbound.platform,
+                        inbound.workspace_id,
+                        inbound.user_id,
+                        inbound.user_name,
+                    )
+                context = Context(
+                    inbound=inbound,
+                    session=session,
+                    outbox=Outbox(session, inbound.platform, inbound.workspace_id),
+                    platform=platform,
+                    kindred=self,
+                    args=args,
+                )
+                reply = await handler(context)
+        except (CommandError, ArgumentError, TemplateProblem) as refusal:
+            return Reply.text(str(refusal))
+        except Exception:
+            reference = uuid.uuid4().hex[:8]
+            log.exception("handler for %s failed (ref %s)", what, reference)
+            return Reply.text(
+                f"Something went wrong on our side and nothing was changed. (ref {reference})"
+            )
+        self.dispatcher.wake()
+        return reply
+
+
+def combine_replies(replies: list[Reply]) -> Reply | None:
+    """Several features answer one event (e.g. App Home sections): one message, in
+    registration order."""
+    messages = [reply.message for reply in replies if reply.message is not None]
+    if not messages:
+        return None
+    return Reply(
+        message=Message(
+            text="\n\n".join(message.text for message in messages),
+            buttons=tuple(button for message in messages for button in message.buttons),
+            mentions=tuple(user for message in messages for user in message.mentions),
+        )
+    )

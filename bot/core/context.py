@@ -1,0 +1,61 @@
+"""What a handler receives: the inbound event, its parsed arguments, one database
+transaction, an outbox bound to that transaction, and read access to the
+platform for the few things features must ask it (members, admin checks)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.outbox import Outbox
+from bot.core.platform import Inbound, Platform
+from storage import members
+from storage.models import Community, Member
+
+if TYPE_CHECKING:
+    from bot.core.app import Kindred
+
+
+class CommandError(Exception):
+    """A helpful, user-facing refusal; the transaction is rolled back."""
+
+
+@dataclass
+class Context:
+    inbound: Inbound
+    session: AsyncSession
+    outbox: Outbox
+    platform: Platform
+    kindred: Kindred
+    args: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.kindred.clock()
+
+    async def community(self) -> Community:
+        return await members.ensure_community(
+            self.session, self.inbound.platform, self.inbound.workspace_id
+        )
+
+    async def member(self, user_id: str | None = None) -> Member:
+        """The acting member (or `user_id`), created on first sight."""
+        own = user_id is None or user_id == self.inbound.user_id
+        return await members.ensure_member(
+            self.session,
+            self.inbound.platform,
+            self.inbound.workspace_id,
+            user_id or self.inbound.user_id,
+            self.inbound.user_name if own else None,
+        )
+
+    async def is_admin(self, user_id: str | None = None) -> bool:
+        return await self.platform.is_admin(
+            self.inbound.workspace_id, user_id or self.inbound.user_id
+        )
+
+    async def require_admin(self, what: str) -> None:
+        if not await self.is_admin():
+            raise CommandError(f"Only community admins can {what}.")

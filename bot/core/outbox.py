@@ -1,0 +1,168 @@
+"""How features send: rows added to the outbox in the handler's transaction.
+
+Nothing here talks to a platform; `bot.core.dispatcher` delivers the rows later.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.platform import Attachment, Button, ButtonStyle, Message, MessageRef
+from storage import outbox as outbox_rows
+
+
+def message_to_payload(message: Message) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "text": message.text,
+        "buttons": [
+            [button.label, button.action_id, button.value, button.style.value]
+            for button in message.buttons
+        ],
+        "mentions": list(message.mentions),
+    }
+    if message.attachment is not None:
+        payload["attachment"] = {
+            "filename": message.attachment.filename,
+            "content_type": message.attachment.content_type,
+            "content": base64.b64encode(message.attachment.content).decode("ascii"),
+        }
+    return payload
+
+
+def payload_to_message(payload: dict[str, Any]) -> Message:
+    attachment = None
+    if "attachment" in payload:
+        stored = payload["attachment"]
+        attachment = Attachment(
+            filename=stored["filename"],
+            content=base64.b64decode(stored["content"]),
+            content_type=stored["content_type"],
+        )
+    return Message(
+        text=payload["text"],
+        buttons=tuple(
+            Button(label, action_id, value, ButtonStyle(style))
+            for label, action_id, value, style in payload.get("buttons", [])
+        ),
+        mentions=tuple(payload.get("mentions", [])),
+        attachment=attachment,
+    )
+
+
+def ref_to_dict(ref: MessageRef) -> dict[str, Any]:
+    return {
+        "channel_id": ref.channel_id,
+        "message_id": ref.message_id,
+        "thread_id": ref.thread_id,
+        "permalink": ref.permalink,
+    }
+
+
+def ref_from_dict(data: dict[str, Any]) -> MessageRef:
+    return MessageRef(
+        channel_id=data["channel_id"],
+        message_id=data["message_id"],
+        thread_id=data.get("thread_id"),
+        permalink=data.get("permalink"),
+    )
+
+
+@dataclass
+class Outbox:
+    """Queue messages for one community inside the current transaction.
+
+    `key` makes a message idempotent: queueing the same key twice (a retried
+    job, a re-delivered event) yields one message. Every method returns the row
+    id, which later rows can wait for (`after`) to reply to or update it.
+    """
+
+    session: AsyncSession
+    platform: str
+    workspace_id: str
+
+    async def dm(
+        self,
+        user_id: str,
+        message: Message,
+        *,
+        key: str | None = None,
+        not_before: datetime | None = None,
+    ) -> int:
+        return await self._enqueue("dm", user_id, message, key=key, not_before=not_before)
+
+    async def post(
+        self,
+        channel_id: str,
+        message: Message,
+        *,
+        key: str | None = None,
+        not_before: datetime | None = None,
+    ) -> int:
+        return await self._enqueue("post", channel_id, message, key=key, not_before=not_before)
+
+    async def group(
+        self,
+        user_ids: Sequence[str],
+        message: Message,
+        *,
+        channel_id: str | None = None,
+        title: str = "",
+        key: str | None = None,
+    ) -> int:
+        """Open a small private conversation for `user_ids` and post `message` in it."""
+        details = {"user_ids": list(user_ids), "channel_id": channel_id, "title": title}
+        return await self._enqueue("group", "", message, key=key, details=details)
+
+    async def thread_reply(
+        self,
+        parent: MessageRef | int,
+        message: Message,
+        *,
+        key: str | None = None,
+    ) -> int:
+        """Reply under a message; an int is an outbox row whose delivery is awaited."""
+        return await self._to_message("thread_reply", parent, message, key)
+
+    async def update(
+        self, ref: MessageRef | int, message: Message, *, key: str | None = None
+    ) -> int:
+        return await self._to_message("update", ref, message, key)
+
+    async def _to_message(
+        self, kind: str, ref: MessageRef | int, message: Message, key: str | None
+    ) -> int:
+        if isinstance(ref, MessageRef):
+            return await self._enqueue(
+                kind, ref.channel_id, message, key=key, details={"ref": ref_to_dict(ref)}
+            )
+        return await self._enqueue(kind, "", message, key=key, after_id=ref)
+
+    async def _enqueue(
+        self,
+        kind: str,
+        target: str,
+        message: Message,
+        *,
+        key: str | None,
+        details: dict[str, Any] | None = None,
+        after_id: int | None = None,
+        not_before: datetime | None = None,
+    ) -> int:
+        return await outbox_rows.enqueue(
+            self.session,
+            platform=self.platform,
+            workspace_id=self.workspace_id,
+            kind=kind,
+            target=target,
+            payload=message_to_payload(message),
+            details=details,
+            dedupe_key=key,
+            after_id=after_id,
+            not_before=not_before,
+        )

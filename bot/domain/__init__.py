@@ -1,0 +1,1 @@
+"""Pure rules of each feature: no I/O, no SDK, no scheduler."""

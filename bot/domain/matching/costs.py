@@ -1,0 +1,379 @@
+"""The cost of putting two members together, as arrays (DESIGN.md §5).
+
+Costs come in strict priority tiers. Each tier weighs 100 times the next one down and the
+grading inside a tier stays within 1.25x, so within any move the solvers consider (at most
+eight pairs change) one higher-priority defect outweighs every lower one it could trade.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import chain, count, islice, repeat
+from operator import attrgetter, eq, lt
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from bot.domain.matching.model import HOURS_PER_DAY, Candidate, History, PairingConfig
+
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+BLOCKED = 1e13
+TRIO_AGAIN = 1e11  # per member who was in the trio last round too
+LOW_OVERLAP = 1e9
+RECENT_REPEAT = 1e7  # met within the repeat window
+OLD_REPEAT = 1e5  # met before the repeat window
+SAME_COMPANY = 1e3
+SAME_INDUSTRY = 1.0
+# Differences below this are float noise or the decay of meetings long ago; ignoring them
+# keeps the searches from cycling on ties.
+IMPROVEMENT_EPS = 0.5
+# How fast an old meeting fades: each further round ago keeps this share of the in-tier extra.
+_OLD_MEETING_FADE = 0.8
+
+
+def utc_window(
+    offset: FloatArray, start: FloatArray, end: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """(UTC hour in 0..24 a local working day starts, its length in hours), elementwise.
+
+    A day whose end is before its start crosses local midnight.
+    """
+    length = np.where(end > start, end - start, end - start + HOURS_PER_DAY)
+    return np.mod(start - offset, HOURS_PER_DAY), length
+
+
+def arc_overlap(
+    start_a: FloatArray, length_a: FloatArray, start_b: FloatArray, length_b: FloatArray
+) -> FloatArray:
+    """Hours two arcs of the 24-hour circle share (elementwise, broadcasting)."""
+    # Rotate so that arc a starts at 0; arc b then starts at `gap` and may wrap past 24.
+    gap = np.mod(start_b - start_a, HOURS_PER_DAY)
+    before_midnight = np.maximum(np.minimum(length_a, gap + length_b) - gap, 0.0)
+    after_midnight = np.maximum(np.minimum(length_a, gap + length_b - HOURS_PER_DAY), 0.0)
+    return before_midnight + after_midnight
+
+
+def shared_working_hours(a: Candidate, b: Candidate) -> float:
+    """Hours both members are inside their working day, on a 24-hour circle.
+
+    Returns `math.inf` when either UTC offset is unknown: such a pair is never penalised.
+    """
+    if a.utc_offset_hours is None or b.utc_offset_hours is None:
+        return math.inf
+    start_a, length_a = utc_window(
+        np.float64(a.utc_offset_hours), np.float64(a.work_start_hour), np.float64(a.work_end_hour)
+    )
+    start_b, length_b = utc_window(
+        np.float64(b.utc_offset_hours), np.float64(b.work_start_hour), np.float64(b.work_end_hour)
+    )
+    return float(arc_overlap(start_a, length_a, start_b, length_b))
+
+
+def too_little(shared_hours: FloatArray, min_shared_hours: float) -> BoolArray:
+    """Whether shared hours fall short; exactly the minimum (up to float noise) is enough."""
+    return shared_hours < min_shared_hours - 1e-9
+
+
+def history_cost(rounds_ago: IntArray, repeat_window: int) -> FloatArray:
+    """Cost of having met `rounds_ago` rounds ago (0 = never): recent worst, then fading."""
+    ago = rounds_ago.astype(np.float64)
+    window = max(repeat_window, 1)
+    recent = RECENT_REPEAT * (1.0 + 0.25 * (repeat_window - ago) / window)
+    old = OLD_REPEAT * (1.0 + 0.25 * _OLD_MEETING_FADE ** np.maximum(ago - repeat_window - 1, 0))
+    cost = np.where(ago <= repeat_window, recent, old)
+    return np.where(rounds_ago > 0, cost, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """The candidates of one round as arrays, indexed by position in id order."""
+
+    ids: list[str]
+    window_start: FloatArray  # UTC hour the working day starts; NaN when the offset is unknown
+    window_length: FloatArray
+    company: IntArray  # code per member, -1 when unknown
+    industry: IntArray
+    company_count: int
+    industry_count: int
+    trio_last_round: BoolArray
+    left_out_last_round: BoolArray
+    blocked_keys: IntArray  # sorted pair keys, see `pair_key`
+    min_shared_hours: float
+    repeat_window: int
+
+    @property
+    def size(self) -> int:
+        return len(self.ids)
+
+    @property
+    def has_blocks(self) -> bool:
+        return self.blocked_keys.size > 0
+
+    @property
+    def oversize_penalty(self) -> FloatArray:
+        """Extra cost of each member sitting in a trio that absorbs an odd count."""
+        return np.where(self.trio_last_round, TRIO_AGAIN, 0.0)
+
+    def pair_key(self, i: IntArray, j: IntArray) -> IntArray:
+        """One integer per unordered pair, for sorted lookups."""
+        return np.minimum(i, j) * self.size + np.maximum(i, j)
+
+    def shared_hours(self, i: IntArray, j: IntArray) -> FloatArray:
+        """Shared working hours per pair; infinite when an offset is unknown."""
+        overlap = arc_overlap(
+            self.window_start[i], self.window_length[i], self.window_start[j], self.window_length[j]
+        )
+        return np.where(np.isnan(overlap), np.inf, overlap)
+
+    def low_overlap(self, i: IntArray, j: IntArray) -> BoolArray:
+        return too_little(self.shared_hours(i, j), self.min_shared_hours)
+
+    def same_company(self, i: IntArray, j: IntArray) -> BoolArray:
+        return (self.company[i] == self.company[j]) & (self.company[i] >= 0)
+
+    def same_industry(self, i: IntArray, j: IntArray) -> BoolArray:
+        return (self.industry[i] == self.industry[j]) & (self.industry[i] >= 0)
+
+    def blocked(self, i: IntArray, j: IntArray) -> BoolArray:
+        if not self.has_blocks:
+            return np.zeros(np.broadcast_shapes(np.shape(i), np.shape(j)), dtype=bool)
+        keys = self.pair_key(i, j)
+        at = np.minimum(np.searchsorted(self.blocked_keys, keys), self.blocked_keys.size - 1)
+        return self.blocked_keys[at] == keys
+
+    def attribute_cost(self, i: IntArray, j: IntArray) -> FloatArray:
+        """Every cost of a pair except meeting history, which lives in a `HistoryIndex`."""
+        cost = LOW_OVERLAP * self.low_overlap(i, j)
+        cost += SAME_COMPANY * self.same_company(i, j)
+        cost += SAME_INDUSTRY * self.same_industry(i, j)
+        if self.has_blocks:
+            cost += BLOCKED * self.blocked(i, j)
+        return cost
+
+    def attribute_cost_matrix(self, members: IntArray) -> FloatArray:
+        """`attribute_cost` of every pair of `members` (rows and columns in that order).
+
+        Shared hours are computed once per distinct working window: a community has a few
+        dozen of them, against hundreds of thousands of pairs.
+        """
+        start = self.window_start[members]
+        unknown = np.isnan(start)
+        windows = np.stack([np.where(unknown, -1.0, start), self.window_length[members]], axis=1)
+        distinct, window_of = np.unique(windows, axis=0, return_inverse=True)
+        window_of = window_of.ravel()
+        overlap = arc_overlap(
+            distinct[:, 0, None], distinct[:, 1, None], distinct[None, :, 0], distinct[None, :, 1]
+        )
+        never_low = distinct[:, 0] < 0  # unknown offset
+        low = too_little(overlap, self.min_shared_hours)
+        low &= ~never_low[:, None] & ~never_low[None, :]
+        cost = LOW_OVERLAP * low[window_of[:, None], window_of[None, :]]
+        for codes, weight in ((self.company, SAME_COMPANY), (self.industry, SAME_INDUSTRY)):
+            code = codes[members]
+            cost += weight * ((code[:, None] == code[None, :]) & (code >= 0)[:, None])
+        if self.has_blocks:
+            cost += BLOCKED * self.blocked(members[:, None], members[None, :])
+        return cost
+
+
+def _column_codes(
+    candidates: Sequence[Candidate], name: str, into_id_order: IntArray
+) -> tuple[IntArray, int]:
+    """An integer code per member (in id order) for a text attribute, -1 for None, and an
+    upper bound of the codes.
+
+    Codes number values by their first appearance in id order, so they depend neither on
+    the input order nor on the process's string hashing.
+    """
+    first_seen: dict[str | None, int] = {}
+    # One pass over the objects: each member gets the input position where its value
+    # first appeared.
+    seen_at = np.fromiter(
+        map(first_seen.setdefault, map(attrgetter(name), candidates), count()),
+        np.int64,
+        len(candidates),
+    )[into_id_order]
+    distinct, first_at, inverse = np.unique(seen_at, return_index=True, return_inverse=True)
+    rank = np.empty(distinct.size, dtype=np.int64)
+    rank[np.argsort(first_at, kind="stable")] = np.arange(distinct.size)
+    codes = rank[inverse]
+    if None in first_seen:
+        codes[seen_at == first_seen[None]] = -1
+    return codes, distinct.size
+
+
+def _column_floats(candidates: Sequence[Candidate], name: str) -> FloatArray:
+    """A float attribute of every member, in input order; NaN for None."""
+    values = map(attrgetter(name), candidates)
+    try:
+        return np.fromiter(values, np.float64, len(candidates))
+    except TypeError:  # some values are None
+        column = map(attrgetter(name), candidates)
+        return np.array([math.nan if v is None else v for v in column], dtype=np.float64)
+
+
+def _positions(ids: list[str], members: Iterable[str]) -> IntArray:
+    """Positions in the sorted `ids` of those `members` that are present."""
+    found = []
+    for member in members:
+        at = bisect.bisect_left(ids, member)
+        if at < len(ids) and ids[at] == member:
+            found.append(at)
+    return np.array(found, dtype=np.int64)
+
+
+def build_problem(
+    candidates: Sequence[Candidate], history: History, config: PairingConfig
+) -> Problem:
+    """Sort candidates by id (so input order never matters) and lay them out as arrays."""
+    raw_ids = list(map(attrgetter("member_id"), candidates))
+    size = len(raw_ids)
+    if all(map(lt, raw_ids, islice(raw_ids, 1, None))):
+        # Already in strictly increasing id order (say, from an ORDER BY): no sorting, and
+        # no duplicates either.
+        ids, into_id_order = raw_ids, np.arange(size)
+    else:
+        order = sorted(range(size), key=raw_ids.__getitem__)
+        ids = list(map(raw_ids.__getitem__, order))
+        if any(map(eq, ids, islice(ids, 1, None))):
+            raise ValueError("member ids must be unique")
+        into_id_order = np.array(order, dtype=np.int64)
+    # Attributes are read in input order (a sequential pass over the objects each) and
+    # then permuted into id order as arrays.
+    offset = _column_floats(candidates, "utc_offset_hours")[into_id_order]
+    starts = _column_floats(candidates, "work_start_hour")[into_id_order]
+    ends = _column_floats(candidates, "work_end_hour")[into_id_order]
+    window_start, window_length = utc_window(offset, starts, ends)
+    company, company_count = _column_codes(candidates, "company", into_id_order)
+    industry, industry_count = _column_codes(candidates, "industry", into_id_order)
+
+    trio_last_round = np.zeros(size, dtype=bool)
+    trio_last_round[_positions(ids, history.trio_last_round)] = True
+    left_out_last_round = np.zeros(size, dtype=bool)
+    left_out_last_round[_positions(ids, history.left_out_last_round)] = True
+    blocked = [_positions(ids, pair) for pair in history.blocked]
+    blocked_pairs = np.array([found for found in blocked if found.size == 2], dtype=np.int64)
+    blocked_keys = (
+        np.unique(blocked_pairs.min(axis=1) * size + blocked_pairs.max(axis=1))
+        if blocked_pairs.size
+        else np.zeros(0, dtype=np.int64)
+    )
+    return Problem(
+        ids=ids,
+        window_start=window_start,
+        window_length=window_length,
+        company=company,
+        industry=industry,
+        company_count=company_count,
+        industry_count=industry_count,
+        trio_last_round=trio_last_round,
+        left_out_last_round=left_out_last_round,
+        blocked_keys=blocked_keys,
+        min_shared_hours=config.min_shared_hours,
+        repeat_window=config.repeat_window,
+    )
+
+
+class HistoryIndex(Protocol):
+    """Answers "how many rounds ago did these two last meet" for arrays of pairs."""
+
+    def rounds_ago(self, i: IntArray, j: IntArray) -> IntArray:
+        """0 for pairs that never met."""
+        ...
+
+
+class EagerHistory:
+    """The whole history as sorted pair keys; right for small communities.
+
+    Converting every entry costs about a microsecond each, which a community of a few
+    hundred members repays at once by pricing all of its pairs in one go.
+    """
+
+    def __init__(self, problem: Problem, last_met: Mapping[frozenset[str], int]) -> None:
+        position = {member: k for k, member in enumerate(problem.ids)}
+        pairs = list(last_met)
+        members = list(chain.from_iterable(pairs))
+        if len(members) != 2 * len(pairs):
+            raise ValueError("History.last_met keys must be pairs of two member ids")
+        found = np.fromiter((position.get(m, -1) for m in members), np.int64, len(members))
+        ages = np.fromiter(last_met.values(), np.int64, len(pairs))
+        first, second = found[0::2], found[1::2]
+        present = (first >= 0) & (second >= 0)
+        self.first = np.minimum(first, second)[present]
+        self.second = np.maximum(first, second)[present]
+        self.ages = ages[present]
+        keys = problem.pair_key(self.first, self.second)
+        order = np.argsort(keys, kind="stable")
+        self._keys = keys[order]
+        self._sorted_ages = self.ages[order]
+        self._size = problem.size
+
+    def rounds_ago(self, i: IntArray, j: IntArray) -> IntArray:
+        if not self._keys.size:
+            return np.zeros(np.broadcast_shapes(np.shape(i), np.shape(j)), dtype=np.int64)
+        keys = np.minimum(i, j) * self._size + np.maximum(i, j)
+        at = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
+        return np.where(self._keys[at] == keys, self._sorted_ages[at], 0)
+
+
+class LazyHistory:
+    """Looks pairs up in the mapping only when asked; right for big communities.
+
+    A community of 50,000 carries hundreds of thousands of past pairs, far more than the
+    pairs a round ever prices, so only the asked-for pairs are touched, each once.
+    """
+
+    def __init__(self, problem: Problem, last_met: Mapping[frozenset[str], int]) -> None:
+        self._ids = problem.ids
+        self._size = problem.size
+        self._last_met = last_met
+        self._known: dict[int, int] = {}
+
+    def rounds_ago(self, i: IntArray, j: IntArray) -> IntArray:
+        shape = np.broadcast_shapes(np.shape(i), np.shape(j))
+        low = np.broadcast_to(np.minimum(i, j), shape).ravel()
+        high = np.broadcast_to(np.maximum(i, j), shape).ravel()
+        keys = low * self._size + high
+        if not self._known:  # the first, bulk call: nothing to reuse yet
+            ages = self._look_up(low, high)
+            self._known.update(zip(keys.tolist(), ages.tolist(), strict=True))
+            return ages.reshape(shape)
+        ages = np.fromiter(map(self._known.get, keys.tolist(), repeat(-1)), np.int64, keys.size)
+        missing = np.flatnonzero(ages < 0)
+        if missing.size:
+            found = self._look_up(low[missing], high[missing])
+            ages[missing] = found
+            self._known.update(zip(keys[missing].tolist(), found.tolist(), strict=True))
+        return ages.reshape(shape)
+
+    def _look_up(self, low: IntArray, high: IntArray) -> IntArray:
+        ids = self._ids
+        pairs = map(
+            frozenset,
+            zip(
+                map(ids.__getitem__, low.tolist()),
+                map(ids.__getitem__, high.tolist()),
+                strict=True,
+            ),
+        )
+        return np.fromiter(map(self._last_met.get, pairs, repeat(0)), np.int64, low.size)
+
+
+def group_sizes(member_count: int, group_size: int) -> list[int]:
+    """Group sizes for `member_count` members, largest first; [] when nobody can be grouped."""
+    if member_count < 2:
+        return []
+    if group_size == 2:
+        return (
+            [3] + [2] * ((member_count - 3) // 2) if member_count % 2 else [2] * (member_count // 2)
+        )
+    remainder = member_count % 3
+    pairs = {0: 0, 1: 2, 2: 1}[remainder]
+    return [3] * ((member_count - 2 * pairs) // 3) + [2] * pairs

@@ -1,0 +1,303 @@
+"""Welcome logic without I/O: delays, the welcome DM's placeholders, and who
+becomes a newcomer's buddy."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.core.mentions import mention
+from bot.core.platform import Button, ButtonStyle, Message
+from bot.core.templates import TemplateProblem, Templates, Trusted
+
+log = logging.getLogger(__name__)
+
+MAX_DELAY = timedelta(days=7)
+# A buddy's load counts the newcomers they were given in this window.
+BUDDY_LOAD_WINDOW = timedelta(days=30)
+BUDDY_CHECKIN_AFTER = timedelta(days=7)
+ACTIVATION_WINDOW = timedelta(days=14)
+# Two people can meet when their 9:00-17:00 days overlap by at least this much.
+WORKDAY_HOURS = 8
+MIN_OVERLAP_HOURS = 2
+
+STOCK_TEMPLATE = "welcome_dm"
+COFFEE_COMMAND = "`/kindred coffee join`"
+
+# What an organiser's welcome template may use (described in welcome_dm.j2).
+PLACEHOLDERS = (
+    "name",
+    "member",
+    "community",
+    "channels",
+    "intro_channel",
+    "coffee_command",
+    "code_of_conduct",
+)
+
+_DELAY = re.compile(r"^(\d+)\s*([smhd]?)$")
+_DELAY_UNITS = {"": 60, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_CHANNEL_REF = re.compile(r"<#([A-Za-z0-9_.\-]+)(?:\|[^>]*)?>")
+_URL = re.compile(r"^https?://[^\s<>|\"'`()\[\]]+$")
+
+
+class WelcomeSettingError(ValueError):
+    """An organiser's setting that cannot be used; the message says why."""
+
+
+def parse_delay(text: str) -> timedelta:
+    """`0`, `now`, `30m`, `2h`, `1d` (a bare number is minutes), at most 7 days."""
+    cleaned = text.strip().lower()
+    if cleaned in {"now", "immediately", "none"}:
+        return timedelta(0)
+    match = _DELAY.match(cleaned)
+    if match is None:
+        raise WelcomeSettingError(
+            f"`{text}` is not a delay I understand. Use 0 (immediately), 30m, 2h or 1d."
+        )
+    delay = timedelta(seconds=int(match.group(1)) * _DELAY_UNITS[match.group(2)])
+    if delay > MAX_DELAY:
+        raise WelcomeSettingError("The delay can be at most 7 days (7d).")
+    return delay
+
+
+def format_delay(seconds: int) -> str:
+    """The compact form `parse_delay` reads back: immediately, 45s, 30m, 2h, 1d."""
+    if seconds == 0:
+        return "immediately"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_channel_list(text: str) -> list[str]:
+    """Channel ids from `<#C1> <#C2>` (or comma-separated), in order, without repeats."""
+    leftover = _CHANNEL_REF.sub("", text).replace(",", " ").strip()
+    if leftover:
+        raise WelcomeSettingError(
+            f"`{leftover.split()[0]}` is not a channel. List channels like #general #help."
+        )
+    channels: list[str] = []
+    for channel in _CHANNEL_REF.findall(text):
+        if channel not in channels:
+            channels.append(channel)
+    return channels
+
+
+def parse_url(text: str) -> str:
+    url = text.strip()
+    if not _URL.match(url) or len(url) > 500:
+        raise WelcomeSettingError(
+            f"`{text}` is not a web link. Give the full address, like https://example.org/coc."
+        )
+    return url
+
+
+def channel_link(channel_id: str) -> Trusted:
+    """A clickable channel reference (Slack and Discord both read `<#id>`)."""
+    return Trusted(f"<#{channel_id}>")
+
+
+def channel_links(channel_ids: Iterable[str]) -> Trusted:
+    """Several channel links as one trusted string: Jinja's `join` filter would turn
+    a list of trusted links back into member text, which adapters escape."""
+    return Trusted(", ".join(channel_link(channel) for channel in channel_ids))
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeDetails:
+    """Everything a welcome DM can show, gathered from settings and the member."""
+
+    user_id: str
+    name: str
+    community: str
+    visit_channels: Sequence[str] = ()
+    intro_channel: str | None = None
+    code_of_conduct_url: str | None = None
+
+
+def placeholder_values(details: WelcomeDetails) -> dict[str, object]:
+    return {
+        "name": details.name,
+        "member": Trusted(mention(details.user_id)),
+        "community": details.community,
+        "channels": channel_links(details.visit_channels),
+        "intro_channel": channel_link(details.intro_channel) if details.intro_channel else "",
+        "coffee_command": Trusted(COFFEE_COMMAND),
+        "code_of_conduct": Trusted(details.code_of_conduct_url or ""),
+    }
+
+
+def welcome_buttons() -> tuple[Button, ...]:
+    return (
+        Button("Introduce me", "welcome.introduce", style=ButtonStyle.PRIMARY),
+        # Coffee owns this action; "" means the community's program (or a choice).
+        Button("Join virtual coffee", "coffee.join", ""),
+        Button("Find me a buddy", "welcome.find_buddy"),
+    )
+
+
+def welcome_message(templates: Templates, template: str | None, details: WelcomeDetails) -> Message:
+    """The welcome DM: the organiser's template (or the stock one) and its buttons.
+
+    Templates are checked at setup, so a custom one failing here means something
+    no check foresaw; the newcomer then gets the stock welcome rather than none."""
+    values = placeholder_values(details)
+    text = ""
+    if template is not None:
+        try:
+            text = templates.render_source(template, **values)
+        except TemplateProblem:
+            log.exception("the custom welcome template failed; sending the stock one")
+    if not text:
+        text = templates.render(STOCK_TEMPLATE, **values)
+    return Message(text=text, buttons=welcome_buttons())
+
+
+# Trial newcomers for checking a template: every optional value set, and none set.
+_SAMPLES = (
+    WelcomeDetails(
+        user_id="U0",
+        name="Sam Sample",
+        community="Sample Community",
+        visit_channels=("C0", "C1"),
+        intro_channel="C2",
+        code_of_conduct_url="https://example.org/coc",
+    ),
+    WelcomeDetails(user_id="U0", name="Sam Sample", community="Sample Community"),
+)
+
+
+def check_template(templates: Templates, source: str) -> str:
+    """Refuse a template now rather than when a newcomer arrives: syntax, unknown
+    placeholders, and trial renders (with and without the optional values, which
+    organisers may change later) that must each produce some text. `\\n` typed in
+    a slash command becomes a line break."""
+    source = source.replace("\\n", "\n")
+    templates.check(source, PLACEHOLDERS)
+    for sample in _SAMPLES:
+        if not templates.render_source(source, **placeholder_values(sample)).strip():
+            raise TemplateProblem(
+                "The template renders to an empty message"
+                + ("." if sample.visit_channels else " when optional settings are unset.")
+            )
+    return source
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """What buddy choice knows about someone."""
+
+    user_id: str
+    company: str | None = None
+    timezone: str | None = None
+
+
+def _utc_offset_hours(zone: str | None, at: datetime) -> float | None:
+    if not zone:
+        return None
+    try:
+        offset = at.astimezone(ZoneInfo(zone)).utcoffset()
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return None if offset is None else offset.total_seconds() / 3600
+
+
+def working_overlap_hours(first: str | None, second: str | None, at: datetime) -> float | None:
+    """Shared hours of two 9-to-5 days at `at` (daylight saving included); None if
+    either time zone is unknown."""
+    a, b = _utc_offset_hours(first, at), _utc_offset_hours(second, at)
+    if a is None or b is None:
+        return None
+    difference = abs(a - b) % 24
+    difference = min(difference, 24 - difference)
+    return max(0.0, WORKDAY_HOURS - difference)
+
+
+def _same_company(first: str | None, second: str | None) -> bool:
+    if not first or not second:
+        return False
+    return " ".join(first.lower().split()) == " ".join(second.lower().split())
+
+
+def choose_buddy(
+    newcomer: Person, volunteers: Iterable[Person], loads: dict[str, int], at: datetime
+) -> Person | None:
+    """The least-loaded volunteer; among equals, one from another company, then one
+    whose working day overlaps the newcomer's (known fit before unknown before
+    misfit), then by user id so every replica picks the same person."""
+
+    def rank(volunteer: Person) -> tuple[int, bool, int, str]:
+        overlap = working_overlap_hours(newcomer.timezone, volunteer.timezone, at)
+        timezone_fit = 1 if overlap is None else (0 if overlap >= MIN_OVERLAP_HOURS else 2)
+        return (
+            loads.get(volunteer.user_id, 0),
+            _same_company(newcomer.company, volunteer.company),
+            timezone_fit,
+            volunteer.user_id,
+        )
+
+    candidates = [person for person in volunteers if person.user_id != newcomer.user_id]
+    return min(candidates, key=rank, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class Journey:
+    """One newcomer's first steps, for the activation figures."""
+
+    joined_at: datetime
+    intro_posted_at: datetime | None
+    buddied_at: datetime | None
+    coffee_joined_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Activation:
+    """Newcomers whose 14-day window has closed, and how many acted within it."""
+
+    eligible: int
+    activated: int
+    by_intro: int
+    by_coffee: int
+    by_buddy: int
+    # Newcomers still inside their window, and how many already acted.
+    in_window: int
+    in_window_activated: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.activated / self.eligible if self.eligible else None
+
+
+def _within(moment: datetime | None, deadline: datetime) -> bool:
+    return moment is not None and moment <= deadline
+
+
+def activation(journeys: Iterable[Journey], now: datetime) -> Activation:
+    """Share of newcomers who, within 14 days of joining, posted an intro, joined
+    coffee or got a buddy. Only closed windows count towards the rate, so a wave of
+    yesterday's joiners does not drag it down."""
+    eligible = activated = by_intro = by_coffee = by_buddy = in_window = in_window_activated = 0
+    for journey in journeys:
+        deadline = journey.joined_at + ACTIVATION_WINDOW
+        intro = _within(journey.intro_posted_at, deadline)
+        coffee = _within(journey.coffee_joined_at, deadline)
+        buddy = _within(journey.buddied_at, deadline)
+        acted = intro or coffee or buddy
+        if deadline > now:
+            in_window += 1
+            in_window_activated += acted
+            continue
+        eligible += 1
+        activated += acted
+        by_intro += intro
+        by_coffee += coffee
+        by_buddy += buddy
+    return Activation(
+        eligible, activated, by_intro, by_coffee, by_buddy, in_window, in_window_activated
+    )

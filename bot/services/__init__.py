@@ -1,0 +1,1 @@
+"""Each feature's use cases, shared by its commands and its jobs."""

@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.core.settings import DEFAULT_DATABASE_URL, SettingsError, load_settings
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings({}, env_file=None)
+    assert settings.database_url == DEFAULT_DATABASE_URL
+    assert settings.http_port == 3000
+    assert (settings.config_dir / "templates" / "welcome_dm.j2").is_file()
+    assert not settings.slack_configured and not settings.discord_configured
+
+
+def test_env_file_is_read_and_environment_wins(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("KINDRED_HTTP_PORT=4000\nKINDRED_TIMEZONE=Europe/Berlin\n")
+    settings = load_settings({"KINDRED_HTTP_PORT": "5000"}, env_file=env_file)
+    assert settings.http_port == 5000
+    assert settings.timezone == "Europe/Berlin"
+
+
+def test_every_bad_variable_is_named_and_secrets_are_not_echoed() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(
+            {
+                "DATABASE_URL": "mysql://user:pw@host/db",
+                "KINDRED_HTTP_PORT": "99999",
+                "KINDRED_TIMEZONE": "Mars/Olympus",
+                "SLACK_BOT_TOKEN": "not-a-token-supersecret",
+                "SLACK_APP_TOKEN": "bad-app-secret",
+                "DISCORD_API_URL": "ftp://x",
+            },
+            env_file=None,
+        )
+    message = str(error.value)
+    for name in (
+        "DATABASE_URL",
+        "KINDRED_HTTP_PORT",
+        "KINDRED_TIMEZONE",
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "DISCORD_API_URL",
+    ):
+        assert name in message
+    assert "supersecret" not in message and "bad-app-secret" not in message
+    assert "pw@" not in message
+
+
+def test_config_dir_can_live_outside_the_checkout(tmp_path: Path) -> None:
+    (tmp_path / "templates").mkdir()
+    assert (
+        load_settings({"KINDRED_CONFIG_DIR": str(tmp_path)}, env_file=None).config_dir == tmp_path
+    )
+    with pytest.raises(SettingsError, match="KINDRED_CONFIG_DIR must be a folder"):
+        load_settings({"KINDRED_CONFIG_DIR": str(tmp_path / "missing")}, env_file=None)
+
+
+def test_secrets_never_print() -> None:
+    settings = load_settings(
+        {
+            "SLACK_BOT_TOKEN": "xoxb-123-secret",
+            "SLACK_SIGNING_SECRET": "shh",
+            "DISCORD_BOT_TOKEN": "d.t",
+        },
+        env_file=None,
+    )
+    assert "xoxb-123-secret" not in repr(settings)
+    assert "shh" not in str(settings)
+    assert settings.slack_configured and settings.discord_configured
+    assert settings.redacted("token xoxb-123-secret and d.t") == "token *** and ***"
+
+
+def test_env_example_lists_every_variable_the_settings_read() -> None:
+    repo = Path(__file__).resolve().parents[3]
+    source = (repo / "bot" / "core" / "settings.py").read_text()
+    read = set(re.findall(r'get\("([A-Z_]+)"', source))
+    listed = set(re.findall(r"^# ([A-Z_]+)=", (repo / ".env.example").read_text(), re.M))
+    assert read == listed
