@@ -31,7 +31,7 @@ class WelcomeSettings(SQLModel, table=True):
     platform: str = Field(max_length=16)
     workspace_id: str = Field(max_length=64)
     enabled: bool = True
-    # The organiser's own DM template; None means config/templates/welcome_dm.j2.
+    # The organiser's own DM template; None means config/templates/welcome/dm.j2.
     template: str | None = Field(default=None, sa_column=Column(Text))
     delay_seconds: int = 0
     trigger: str = Field(default=TRIGGER_WORKSPACE, max_length=16)

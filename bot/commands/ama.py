@@ -597,7 +597,7 @@ async def queue(ctx: Context) -> Reply:
     voted = await store.voters(ctx.session, [q.id for q in top if q.id is not None])
     answering = next((q for q in open_questions if q.status == QuestionStatus.ANSWERING), None)
     text = ctx.kindred.templates.render(
-        "ama_queue",
+        "ama/queue",
         ama_id=ama.id,
         title=ama.title,
         host=Trusted(mention(ama.host_user_id)),
@@ -654,7 +654,7 @@ def _review_message(
 ) -> Message:
     """The moderators' queue post. It names anonymous askers: moderators may see them."""
     text = ctx.kindred.templates.render(
-        "ama_mod_queue",
+        "ama/mod_queue",
         number=question.number,
         ama_id=ama.id,
         title=ama.title,
@@ -746,7 +746,7 @@ async def reject_submitted(ctx: Context) -> Reply:
     ):
         raise CommandError(f"Another moderator just handled Q{question.number}.")
     note = ctx.kindred.templates.render(
-        "ama_rejected", ama_id=ama.id, title=ama.title, text=question.text, reason=reason
+        "ama/rejected", ama_id=ama.id, title=ama.title, text=question.text, reason=reason
     )
     await ctx.outbox.dm(question.author_user_id, Message(note), key=f"ama.rejected:{question.id}")
     if question.mod_outbox_id is not None:
@@ -785,7 +785,7 @@ async def next_question(ctx: Context) -> Reply:
         raise CommandError("The queue just changed; press Next question again.")
     host = Trusted(mention(ama.host_user_id))
     parent = templates.render(
-        "ama_question_live",
+        "ama/question_live",
         number=top.number,
         votes=top.votes,
         asker=asker_label(top),
@@ -795,7 +795,7 @@ async def next_question(ctx: Context) -> Reply:
         ama.channel_id, Message(parent), key=f"ama.live_question:{top.id}"
     )
     # The bot's first reply opens the thread (a Discord thread must be created).
-    prompt = templates.render("ama_thread_prompt", host=host, number=top.number)
+    prompt = templates.render("ama/thread_prompt", host=host, number=top.number)
     await ctx.outbox.thread_reply(
         top.live_outbox_id,
         Message(prompt, mentions=(ama.host_user_id,)),
@@ -929,7 +929,7 @@ async def export_markdown(ctx: Context, ama: Ama) -> str:
         }
 
     document = ctx.kindred.templates.render(
-        "ama_export",
+        "ama/export",
         ama_id=ama.id,
         title=ama.title,
         host=name(ama.host_user_id),

@@ -191,7 +191,7 @@ async def _joined_text(
     ctx: Context, program: CoffeeProgram, next_round: str, *, automatic: bool
 ) -> str:
     return ctx.kindred.templates.render(
-        "coffee_joined",
+        "coffee/joined",
         automatic=automatic,
         channel=channel_link(program),
         schedule=program_schedule(program).describe(),
@@ -371,7 +371,7 @@ async def status(ctx: Context) -> Reply:
     joined = {program.id for program, membership in mine if membership.active}
     available = [p for p in await _community_programs(ctx) if p.id not in joined]
     text = ctx.kindred.templates.render(
-        "coffee_status",
+        "coffee/status",
         programs=shown,
         available=[channel_link(program) for program in available],
         blocked=[blocked_people[u].display_name for u in blocked if u in blocked_people],
@@ -441,7 +441,7 @@ async def setup(ctx: Context) -> Reply:
     next_round = await _when_for(ctx, program, program.next_round_at)
     if created:
         announcement = ctx.kindred.templates.render(
-            "coffee_announce",
+            "coffee/announce",
             channel=channel_link(program),
             schedule=schedule.describe(),
             next_round=f"{when(program.next_round_at, program.timezone)} ({program.timezone})",
@@ -455,7 +455,7 @@ async def setup(ctx: Context) -> Reply:
         )
     opted_in = len(await coffee.active_memberships(ctx.session, program.id))
     text = ctx.kindred.templates.render(
-        "coffee_program",
+        "coffee/program",
         channel=channel_link(program),
         created=created,
         schedule=schedule.describe(),
@@ -480,7 +480,7 @@ async def preview(ctx: Context) -> Reply:
     names = {user_id: member.display_name for user_id, member in plan.roster.members.items()}
     quality = plan.result.quality
     text = ctx.kindred.templates.render(
-        "coffee_preview",
+        "coffee/preview",
         channel=channel_link(program),
         next_round=await _when_for(ctx, program, occurrence),
         groups=[[names.get(user, user) for user in group] for group in plan.result.groups],
@@ -604,7 +604,7 @@ async def stats(ctx: Context) -> Reply:
         "solver_max_ms": f"{max(solver_times):.1f}" if solver_times else "–",
     }
     text = ctx.kindred.templates.render(
-        "coffee_stats",
+        "coffee/stats",
         channel=channel_link(program),
         next_round=await _when_for(ctx, program, program.next_round_at),
         rounds=rows,
@@ -705,7 +705,7 @@ async def _answer(ctx: Context, answer: str) -> Reply:
         # The intro keeps its buttons and text: the group still needs who's who.
         return Reply(message=thanks)
     member = await ctx.member()
-    text = ctx.kindred.templates.render("coffee_answered", answer=answer, name=member.display_name)
+    text = ctx.kindred.templates.render("coffee/answered", answer=answer, name=member.display_name)
     # "Not yet" keeps a Met button so the member can report the meeting later.
     buttons = answer_buttons(group.id)[:1] if answer == "not_yet" else ()
     return Reply(message=thanks, update_original=Message(text, buttons=buttons))
@@ -803,5 +803,5 @@ async def home_section(ctx: Context) -> Reply:
     if available:
         # "" lets the member pick when the community has several programs.
         buttons = [Button("Join virtual coffee", "coffee.join", "", ButtonStyle.PRIMARY)]
-    text = ctx.kindred.templates.render("coffee_home", programs=programs, available=available)
+    text = ctx.kindred.templates.render("coffee/home", programs=programs, available=available)
     return Reply.text(text, *buttons)

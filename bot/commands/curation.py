@@ -346,7 +346,7 @@ async def list_reply(ctx: Context, heading: str, items: list[CuratedItem], empty
     ids = [item.id for item in items if item.id is not None]
     voted = await store.voted_item_ids(ctx.session, ctx.inbound.user_id, ids)
     text = ctx.kindred.templates.render(
-        "curate_list",
+        "curation/list",
         heading=heading,
         empty=empty,
         items=[
@@ -369,7 +369,7 @@ async def list_reply(ctx: Context, heading: str, items: list[CuratedItem], empty
 
 def item_card(ctx: Context, item: CuratedItem) -> str:
     return ctx.kindred.templates.render(
-        "curate_item",
+        "curation/item",
         link=Trusted(link_markup(item.title, item.url)),
         id=item.id,
         domain=item.domain,
@@ -605,7 +605,7 @@ async def settings_text(ctx: Context, settings: CurationSettings) -> str:
     curators = await store.curators(ctx.session, platform, workspace_id)
     subscribers = await store.subscribers(ctx.session, platform, workspace_id)
     return ctx.kindred.templates.render(
-        "curate_settings",
+        "curation/settings",
         enabled=settings.digest_enabled,
         schedule=Trusted(_schedule(settings)),
         next_digest=Trusted(_local_time(settings, settings.next_digest_at)),

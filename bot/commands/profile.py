@@ -135,7 +135,7 @@ def render_profile(ctx: Context, member: Member) -> str:
     if member.timezone:
         local_time = ctx.now().astimezone(ZoneInfo(member.timezone)).strftime("%H:%M")
     return ctx.kindred.templates.render(
-        "profile_card",
+        "profile/card",
         member=Trusted(mention(member.user_id)),
         name=member.display_name,
         company=member.company,

@@ -223,7 +223,7 @@ async def post_intro(ctx: Context) -> Reply:
     if any(values.get(name) for name in ("role", "company", "topics")):
         member.profile_updated_at = ctx.now()
     text = ctx.kindred.templates.render(
-        "welcome_intro_post",
+        "welcome/intro_post",
         member=Trusted(mention(member.user_id)),
         role=member.role,
         company=member.company,
@@ -435,7 +435,7 @@ async def _describe(ctx: Context, settings: WelcomeSettings) -> str:
         return channel_link(channel) if channel else None
 
     return ctx.kindred.templates.render(
-        "welcome_settings",
+        "welcome/settings",
         enabled=settings.enabled,
         trigger_channel=link(settings.trigger_channel)
         if settings.trigger == TRIGGER_CHANNEL
@@ -491,7 +491,7 @@ async def stats(ctx: Context) -> Reply:
     )
     community = await ctx.community()
     text = ctx.kindred.templates.render(
-        "welcome_stats",
+        "welcome/stats",
         community=service.display_community(community.name),
         welcomed=sum(w.welcomed_at is not None for w in welcomes),
         scheduled=sum(w.welcome_due_at is not None for w in welcomes),

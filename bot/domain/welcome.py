@@ -25,7 +25,7 @@ ACTIVATION_WINDOW = timedelta(days=14)
 WORKDAY_HOURS = 8
 MIN_OVERLAP_HOURS = 2
 
-STOCK_TEMPLATE = "welcome_dm"
+STOCK_TEMPLATE = "welcome/dm"
 COFFEE_COMMAND = "`/kindred coffee join`"
 
 # What an organiser's welcome template may use (described in welcome_dm.j2).

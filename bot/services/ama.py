@@ -125,7 +125,7 @@ def ask_button(ama: Ama) -> Button:
 def question_message(templates: Templates, question: AmaQuestion) -> Message:
     """The question's post in the AMA channel; its upvote button while it is open."""
     text = templates.render(
-        "ama_question",
+        "ama/question",
         number=question.number,
         asker=asker_label(question),
         text=question.text,
@@ -171,7 +171,7 @@ async def announce(outbox: Outbox, templates: Templates, ama: Ama) -> None:
         if host.bio:
             bio = host.bio if len(host.bio) <= MAX_BIO_LENGTH else host.bio[:MAX_BIO_LENGTH] + "…"
     text = templates.render(
-        "ama_announcement",
+        "ama/announcement",
         ama_id=ama.id,
         title=ama.title,
         host=Trusted(mention(ama.host_user_id)),
@@ -205,12 +205,12 @@ async def remind(
     }
     await outbox.post(
         ama.channel_id,
-        Message(templates.render("ama_reminder", **values), (ask_button(ama),)),
+        Message(templates.render("ama/reminder", **values), (ask_button(ama),)),
         key=f"ama.{kind}:{ama.id}",
     )
     await outbox.dm(
         ama.host_user_id,
-        Message(templates.render("ama_host_reminder", **values)),
+        Message(templates.render("ama/host_reminder", **values)),
         key=f"ama.{kind}.host:{ama.id}",
     )
 
@@ -220,7 +220,7 @@ async def go_live(outbox: Outbox, templates: Templates, ama: Ama, now: datetime)
     ama.state = transition(ama.state, AmaState.LIVE)
     ama.live_at = now
     text = templates.render(
-        "ama_live",
+        "ama/live",
         ama_id=ama.id,
         title=ama.title,
         host=Trusted(mention(ama.host_user_id)),
@@ -242,7 +242,7 @@ async def control_panel(
     current = next((q for q in open_questions if q.status == QuestionStatus.ANSWERING), None)
     waiting = sum(1 for q in open_questions if q.status == QuestionStatus.APPROVED)
     text = templates.render(
-        "ama_control",
+        "ama/control",
         ama_id=ama.id,
         title=ama.title,
         channel=channel_link(ama.channel_id),
@@ -290,7 +290,7 @@ async def close_ama(outbox: Outbox, templates: Templates, ama: Ama, now: datetim
     summary = await ama_summary(session, ama, asked)
     host = Trusted(mention(ama.host_user_id))
     recap = templates.render(
-        "ama_recap",
+        "ama/recap",
         ama_id=ama.id,
         title=ama.title,
         host=host,
@@ -304,7 +304,7 @@ async def close_ama(outbox: Outbox, templates: Templates, ama: Ama, now: datetim
     if not went_live:
         return
     note = templates.render(
-        "ama_unanswered",
+        "ama/unanswered",
         title=ama.title,
         channel=channel_link(ama.channel_id),
         questions=[_shown(q) for q in summary.unanswered],

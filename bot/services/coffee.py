@@ -299,7 +299,7 @@ async def start_round(
     await _store_groups(kindred, session, outbox, program, round_, plan, starters)
     for user_id in quality.left_out:
         text = kindred.templates.render(
-            "coffee_left_out",
+            "coffee/left_out",
             channel=channel_link(program),
             next_round=when(ends, program.timezone),
             alone=quality.participants == 1,
@@ -383,7 +383,7 @@ async def _store_groups(
             for user_id in user_ids
         )
         text = kindred.templates.render(
-            "coffee_intro",
+            "coffee/intro",
             channel=channel_link(program),
             members=[_intro_member(people[user_id], round_.occurrence) for user_id in user_ids],
             starter=starter,
@@ -459,7 +459,7 @@ async def close_rounds(
             membership.pause_reason = "silence"
             membership.resume_at = None
             text = kindred.templates.render(
-                "coffee_paused_for_silence",
+                "coffee/paused_for_silence",
                 channel=channel_link(program),
                 ignored=membership.ignored_followups,
             )
@@ -488,7 +488,7 @@ async def send_reminder(
         if conversation is None or any(entry.answer == "met" for entry in group_members):
             continue
         text = kindred.templates.render(
-            "coffee_reminder",
+            "coffee/reminder",
             proposer=Trusted(mention(group.proposer_user_id)),
             ends=when(round_.ends_at, program.timezone),
             starter=group.starter,
@@ -540,7 +540,7 @@ async def send_followups(
                 if other.user_id != entry.user_id
             ]
             text = kindred.templates.render(
-                "coffee_followup", partners=partners, channel=channel_link(program)
+                "coffee/followup", partners=partners, channel=channel_link(program)
             )
             await outbox.dm(
                 entry.user_id,
@@ -571,7 +571,7 @@ async def resume_member(
     if not membership.active:
         return
     text = kindred.templates.render(
-        "coffee_resumed",
+        "coffee/resumed",
         channel=channel_link(program),
         next_round=when(program.next_round_at, program.timezone),
     )

@@ -102,7 +102,7 @@ def candidate(item: CuratedItem) -> Candidate:
 def digest_message(templates: Templates, content: DigestContent) -> Message:
     """The digest as one message, with an upvote button per item."""
     text = templates.render(
-        "digest_post",
+        "curation/digest_post",
         items=[
             {
                 "id": item.id,

@@ -59,7 +59,7 @@ def greeters_message(
     templates: Templates, newcomer: str, community: str, greeter: str | None
 ) -> Message:
     text = templates.render(
-        "welcome_greeters",
+        "welcome/greeters",
         member=Trusted(mention(newcomer)),
         community=community,
         greeter=Trusted(mention(greeter)) if greeter else None,
@@ -119,7 +119,7 @@ async def assign_buddy(
     welcome.buddy_checkin_due_at = now + BUDDY_CHECKIN_AFTER
     community = await members.ensure_community(session, welcome.platform, welcome.workspace_id)
     text = templates.render(
-        "welcome_buddy_intro",
+        "welcome/buddy_intro",
         newcomer=Trusted(mention(newcomer.user_id)),
         buddy=Trusted(mention(buddy.user_id)),
         newcomer_name=newcomer.display_name,
@@ -235,7 +235,7 @@ async def _nudge_buddy(
     welcome.buddy_nudged_at = now
     community = await members.ensure_community(session, welcome.platform, welcome.workspace_id)
     text = templates.render(
-        "welcome_buddy_checkin",
+        "welcome/buddy_checkin",
         newcomer=Trusted(mention(welcome.user_id)),
         community=display_community(community.name),
     )

@@ -12,7 +12,7 @@ def test_defaults_need_no_configuration() -> None:
     settings = load_settings({}, env_file=None)
     assert settings.database_url == DEFAULT_DATABASE_URL
     assert settings.http_port == 3000
-    assert (settings.config_dir / "templates" / "welcome_dm.j2").is_file()
+    assert (settings.config_dir / "templates" / "welcome" / "dm.j2").is_file()
     assert not settings.slack_configured and not settings.discord_configured
 
 
