@@ -35,11 +35,10 @@ from bot.adapters.slack_platform import (  # noqa: E402
     POST_PER_CHANNEL,
     POST_PER_WORKSPACE,
 )
-from bot.commands import FEATURES  # noqa: E402
 from bot.core.context import Context  # noqa: E402
 from bot.core.mentions import mention  # noqa: E402
 from bot.core.platform import Button, Message, Reply  # noqa: E402
-from bot.core.registry import Handlers, Registry  # noqa: E402
+from bot.core.registry import Handlers  # noqa: E402
 from bot.core.settings import Settings  # noqa: E402
 from storage.db import Database  # noqa: E402
 from tests.bot.adapters.slack_harness import (  # noqa: E402
@@ -99,13 +98,12 @@ async def run(members: int, speedup: float, pace: float, label: str) -> Outcome:
         "chat.postMessage", POST_PER_WORKSPACE.per_second * speedup, POST_PER_WORKSPACE.burst
     )
     fake.limit_per_channel(POST_PER_CHANNEL.per_second * speedup, POST_PER_CHANNEL.burst)
-    registry = Registry.merge([*FEATURES, bench])
     try:
         with tempfile.TemporaryDirectory() as directory:
             db = Database(f"sqlite+aiosqlite:///{directory}/round.db")
             await db.upgrade()
             settings = replace(slack_settings(Settings(), fake), log_level="WARNING")
-            async with running_slack(fake, settings, db, registry=registry, pace=pace) as h:
+            async with running_slack(fake, settings, db, extra_handlers=[bench], pace=pace) as h:
                 started = time.perf_counter()
                 answer = await h.command("bench round", user=ADMIN, within=120)
                 print(f"  {label}: {answer['text']}", flush=True)

@@ -45,7 +45,7 @@ from bot.adapters.discord_render import (
     submitted_values,
 )
 from bot.core.app import Kindred
-from bot.core.cli import StartupRefused
+from bot.core.errors import StartupRefused
 from bot.core.platform import Inbound, InboundKind, Message, MessageRef, PlatformError, Reply
 from bot.core.registry import CommandSpec, Registry
 from bot.core.settings import Settings

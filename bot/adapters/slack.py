@@ -59,7 +59,7 @@ from bot.adapters.slack_render import (
     submitted_values,
 )
 from bot.core.app import Kindred
-from bot.core.cli import StartupRefused
+from bot.core.errors import StartupRefused
 from bot.core.platform import Inbound, Message, MessageRef, PlatformError, Reply
 from bot.core.settings import Settings
 from bot.core.web import start_web, web_application

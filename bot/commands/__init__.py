@@ -1,19 +1,29 @@
-"""Feature handlers, one module per feature, written once for every platform."""
+"""Feature handlers, one module per feature, written once for every platform.
+
+Each module declares its feature once, as a module-level `feature = Feature(...)`;
+`declared_features` finds them, so adding a feature adds no line here."""
 
 from __future__ import annotations
 
-from bot.commands import ama, coffee, curation, help, profile, welcome
-from bot.core.registry import Registry
+import importlib
+import pkgutil
+from functools import cache
 
-FEATURES = (
-    help.handlers,
-    profile.handlers,
-    welcome.handlers,
-    curation.handlers,
-    coffee.handlers,
-    ama.handlers,
-)
+from bot.core.feature import Feature
 
 
-def build_registry() -> Registry:
-    return Registry.merge(FEATURES)
+@cache
+def declared_features() -> tuple[Feature, ...]:
+    features = []
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda info: info.name):
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        declared = getattr(module, "feature", None)
+        if not isinstance(declared, Feature):
+            raise TypeError(f"{module.__name__} declares no `feature = Feature(...)`")
+        if declared.name != module_info.name:
+            raise TypeError(
+                f"{module.__name__} declares feature '{declared.name}'; "
+                f"a feature is named after its module"
+            )
+        features.append(declared)
+    return tuple(features)

@@ -12,10 +12,12 @@ read, and the channel only ever shows questions that passed moderation.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from bot.core.context import CommandError, Context
+from bot.core.context import Context
+from bot.core.errors import CommandError
+from bot.core.feature import Feature, Tick
+from bot.core.formatting import channel_link
 from bot.core.mentions import member_text, mention, strip_markup_for_plain_text
 from bot.core.platform import Attachment, Button, ButtonStyle, Message, Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
@@ -41,17 +43,16 @@ from bot.domain.ama import (
     ranked,
     timeline,
 )
+from bot.jobs import ama as jobs
 from bot.services.ama import (
     ama_summary,
     announce,
     ask_button,
     asker_label,
-    channel_link,
     close_ama,
     control_panel,
     question_message,
     refresh_question_post,
-    schedule_ama_tick,
     when_label,
     zone_of,
 )
@@ -59,10 +60,14 @@ from storage import ama as store
 from storage import members
 from storage.ama import Ama, AmaQuestion
 
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
 handlers = Handlers("ama")
+feature = Feature(
+    summary="Ask-me-anything sessions: questions, votes, moderation and a recap",
+    handlers=handlers,
+    highlights=("ama list", "ama ask", "ama queue"),
+    tables=store,
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+)
 
 AMA_PARAM = Param(
     "ama", "int", "The AMA's number, shown in its announcement", min_value=1, positional=False
@@ -83,11 +88,6 @@ _STATUS_WORDS = {
     QuestionStatus.APPROVED: "open for votes",
     QuestionStatus.DRAFT: "not posted",
 }
-
-
-@handlers.on_start
-async def start_ama_tick(kindred: Kindred) -> None:
-    schedule_ama_tick(kindred)
 
 
 # --- scheduling -------------------------------------------------------------------
@@ -125,7 +125,7 @@ async def start_ama_tick(kindred: Kindred) -> None:
 async def schedule(ctx: Context) -> Reply:
     now = ctx.now()
     admin = await ctx.member()
-    zone = ZoneInfo(admin.timezone or ctx.kindred.settings.timezone)
+    zone = ZoneInfo(admin.timezone or ctx.runtime.settings.timezone)
     title = " ".join(ctx.args["title"].split())
     if len(title) > MAX_TITLE_LENGTH:
         raise CommandError(
@@ -186,7 +186,7 @@ async def schedule(ctx: Context) -> Reply:
     await ctx.session.flush()
     announced_now = "announce" not in ctx.args
     if announced_now:
-        await announce(ctx.outbox, ctx.kindred.templates, ama)
+        await announce(ctx.outbox, ctx.runtime.templates, ama)
     return Reply.text(
         _scheduled_summary(ama, announced_now, has_profile=bool(host.bio or host.role))
     )
@@ -524,7 +524,7 @@ async def _own_draft(ctx: Context) -> AmaQuestion:
 async def _publish(ctx: Context, ama: Ama, question: AmaQuestion) -> None:
     question.post_outbox_id = await ctx.outbox.post(
         ama.channel_id,
-        question_message(ctx.kindred.templates, question),
+        question_message(ctx.runtime.templates, question),
         key=f"ama.question:{question.id}",
     )
 
@@ -578,7 +578,7 @@ async def _vote(ctx: Context, question: AmaQuestion, ama: Ama, *, toggle: bool) 
     else:
         votes = await store.remove_vote(ctx.session, question.id, user) or 0
         answer = f"Removed your vote from Q{question.number} (now {_votes(votes)})."
-    await refresh_question_post(ctx.outbox, ctx.kindred.templates, question)
+    await refresh_question_post(ctx.outbox, ctx.runtime.templates, question)
     return Reply.text(answer)
 
 
@@ -596,7 +596,7 @@ async def queue(ctx: Context) -> Reply:
     top = waiting[:QUEUE_SIZE]
     voted = await store.voters(ctx.session, [q.id for q in top if q.id is not None])
     answering = next((q for q in open_questions if q.status == QuestionStatus.ANSWERING), None)
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "ama/queue",
         ama_id=ama.id,
         title=ama.title,
@@ -653,7 +653,7 @@ def _review_message(
     reason: str | None = None,
 ) -> Message:
     """The moderators' queue post. It names anonymous askers: moderators may see them."""
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "ama/mod_queue",
         number=question.number,
         ama_id=ama.id,
@@ -745,7 +745,7 @@ async def reject_submitted(ctx: Context) -> Reply:
         resolved_at=ctx.now(),
     ):
         raise CommandError(f"Another moderator just handled Q{question.number}.")
-    note = ctx.kindred.templates.render(
+    note = ctx.runtime.templates.render(
         "ama/rejected", ama_id=ama.id, title=ama.title, text=question.text, reason=reason
     )
     await ctx.outbox.dm(question.author_user_id, Message(note), key=f"ama.rejected:{question.id}")
@@ -766,7 +766,7 @@ async def next_question(ctx: Context) -> Reply:
     assert ama.id is not None
     await _require_host_or_admin(ctx, ama, "run the AMA")
     _require_live(ama)
-    templates = ctx.kindred.templates
+    templates = ctx.runtime.templates
     open_questions = await store.questions(
         ctx.session, ama.id, {QuestionStatus.APPROVED, QuestionStatus.ANSWERING}
     )
@@ -828,7 +828,7 @@ async def _resolve_live_question(ctx: Context, status: QuestionStatus) -> Reply:
             f"Q{question.number} isn't being answered: it is "
             f"{_STATUS_WORDS[QuestionStatus(question.status)]}."
         )
-    templates = ctx.kindred.templates
+    templates = ctx.runtime.templates
     await refresh_question_post(ctx.outbox, templates, question)
     done = "✅ Marked" if status == QuestionStatus.ANSWERED else "⏭️ Skipped"
     note = f"{done} Q{question.number}{' answered' if status == QuestionStatus.ANSWERED else ''}."
@@ -875,7 +875,7 @@ async def _close(ctx: Context, ama_id: int) -> str:
     if ama.state == AmaState.CLOSED:
         raise CommandError(f"AMA #{ama.id} is already closed.")
     previous = AmaState(ama.state)
-    await close_ama(ctx.outbox, ctx.kindred.templates, ama, ctx.now())
+    await close_ama(ctx.outbox, ctx.runtime.templates, ama, ctx.now())
     channel = channel_link(ama.channel_id)
     if previous == AmaState.SCHEDULED:
         return f"Cancelled AMA #{ama.id} before its announcement; nobody was notified."
@@ -928,7 +928,7 @@ async def export_markdown(ctx: Context, ama: Ama) -> str:
             "skipped": question.status == QuestionStatus.SKIPPED,
         }
 
-    document = ctx.kindred.templates.render(
+    document = ctx.runtime.templates.render(
         "ama/export",
         ama_id=ama.id,
         title=ama.title,

@@ -9,10 +9,12 @@ the same code. Rounds themselves run in `bot.services.coffee`.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from bot.commands.profile import canonical_timezone
-from bot.core.context import CommandError, Context
+from bot.core.context import Context
+from bot.core.errors import CommandError
+from bot.core.feature import Feature, Tick
+from bot.core.formatting import channel_link
 from bot.core.mentions import member_text, mention
 from bot.core.platform import Button, ButtonStyle, Message, Reply
 from bot.core.registry import Handlers, Param
@@ -26,24 +28,29 @@ from bot.domain.coffee import (
     percent,
     rates,
 )
+from bot.jobs import coffee as jobs
 from bot.services.coffee import (
     answer_buttons,
-    channel_link,
+    check_starters,
     manual_round_job,
     plan_round,
     platform_members,
     program_schedule,
-    schedule_tick,
     start_round,
     when,
 )
-from storage import claims, coffee, members
+from storage import coffee, members
 from storage.coffee import CoffeeMembership, CoffeeProgram
 
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
 handlers = Handlers("coffee")
+feature = Feature(
+    summary="Virtual coffee: meet a fellow member every round",
+    handlers=handlers,
+    highlights=("coffee join", "coffee status", "coffee skip"),
+    tables=coffee,
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    check=check_starters,
+)
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")
 MAX_PAUSE_WEEKS = 12
@@ -77,11 +84,6 @@ SETUP_PARAMS = (
         positional=False,
     ),
 )
-
-
-@handlers.on_start
-async def start_ticking(kindred: Kindred) -> None:
-    schedule_tick(kindred)
 
 
 # Finding the program ------------------------------------------------------------------
@@ -190,7 +192,7 @@ async def _join(ctx: Context, program: CoffeeProgram, *, automatic: bool = False
 async def _joined_text(
     ctx: Context, program: CoffeeProgram, next_round: str, *, automatic: bool
 ) -> str:
-    return ctx.kindred.templates.render(
+    return ctx.runtime.templates.render(
         "coffee/joined",
         automatic=automatic,
         channel=channel_link(program),
@@ -370,7 +372,7 @@ async def status(ctx: Context) -> Reply:
     )
     joined = {program.id for program, membership in mine if membership.active}
     available = [p for p in await _community_programs(ctx) if p.id not in joined]
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "coffee/status",
         programs=shown,
         available=[channel_link(program) for program in available],
@@ -410,7 +412,7 @@ async def setup(ctx: Context) -> Reply:
     )
     created = program is None
     if program is None:
-        timezone = (await _member_zone(ctx)) or ctx.kindred.settings.timezone
+        timezone = (await _member_zone(ctx)) or ctx.runtime.settings.timezone
         program = CoffeeProgram(
             platform=inbound.platform,
             workspace_id=inbound.workspace_id,
@@ -440,7 +442,7 @@ async def setup(ctx: Context) -> Reply:
     schedule = program_schedule(program)
     next_round = await _when_for(ctx, program, program.next_round_at)
     if created:
-        announcement = ctx.kindred.templates.render(
+        announcement = ctx.runtime.templates.render(
             "coffee/announce",
             channel=channel_link(program),
             schedule=schedule.describe(),
@@ -454,7 +456,7 @@ async def setup(ctx: Context) -> Reply:
             key=f"coffee:announce:{program.id}",
         )
     opted_in = len(await coffee.active_memberships(ctx.session, program.id))
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "coffee/program",
         channel=channel_link(program),
         created=created,
@@ -475,11 +477,11 @@ async def setup(ctx: Context) -> Reply:
 async def preview(ctx: Context) -> Reply:
     program = await choose_program(ctx)
     occurrence = program.next_round_at
-    listed = await platform_members(ctx.kindred, program)
+    listed = await platform_members(ctx.runtime, program)
     plan = await plan_round(ctx.session, program, occurrence, listed)
     names = {user_id: member.display_name for user_id, member in plan.roster.members.items()}
     quality = plan.result.quality
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "coffee/preview",
         channel=channel_link(program),
         next_round=await _when_for(ctx, program, occurrence),
@@ -509,15 +511,12 @@ async def run_now(ctx: Context) -> Reply:
         f"A round of {channel_link(program)} started at {when(occurrence, program.timezone)} "
         "already; its intros are on their way."
     )
-    if not await claims.claim(
-        ctx.session, job, occurrence.isoformat(), ctx.kindred.scheduler.owner
-    ):
+    if not await ctx.runtime.claims.claim_in(ctx.session, job, occurrence):
         raise already
     if await coffee.round_at(ctx.session, program.id, occurrence) is not None:
         raise already
-    listed = await platform_members(ctx.kindred, program)
-    round_ = await start_round(ctx.kindred, ctx.session, program, occurrence, listed, manual=True)
-    await claims.finish(ctx.session, job, occurrence.isoformat())
+    listed = await platform_members(ctx.runtime, program)
+    round_ = await start_round(ctx.runtime, ctx.session, program, occurrence, listed, manual=True)
     if round_.groups == 0:
         return Reply.text(
             f"Round started in {channel_link(program)}, but with {round_.participants} eligible "
@@ -603,7 +602,7 @@ async def stats(ctx: Context) -> Reply:
         "solver_ms": f"{sum(solver_times) / len(solver_times):.1f}" if solver_times else "–",
         "solver_max_ms": f"{max(solver_times):.1f}" if solver_times else "–",
     }
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "coffee/stats",
         channel=channel_link(program),
         next_round=await _when_for(ctx, program, program.next_round_at),
@@ -705,7 +704,7 @@ async def _answer(ctx: Context, answer: str) -> Reply:
         # The intro keeps its buttons and text: the group still needs who's who.
         return Reply(message=thanks)
     member = await ctx.member()
-    text = ctx.kindred.templates.render("coffee/answered", answer=answer, name=member.display_name)
+    text = ctx.runtime.templates.render("coffee/answered", answer=answer, name=member.display_name)
     # "Not yet" keeps a Met button so the member can report the meeting later.
     buttons = answer_buttons(group.id)[:1] if answer == "not_yet" else ()
     return Reply(message=thanks, update_original=Message(text, buttons=buttons))
@@ -803,5 +802,5 @@ async def home_section(ctx: Context) -> Reply:
     if available:
         # "" lets the member pick when the community has several programs.
         buttons = [Button("Join virtual coffee", "coffee.join", "", ButtonStyle.PRIMARY)]
-    text = ctx.kindred.templates.render("coffee/home", programs=programs, available=available)
+    text = ctx.runtime.templates.render("coffee/home", programs=programs, available=available)
     return Reply.text(text, *buttons)

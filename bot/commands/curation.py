@@ -10,23 +10,24 @@ items are published as an Atom feed. Private channels are never curated from.
 
 from __future__ import annotations
 
-import functools
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands.profile import canonical_timezone
-from bot.core.context import CommandError, Context
+from bot.core.context import Context
+from bot.core.errors import CommandError
+from bot.core.feature import Feature, Tick
 from bot.core.mentions import mention
 from bot.core.platform import Button, ButtonStyle, Message, MessageRef, Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
+from bot.core.runtime import Runtime
 from bot.core.templates import Trusted
 from bot.domain.curation import (
     MAX_TAGS,
@@ -42,18 +43,24 @@ from bot.domain.curation import (
     parse_note,
     parse_tags,
 )
+from bot.jobs import curation as jobs
 from bot.services import curation as service
-from bot.services.curation_titles import TICK as TITLE_TICK
-from bot.services.curation_titles import TICK_SECONDS as TITLE_TICK_SECONDS
 from bot.services.curation_titles import title_fetches
 from storage import curation as store
 from storage.curation import CuratedItem, CurationSettings
 from storage.members import members_by_user_ids
 
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
-handlers = Handlers("curate")
+handlers = Handlers("curation")
+feature = Feature(
+    summary="The community library: share links, vote, and get a weekly digest",
+    handlers=handlers,
+    highlights=("curate add", "curate top", "digest subscribe"),
+    tables=store,
+    ticks=(
+        Tick(jobs.DIGEST_JOB, jobs.DIGEST_TICK_SECONDS, jobs.run_due_digests),
+        Tick(jobs.TITLES_TICK, jobs.TITLES_TICK_SECONDS, jobs.fetch_due_titles),
+    ),
+)
 
 PRIVATE_REFUSAL = (
     "This is a private conversation, and Kindred never curates from private channels. "
@@ -79,14 +86,6 @@ WEEKDAY_NAMES = dict(
 )
 
 
-@handlers.on_start
-async def schedule_curation(kindred: Kindred) -> None:
-    kindred.scheduler.every(
-        service.TICK, service.TICK_SECONDS, functools.partial(service.run_due_digests, kindred)
-    )
-    kindred.scheduler.every(TITLE_TICK, TITLE_TICK_SECONDS, title_fetches(kindred).run_due)
-
-
 # --- Nominating --------------------------------------------------------------------
 
 
@@ -108,7 +107,7 @@ async def curation_settings(ctx: Context) -> CurationSettings:
     settings = CurationSettings(
         platform=platform,
         workspace_id=workspace_id,
-        timezone=ctx.kindred.settings.timezone,
+        timezone=ctx.runtime.settings.timezone,
         created_at=ctx.now(),
     )
     service.reschedule(settings, ctx.now())
@@ -155,7 +154,7 @@ async def nominate(
             assert item is not None
         else:
             created = True
-            title_fetches(ctx.kindred).fetch_after_commit(ctx.session)
+            title_fetches(ctx.runtime).fetch_after_commit(ctx.session)
     if item.hidden:
         return Nominated(item, created=False, counted=False, hidden=True)
     if not created:
@@ -345,7 +344,7 @@ async def curate_item(ctx: Context) -> Reply:
 async def list_reply(ctx: Context, heading: str, items: list[CuratedItem], empty: str) -> Reply:
     ids = [item.id for item in items if item.id is not None]
     voted = await store.voted_item_ids(ctx.session, ctx.inbound.user_id, ids)
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "curation/list",
         heading=heading,
         empty=empty,
@@ -368,7 +367,7 @@ async def list_reply(ctx: Context, heading: str, items: list[CuratedItem], empty
 
 
 def item_card(ctx: Context, item: CuratedItem) -> str:
-    return ctx.kindred.templates.render(
+    return ctx.runtime.templates.render(
         "curation/item",
         link=Trusted(link_markup(item.title, item.url)),
         id=item.id,
@@ -604,7 +603,7 @@ async def settings_text(ctx: Context, settings: CurationSettings) -> str:
     platform, workspace_id = ctx.inbound.platform, ctx.inbound.workspace_id
     curators = await store.curators(ctx.session, platform, workspace_id)
     subscribers = await store.subscribers(ctx.session, platform, workspace_id)
-    return ctx.kindred.templates.render(
+    return ctx.runtime.templates.render(
         "curation/settings",
         enabled=settings.digest_enabled,
         schedule=Trusted(_schedule(settings)),
@@ -679,7 +678,7 @@ async def digest_preview(ctx: Context) -> Reply:
         return Reply.text(
             f"{header} Nothing was shared since the last one, so it would be skipped."
         )
-    message = service.digest_message(ctx.kindred.templates, content)
+    message = service.digest_message(ctx.runtime.templates, content)
     return Reply(message=Message(text=f"{header} So far it would say:\n\n{message.text}"))
 
 
@@ -687,12 +686,12 @@ async def digest_preview(ctx: Context) -> Reply:
 
 
 @handlers.route("GET", FEED_PATH)
-async def featured_feed(kindred: Kindred, request: web.Request) -> web.StreamResponse:
+async def featured_feed(runtime: Runtime, request: web.Request) -> web.StreamResponse:
     """The community's featured items as an Atom feed (RFC 4287), for newsletters and
     feed readers. Hidden items never appear; admins can switch it off."""
     platform = request.match_info["platform"]
     workspace_id = request.match_info["workspace"]
-    async with kindred.db.transaction() as session:
+    async with runtime.db.transaction() as session:
         community = await store.get_community(session, platform, workspace_id)
         settings = await store.get_settings(session, platform, workspace_id)
         if community is None or (settings is not None and not settings.feed_enabled):

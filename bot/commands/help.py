@@ -1,28 +1,33 @@
-"""`/kindred help`: every subcommand with its one-line description, from the registry."""
+"""`/kindred help [feature]`: an overview of the features, or one feature's commands,
+generated from the feature declarations."""
 
 from __future__ import annotations
 
 from bot.core.context import Context
+from bot.core.feature import Feature
+from bot.core.formatting import feature_help, find_feature, help_overview
 from bot.core.platform import Reply
 from bot.core.registry import Handlers, Param
 
 handlers = Handlers("help")
+feature = Feature(
+    summary="What Kindred can do, and how to use each feature",
+    handlers=handlers,
+)
 
 
 @handlers.command(
     "help",
-    "List every command, or the commands of one feature",
+    "List the features, or the commands of one feature",
     [Param("feature", help="Only this feature's commands, e.g. coffee")],
 )
 async def show_help(ctx: Context) -> Reply:
-    groups = ctx.kindred.registry.groups()
-    feature = ctx.args.get("feature")
-    if feature is not None and feature.lower() not in groups:
-        known = ", ".join(sorted(groups))
-        return Reply.text(f"There is no feature called `{feature}`. Features: {known}.")
-    lines = ["**Kindred commands**"]
-    for name in sorted(groups) if feature is None else [feature.lower()]:
-        for spec in groups[name]:
-            admin = " _(admins)_" if spec.admin else ""
-            lines.append(f"• `{spec.usage}`: {spec.summary}{admin}")
-    return Reply.text("\n".join(lines))
+    features = ctx.runtime.features
+    name = ctx.args.get("feature")
+    if name is None:
+        return Reply.text(help_overview(features))
+    found = find_feature(features, name)
+    if found is None:
+        known = ", ".join(sorted(f.name for f in features if f.handlers.commands))
+        return Reply.text(f"There is no feature called `{name}`. Features: {known}.")
+    return Reply.text(feature_help(found))

@@ -7,7 +7,9 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from bot.core.context import CommandError, Context
+from bot.core.context import Context
+from bot.core.errors import CommandError
+from bot.core.feature import Feature
 from bot.core.mentions import mention
 from bot.core.platform import Reply
 from bot.core.registry import Handlers, Param
@@ -15,6 +17,11 @@ from bot.core.templates import Trusted
 from storage.models import Member
 
 handlers = Handlers("profile")
+feature = Feature(
+    summary="Your profile: company, role, time zone and topics, so matches fit",
+    handlers=handlers,
+    highlights=("profile set", "profile show"),
+)
 
 SENIORITIES = ("student", "junior", "mid", "senior", "lead", "manager", "director", "executive")
 TEXT_FIELDS = {"company": 100, "industry": 100, "role": 100}
@@ -134,7 +141,7 @@ def render_profile(ctx: Context, member: Member) -> str:
     local_time = None
     if member.timezone:
         local_time = ctx.now().astimezone(ZoneInfo(member.timezone)).strftime("%H:%M")
-    return ctx.kindred.templates.render(
+    return ctx.runtime.templates.render(
         "profile/card",
         member=Trusted(mention(member.user_id)),
         name=member.display_name,

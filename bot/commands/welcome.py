@@ -5,10 +5,13 @@ posted on their behalf, a buddy, greeters who say hi, and the organiser's
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.commands.profile import parse_topics
-from bot.core.context import CommandError, Context
+from bot.core.context import Context
+from bot.core.errors import CommandError
+from bot.core.feature import Feature, Tick
+from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
 from bot.core.platform import Message, Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
@@ -19,8 +22,6 @@ from bot.domain.welcome import (
     Journey,
     WelcomeSettingError,
     activation,
-    channel_link,
-    channel_links,
     check_template,
     format_delay,
     parse_channel_list,
@@ -28,15 +29,20 @@ from bot.domain.welcome import (
     parse_url,
     welcome_message,
 )
+from bot.jobs import welcome as jobs
 from bot.services import welcome as service
 from storage import coffee as coffee_rows
 from storage import welcome as welcome_rows
 from storage.welcome import TRIGGER_CHANNEL, TRIGGER_WORKSPACE, Welcome, WelcomeSettings
 
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
 handlers = Handlers("welcome")
+feature = Feature(
+    summary="Welcome newcomers: a DM, an intro, a buddy and greeters",
+    handlers=handlers,
+    highlights=("welcome setup", "welcome preview", "welcome stats"),
+    tables=welcome_rows,
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.run_due),),
+)
 
 INTRO_MAX_LENGTH = 1000
 PROFILE_FIELD_MAX_LENGTH = 100
@@ -77,11 +83,6 @@ SETUP_PARAMS = (
         "clear", "choice", "Unset one of the settings above", choices=CLEARABLE, positional=False
     ),
 )
-
-
-@handlers.on_start
-async def schedule_welcome_tick(kindred: Kindred) -> None:
-    service.schedule(kindred)
 
 
 # Arrivals ---------------------------------------------------------------------------
@@ -131,7 +132,7 @@ async def _arrive(ctx: Context, settings: WelcomeSettings) -> None:
     if welcome_id is None:
         return  # Welcomed before: a rejoin, a re-delivery or another replica.
     community = await ctx.community()
-    templates = ctx.kindred.templates
+    templates = ctx.runtime.templates
     if settings.greeters_channel:
         await ctx.outbox.post(
             settings.greeters_channel,
@@ -222,7 +223,7 @@ async def post_intro(ctx: Context) -> Reply:
         member.topics = parse_topics(values["topics"])
     if any(values.get(name) for name in ("role", "company", "topics")):
         member.profile_updated_at = ctx.now()
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "welcome/intro_post",
         member=Trusted(mention(member.user_id)),
         role=member.role,
@@ -259,7 +260,7 @@ async def find_buddy(ctx: Context) -> Reply:
     settings = await _settings(ctx)
     already = welcome.buddy_user_id
     buddy = await service.assign_buddy(
-        ctx.session, ctx.outbox, ctx.kindred.templates, settings, welcome, ctx.now()
+        ctx.session, ctx.outbox, ctx.runtime.templates, settings, welcome, ctx.now()
     )
     if buddy is None:
         return Reply.text(
@@ -286,7 +287,7 @@ async def take_greeting(ctx: Context) -> Reply:
     if await welcome_rows.claim_greeting(ctx.session, welcome.id, ctx.inbound.user_id, ctx.now()):
         community = await ctx.community()
         updated = service.greeters_message(
-            ctx.kindred.templates,
+            ctx.runtime.templates,
             newcomer,
             service.display_community(community.name),
             ctx.inbound.user_id,
@@ -331,7 +332,7 @@ async def volunteer(ctx: Context) -> Reply:
         )
     settings = await _settings(ctx)
     served = await service.serve_waiting_newcomers(
-        ctx.session, ctx.outbox, ctx.kindred.templates, settings, ctx.now(), ACTIVATION_WINDOW
+        ctx.session, ctx.outbox, ctx.runtime.templates, settings, ctx.now(), ACTIVATION_WINDOW
     )
     mine = [welcome.user_id for welcome in served if welcome.buddy_user_id == user]
     text = (
@@ -395,7 +396,7 @@ def _apply(ctx: Context, settings: WelcomeSettings, args: dict[str, Any]) -> Non
         settings.template = (
             None
             if source.lower() in {"default", "stock"}
-            else check_template(ctx.kindred.templates, source)
+            else check_template(ctx.runtime.templates, source)
         )
     if "delay" in args:
         settings.delay_seconds = int(parse_delay(args["delay"]).total_seconds())
@@ -434,7 +435,7 @@ async def _describe(ctx: Context, settings: WelcomeSettings) -> str:
     def link(channel: str | None) -> Trusted | None:
         return channel_link(channel) if channel else None
 
-    return ctx.kindred.templates.render(
+    return ctx.runtime.templates.render(
         "welcome/settings",
         enabled=settings.enabled,
         trigger_channel=link(settings.trigger_channel)
@@ -459,7 +460,7 @@ async def preview(ctx: Context) -> Reply:
     member = await ctx.member()
     community = await ctx.community()
     details = service.welcome_details(settings, member, service.display_community(community.name))
-    message = welcome_message(ctx.kindred.templates, settings.template, details)
+    message = welcome_message(ctx.runtime.templates, settings.template, details)
     when = format_delay(settings.delay_seconds)
     when = "right away" if settings.delay_seconds == 0 else f"{when} after they arrive"
     status = (
@@ -490,7 +491,7 @@ async def stats(ctx: Context) -> Reply:
         now,
     )
     community = await ctx.community()
-    text = ctx.kindred.templates.render(
+    text = ctx.runtime.templates.render(
         "welcome/stats",
         community=service.display_community(community.name),
         welcomed=sum(w.welcomed_at is not None for w in welcomes),

@@ -7,17 +7,22 @@ import asyncio
 import difflib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from bot.core.arguments import ArgumentError, parse_words, split_words, validate
-from bot.core.context import CommandError, Context
+from bot.core.context import Context
 from bot.core.dispatcher import OutboxDispatcher
+from bot.core.errors import CommandError
+from bot.core.feature import Feature
+from bot.core.formatting import feature_help, find_feature
 from bot.core.housekeeping import schedule_housekeeping
+from bot.core.mentions import member_text
 from bot.core.outbox import Outbox
 from bot.core.platform import Inbound, Message, Platform, Reply
-from bot.core.registry import CommandSpec, Handler, Registry
+from bot.core.registry import CommandSpec, Handler, Handlers, Registry
 from bot.core.scheduler import JobScheduler
 from bot.core.settings import Settings
 from bot.core.templates import TemplateProblem, Templates
@@ -28,6 +33,8 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+# Refusals that repeat what a member typed quote at most this much of it.
+MAX_ECHO = 200
 
 
 class Kindred:
@@ -36,17 +43,20 @@ class Kindred:
         settings: Settings,
         db: Database,
         *,
-        registry: Registry | None = None,
+        features: Sequence[Feature] | None = None,
+        extra_handlers: Sequence[Handlers] = (),
         clock: Clock = utcnow,
         instance: str | None = None,
     ) -> None:
-        if registry is None:
-            from bot.commands import build_registry
+        if features is None:
+            from bot.commands import declared_features
 
-            registry = build_registry()
+            features = declared_features()
         self.settings = settings
         self.db = db
-        self.registry = registry
+        self.features: Sequence[Feature] = tuple(features)
+        # `extra_handlers`: tests add probe handlers beside the declared features.
+        self.registry = Registry.merge([*(f.handlers for f in self.features), *extra_handlers])
         self.clock = clock
         self.instance = instance or uuid.uuid4().hex[:12]
         self.templates = Templates(settings.config_dir / "templates")
@@ -57,6 +67,10 @@ class Kindred:
         # `kindred run --platform all`: each adapter starts and stops the one core.
         self._adapters_started = 0
 
+    @property
+    def claims(self) -> JobScheduler:
+        return self.scheduler
+
     def attach(self, platform: Platform) -> None:
         self.platforms[platform.name] = platform
         self.dispatcher.add_platform(platform)
@@ -66,8 +80,9 @@ class Kindred:
         if self._adapters_started > 1:
             return
         schedule_housekeeping(self.scheduler)
-        for hook in self.registry.startup:
-            await hook(self)
+        for feature in self.features:
+            for tick in feature.ticks:
+                self.scheduler.every(tick.name, tick.seconds, partial(tick.run, self))
         if schedule:
             self.scheduler.start()
             await self.scheduler.catch_up()
@@ -127,16 +142,18 @@ class Kindred:
 
     def _unknown_command(self, text: str) -> Reply:
         words = text.split()
-        group = self.registry.groups().get(words[0].lower()) if words else None
-        if group is not None:
-            lines = [f"`/kindred {words[0].lower()}` has these subcommands:"]
-            lines += [f"• `{spec.usage}`: {spec.summary}" for spec in group]
-            return Reply.text("\n".join(lines))
+        feature = find_feature(self.features, words[0]) if words else None
+        if feature is not None:
+            if len(words) == 1:
+                return Reply.text(feature_help(feature))
+            missing = member_text(" ".join(words[:2])[:MAX_ECHO])
+            return Reply.text(f"There is no `/kindred {missing}`.\n{feature_help(feature)}")
         names = [spec.name for spec in self.registry.commands.values()]
         attempt = " ".join(words[:2]).lower()
         close = difflib.get_close_matches(attempt, names, n=1, cutoff=0.5)
         hint = f" Did you mean `/kindred {close[0]}`?" if close else ""
-        return Reply.text(f"I don't know `/kindred {text.strip()}`.{hint} Try `/kindred help`.")
+        echoed = member_text(text.strip()[:MAX_ECHO])
+        return Reply.text(f"I don't know `/kindred {echoed}`.{hint} Try `/kindred help`.")
 
     async def _is_admin(self, inbound: Inbound) -> bool:
         platform = self.platforms[inbound.platform]
@@ -168,7 +185,7 @@ class Kindred:
                     session=session,
                     outbox=Outbox(session, inbound.platform, inbound.workspace_id),
                     platform=platform,
-                    kindred=self,
+                    runtime=self,
                     args=args,
                 )
                 reply = await handler(context)

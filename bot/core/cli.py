@@ -11,6 +11,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
+from bot.core.errors import StartupRefused
+from bot.core.feature import config_problems
 from bot.core.settings import Settings, SettingsError, load_settings
 from storage.db import Database
 from storage.types import utcnow
@@ -20,10 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("kindred")
 PLATFORM_CHOICES = ("console", "slack", "discord", "all")
-
-
-class StartupRefused(RuntimeError):
-    """Kindred will not start; the message tells the operator what to do."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -176,6 +174,9 @@ async def run(settings: Settings, requested: str | None) -> int:
             return utcnow() + offset[0]
 
         kindred = Kindred(settings, db, clock=clock)
+        problems = config_problems(kindred.features, settings)
+        if problems:
+            raise StartupRefused("Fix these config files first:\n" + "\n".join(problems))
         servers = []
         if "console" in platforms:
             from bot.adapters.console import serve_console
@@ -250,6 +251,14 @@ async def check(settings: Settings) -> int:
                 )
     finally:
         await db.dispose()
+    from bot.commands import declared_features
+
+    problems = config_problems(declared_features(), settings)
+    ok = ok and not problems
+    for problem in problems:
+        print(f"✗ Config {problem}")
+    if not problems:
+        print(f"✓ Config files in {settings.config_dir}: valid.")
     print(_platform_line("Slack", settings.slack_configured, _slack_missing(settings)))
     print(_platform_line("Discord", settings.discord_configured, ["DISCORD_BOT_TOKEN"]))
     if not _any_platform(settings):

@@ -6,21 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.errors import CommandError
 from bot.core.outbox import Outbox
 from bot.core.platform import Inbound, Platform
+from bot.core.runtime import Runtime
 from storage import members
 from storage.models import Community, Member
-
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
-
-class CommandError(Exception):
-    """A helpful, user-facing refusal; the transaction is rolled back."""
 
 
 @dataclass
@@ -29,11 +24,11 @@ class Context:
     session: AsyncSession
     outbox: Outbox
     platform: Platform
-    kindred: Kindred
+    runtime: Runtime
     args: dict[str, Any] = field(default_factory=dict)
 
     def now(self) -> datetime:
-        return self.kindred.clock()
+        return self.runtime.clock()
 
     async def community(self) -> Community:
         return await members.ensure_community(

@@ -14,14 +14,13 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from bot.core.app import Kindred
     from bot.core.context import Context
     from bot.core.platform import InboundKind, Reply
+    from bot.core.runtime import Runtime
 
 Handler = Callable[["Context"], Awaitable["Reply | None"]]
-StartupHook = Callable[["Kindred"], Awaitable[None]]
-# A web route of a feature (e.g. an Atom feed): gets the core and the aiohttp request.
-WebHandler = Callable[["Kindred", "web.Request"], Awaitable["web.StreamResponse"]]
+# A web route of a feature (e.g. an Atom feed): gets the runtime and the aiohttp request.
+WebHandler = Callable[["Runtime", "web.Request"], Awaitable["web.StreamResponse"]]
 ParamKind = Literal["word", "rest", "int", "user", "channel", "choice", "bool"]
 
 
@@ -99,7 +98,6 @@ class Handlers:
     commands: list[CommandSpec] = field(default_factory=list)
     actions: list[ActionSpec] = field(default_factory=list)
     events: list[EventSpec] = field(default_factory=list)
-    startup: list[StartupHook] = field(default_factory=list)
     routes: list[tuple[str, str, WebHandler]] = field(default_factory=list)
 
     def route(self, method: str, path: str) -> Callable[[WebHandler], WebHandler]:
@@ -110,11 +108,6 @@ class Handlers:
             return handler
 
         return register
-
-    def on_start(self, hook: StartupHook) -> StartupHook:
-        """Run once the app is up (features schedule their jobs here)."""
-        self.startup.append(hook)
-        return hook
 
     def command(
         self,
@@ -153,7 +146,6 @@ class Registry:
         self.commands: dict[tuple[str, ...], CommandSpec] = {}
         self.actions: dict[str, ActionSpec] = {}
         self.events: dict[str, list[EventSpec]] = {}
-        self.startup: list[StartupHook] = []
         self.routes: dict[tuple[str, str], WebHandler] = {}
         self.features: list[str] = []
 
@@ -191,7 +183,6 @@ class Registry:
             self.actions[action.action_id] = action
         for event in collection.events:
             self.events.setdefault(event.kind, []).append(event)
-        self.startup.extend(collection.startup)
         for method, path, handler in collection.routes:
             if (method, path) in self.routes:
                 raise DuplicateRegistrationError(f"route {method} {path} registered twice")

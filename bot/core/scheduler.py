@@ -121,6 +121,15 @@ class JobScheduler:
             self.on_committed()
         return ran
 
+    async def claim_in(self, session: AsyncSession, job: str, occurrence: datetime) -> bool:
+        """Claim `(job, occurrence)` inside the caller's transaction and mark it done
+        there too: the claim commits with the caller's work or rolls back with it."""
+        key = occurrence.isoformat()
+        if not await claims.claim(session, job, key, self.owner):
+            return False
+        await claims.finish(session, job, key)
+        return True
+
     async def fire(self, job: str) -> bool:
         """Run the job's latest due occurrence, if no replica has claimed it yet."""
         scheduled = self.triggers.get(job)

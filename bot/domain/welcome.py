@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
 from bot.core.platform import Button, ButtonStyle, Message
 from bot.core.templates import TemplateProblem, Templates, Trusted
@@ -96,17 +97,6 @@ def parse_url(text: str) -> str:
             f"`{text}` is not a web link. Give the full address, like https://example.org/coc."
         )
     return url
-
-
-def channel_link(channel_id: str) -> Trusted:
-    """A clickable channel reference (Slack and Discord both read `<#id>`)."""
-    return Trusted(f"<#{channel_id}>")
-
-
-def channel_links(channel_ids: Iterable[str]) -> Trusted:
-    """Several channel links as one trusted string: Jinja's `join` filter would turn
-    a list of trusted links back into member text, which adapters escape."""
-    return Trusted(", ".join(channel_link(channel) for channel in channel_ids))
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.formatting import channel_link
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox, message_to_payload
 from bot.core.platform import Button, ButtonStyle, Message
@@ -28,7 +28,6 @@ from bot.domain.ama import (
     TimelineEvent,
     describe_lead,
     describe_span,
-    due_events,
     next_event_time,
     ranked,
     timeline,
@@ -38,35 +37,11 @@ from storage import ama as store
 from storage import members
 from storage.ama import Ama, AmaQuestion
 
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
-TICK = "ama.tick"
-TICK_SECONDS = 60
 MAX_BIO_LENGTH = 280
 ANONYMOUS = Trusted("Anonymous")
 
 
-def schedule_ama_tick(kindred: Kindred) -> None:
-    kindred.scheduler.every(TICK, TICK_SECONDS, partial(tick, kindred))
-
-
-async def tick(kindred: Kindred, now: datetime) -> None:
-    """Run every AMA event that is due, each claimed by exactly one replica."""
-    async with kindred.db.sessions() as session:
-        due = await store.due_amas(session, now)
-    for ama in due:
-        events = ama_timeline(ama)
-        for event in due_events(events, ama.next_event_at, now):
-            assert ama.id is not None
-            await kindred.scheduler.run_claimed(
-                f"ama.{event.kind}:{ama.id}",
-                event.at,
-                partial(_run_event, kindred.templates, ama.id, event, now),
-            )
-
-
-async def _run_event(
+async def run_event(
     templates: Templates,
     ama_id: int,
     event: TimelineEvent,
@@ -102,11 +77,6 @@ def ama_timeline(ama: Ama) -> tuple[TimelineEvent, ...]:
 
 def zone_of(ama: Ama) -> ZoneInfo:
     return ZoneInfo(ama.timezone)
-
-
-def channel_link(channel_id: str) -> Trusted:
-    # `<#id>` is a channel link on both Slack and Discord.
-    return Trusted(f"<#{channel_id}>")
 
 
 def asker_label(question: AmaQuestion) -> Trusted:

@@ -24,18 +24,18 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from itertools import combinations
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.formatting import channel_link
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
 from bot.core.platform import Button, ButtonStyle, MemberInfo, Message, PlatformError
-from bot.core.scheduler import CATCH_UP_WINDOW, latest_occurrence
+from bot.core.runtime import Runtime
+from bot.core.settings import Settings
 from bot.core.templates import TemplateProblem, Trusted
 from bot.domain.coffee import (
     ProposerCandidate,
@@ -53,13 +53,8 @@ from storage import coffee, members
 from storage.coffee import CoffeeMembership, CoffeeProgram, CoffeeRound
 from storage.models import Member
 
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
 log = logging.getLogger(__name__)
 
-TICK = "coffee.tick"
-TICK_SECONDS = 60.0
 STARTERS_FILE = "coffee_starters.yml"
 WHEN = "%a %d %b, %H:%M"
 
@@ -92,10 +87,6 @@ def program_schedule(program: CoffeeProgram) -> Schedule:
     )
 
 
-def channel_link(program: CoffeeProgram) -> Trusted:
-    return Trusted(f"<#{program.channel_id}>")
-
-
 def when(moment: datetime, timezone: str) -> str:
     return local_time(timezone, moment, WHEN) or moment.strftime(f"{WHEN} UTC")
 
@@ -116,12 +107,21 @@ def load_starters(config_dir: Path) -> list[str]:
     return cleaned
 
 
+def check_starters(settings: Settings) -> list[str]:
+    """Coffee's config check: the starters file loads and every entry is usable."""
+    try:
+        load_starters(settings.config_dir)
+    except TemplateProblem as problem:
+        return [str(problem)]
+    return []
+
+
 async def platform_members(
-    kindred: Kindred, program: CoffeeProgram
+    runtime: Runtime, program: CoffeeProgram
 ) -> dict[str, MemberInfo] | None:
     """Who the platform says is in the program's channel (to skip deactivated
     accounts and bots); None when it cannot be asked, and stored flags are used."""
-    platform = kindred.platforms.get(program.platform)
+    platform = runtime.platforms.get(program.platform)
     if platform is None:
         return None
     try:
@@ -250,7 +250,7 @@ async def plan_round(
 
 
 async def start_round(
-    kindred: Kindred,
+    runtime: Runtime,
     session: AsyncSession,
     program: CoffeeProgram,
     occurrence: datetime,
@@ -261,9 +261,9 @@ async def start_round(
     """Close the previous round, pair, store the round and queue its intros, all in
     the caller's transaction."""
     assert program.id is not None
-    starters = load_starters(kindred.settings.config_dir)
+    starters = load_starters(runtime.settings.config_dir)
     outbox = Outbox(session, program.platform, program.workspace_id)
-    await close_rounds(kindred, session, outbox, program, occurrence)
+    await close_rounds(runtime, session, outbox, program, occurrence)
     _apply_platform_flags(listed, await coffee.active_memberships(session, program.id))
     plan = await plan_round(session, program, occurrence, listed)
     schedule = program_schedule(program)
@@ -296,9 +296,9 @@ async def start_round(
     await session.flush()
     for user_id in plan.roster.skipping:
         plan.roster.memberships[user_id].skip_next = False
-    await _store_groups(kindred, session, outbox, program, round_, plan, starters)
+    await _store_groups(runtime, session, outbox, program, round_, plan, starters)
     for user_id in quality.left_out:
-        text = kindred.templates.render(
+        text = runtime.templates.render(
             "coffee/left_out",
             channel=channel_link(program),
             next_round=when(ends, program.timezone),
@@ -333,7 +333,7 @@ def _apply_platform_flags(
 
 
 async def _store_groups(
-    kindred: Kindred,
+    runtime: Runtime,
     session: AsyncSession,
     outbox: Outbox,
     program: CoffeeProgram,
@@ -382,7 +382,7 @@ async def _store_groups(
             )
             for user_id in user_ids
         )
-        text = kindred.templates.render(
+        text = runtime.templates.render(
             "coffee/intro",
             channel=channel_link(program),
             members=[_intro_member(people[user_id], round_.occurrence) for user_id in user_ids],
@@ -418,7 +418,7 @@ def _intro_member(member: Member, at: datetime) -> dict[str, object]:
 
 
 async def close_rounds(
-    kindred: Kindred,
+    runtime: Runtime,
     session: AsyncSession,
     outbox: Outbox,
     program: CoffeeProgram,
@@ -458,7 +458,7 @@ async def close_rounds(
             membership.paused = True
             membership.pause_reason = "silence"
             membership.resume_at = None
-            text = kindred.templates.render(
+            text = runtime.templates.render(
                 "coffee/paused_for_silence",
                 channel=channel_link(program),
                 ignored=membership.ignored_followups,
@@ -470,7 +470,7 @@ async def close_rounds(
 
 
 async def send_reminder(
-    kindred: Kindred, round_id: int, session: AsyncSession, occurrence: datetime
+    runtime: Runtime, round_id: int, session: AsyncSession, occurrence: datetime
 ) -> None:
     round_ = await session.get(CoffeeRound, round_id)
     if round_ is None or round_.reminder_due_at is None:
@@ -487,7 +487,7 @@ async def send_reminder(
         conversation = conversations.get(group.intro_outbox_id or -1)
         if conversation is None or any(entry.answer == "met" for entry in group_members):
             continue
-        text = kindred.templates.render(
+        text = runtime.templates.render(
             "coffee/reminder",
             proposer=Trusted(mention(group.proposer_user_id)),
             ends=when(round_.ends_at, program.timezone),
@@ -502,7 +502,7 @@ async def send_reminder(
 
 
 async def send_followups(
-    kindred: Kindred, round_id: int, session: AsyncSession, occurrence: datetime
+    runtime: Runtime, round_id: int, session: AsyncSession, occurrence: datetime
 ) -> None:
     round_ = await session.get(CoffeeRound, round_id)
     if round_ is None or round_.followup_due_at is None:
@@ -539,7 +539,7 @@ async def send_followups(
                 for other in group_members
                 if other.user_id != entry.user_id
             ]
-            text = kindred.templates.render(
+            text = runtime.templates.render(
                 "coffee/followup", partners=partners, channel=channel_link(program)
             )
             await outbox.dm(
@@ -560,7 +560,7 @@ def answer_buttons(group_id: int | None) -> tuple[Button, ...]:
 
 
 async def resume_member(
-    kindred: Kindred, membership_id: int, session: AsyncSession, occurrence: datetime
+    runtime: Runtime, membership_id: int, session: AsyncSession, occurrence: datetime
 ) -> None:
     membership = await session.get(CoffeeMembership, membership_id)
     if membership is None or membership.resume_at is None or membership.resume_at > occurrence:
@@ -570,7 +570,7 @@ async def resume_member(
     assert program is not None
     if not membership.active:
         return
-    text = kindred.templates.render(
+    text = runtime.templates.render(
         "coffee/resumed",
         channel=channel_link(program),
         next_round=when(program.next_round_at, program.timezone),
@@ -581,93 +581,3 @@ async def resume_member(
         Message(text),
         key=f"coffee:resumed:{membership_id}:{occurrence.isoformat()}",
     )
-
-
-# The tick ---------------------------------------------------------------------------
-
-
-async def run_scheduled_round(kindred: Kindred, program: CoffeeProgram, now: datetime) -> bool:
-    """Run the program's due round unless a replica already did; True if this one did."""
-    assert program.id is not None
-    program_id = program.id
-    occurrence = latest_occurrence(program_schedule(program).trigger(), now)
-    # (A fortnightly trigger counts from its anchor, so the window is checked here too.)
-    if (
-        occurrence is None
-        or occurrence < program.next_round_at
-        or occurrence < now - CATCH_UP_WINDOW
-    ):
-        await _skip_missed_round(kindred, program_id, now)
-        return False
-    listed = await platform_members(kindred, program)
-
-    async def work(session: AsyncSession, occurrence: datetime) -> None:
-        current = await coffee.get_program(session, program_id)
-        if current is None or current.next_round_at > occurrence:
-            return  # rescheduled by an admin meanwhile
-        # A run-now in the same minute already made this occurrence's round.
-        if await coffee.round_at(session, program_id, occurrence) is None:
-            await start_round(kindred, session, current, occurrence, listed, manual=False)
-        current.next_round_at = program_schedule(current).next_after(occurrence)
-
-    return await kindred.scheduler.run_claimed(round_job(program_id), occurrence, work)
-
-
-async def _skip_missed_round(kindred: Kindred, program_id: int, now: datetime) -> None:
-    """The round time passed longer ago than the scheduler's catch-up window (the bot
-    was down): pairing people days late would overlap the next round, so move on."""
-    async with kindred.db.transaction() as session:
-        program = await coffee.get_program(session, program_id)
-        if program is None or program.next_round_at > now:
-            return
-        log.warning(
-            "coffee program %s missed its round of %s; next round moved to the schedule",
-            program_id,
-            program.next_round_at.isoformat(),
-        )
-        program.next_round_at = program_schedule(program).next_after(now)
-
-
-async def tick(kindred: Kindred, now: datetime) -> None:
-    """Everything due now, in an order that keeps rounds consistent: resumes first
-    (a member whose pause ends at round time is paired), then rounds (which close
-    their predecessors), then reminders and follow-ups of the rounds still open."""
-    platforms = list(kindred.platforms)
-    if not platforms:
-        return
-    async with kindred.db.sessions() as session:
-        resumes = [
-            (membership.id, membership.resume_at)
-            for membership in await coffee.memberships_to_resume(session, now, platforms)
-        ]
-        programs = await coffee.programs_due(session, now, platforms)
-    scheduler = kindred.scheduler
-    for membership_id, resume_at in resumes:
-        assert membership_id is not None and resume_at is not None
-        work = partial(resume_member, kindred, membership_id)
-        await scheduler.run_claimed(resume_job(membership_id), resume_at, work)
-    for program in programs:
-        await run_scheduled_round(kindred, program, now)
-    async with kindred.db.sessions() as session:
-        reminders = [
-            (round_.id, round_.reminder_due_at)
-            for round_ in await coffee.rounds_due(session, "reminder_due_at", now, platforms)
-        ]
-        followups = [
-            (round_.id, round_.followup_due_at)
-            for round_ in await coffee.rounds_due(session, "followup_due_at", now, platforms)
-        ]
-    for round_id, due in reminders:
-        assert round_id is not None and due is not None
-        await scheduler.run_claimed(
-            reminder_job(round_id), due, partial(send_reminder, kindred, round_id)
-        )
-    for round_id, due in followups:
-        assert round_id is not None and due is not None
-        await scheduler.run_claimed(
-            followup_job(round_id), due, partial(send_followups, kindred, round_id)
-        )
-
-
-def schedule_tick(kindred: Kindred) -> None:
-    kindred.scheduler.every(TICK, TICK_SECONDS, partial(tick, kindred))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -15,19 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
 from bot.core.platform import Button, Message
+from bot.core.runtime import Runtime
 from bot.core.scheduler import ClaimedWork
 from bot.core.templates import Templates, Trusted
 from bot.domain.curation import Candidate, link_markup, select_digest
 from storage import curation as store
 from storage.curation import CuratedItem, CurationSettings
 
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
 log = logging.getLogger(__name__)
 
-TICK = "curation.digest"
-TICK_SECONDS = 60
+# Claims and outbox keys of digests are named after it.
+DIGEST_JOB = "curation.digest"
 # The first digest of a community looks back one week.
 FIRST_DIGEST_WINDOW = timedelta(days=7)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -125,27 +122,12 @@ def digest_message(templates: Templates, content: DigestContent) -> Message:
     return Message(text=text, buttons=buttons)
 
 
-async def run_due_digests(kindred: Kindred, now: datetime) -> None:
-    """Every tick, on every replica: send each community's digest that is due."""
-    async with kindred.db.transaction() as session:
-        due = [
-            (settings.id, latest_due(settings, now))
-            for settings in await store.due_digests(session, now)
-        ]
-    for settings_id, occurrence in due:
-        if settings_id is None or occurrence is None:
-            continue
-        await kindred.scheduler.run_claimed(
-            f"{TICK}:{settings_id}", occurrence, _digest_work(kindred, settings_id, now)
-        )
-
-
-def _digest_work(kindred: Kindred, settings_id: int, now: datetime) -> ClaimedWork:
+def digest_work(runtime: Runtime, settings_id: int, now: datetime) -> ClaimedWork:
     async def work(session: AsyncSession, occurrence: datetime) -> None:
         settings = await session.get(CurationSettings, settings_id)
         if settings is None:
             return
-        await send_digest(kindred.templates, session, settings, occurrence)
+        await send_digest(runtime.templates, session, settings, occurrence)
         settings.last_digest_at = occurrence
         settings.next_digest_at = next_digest_after(settings, max(occurrence, now))
 
@@ -163,7 +145,7 @@ async def send_digest(
         return 0
     message = digest_message(templates, content)
     outbox = Outbox(session, settings.platform, settings.workspace_id)
-    key = f"{TICK}:{settings.id}:{occurrence.isoformat()}"
+    key = f"{DIGEST_JOB}:{settings.id}:{occurrence.isoformat()}"
     if settings.digest_channel_id:
         await outbox.post(settings.digest_channel_id, message, key=f"{key}:post")
     for user_id in await store.subscribers(session, settings.platform, settings.workspace_id):

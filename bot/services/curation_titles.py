@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
 import aiohttp
@@ -33,12 +33,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 from yarl import URL
 
+from bot.core.runtime import Runtime
 from bot.domain.curation import clean_text
 from storage import curation as store
 from storage.db import Database
-
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
 
 log = logging.getLogger(__name__)
 
@@ -230,8 +228,6 @@ def _encoding(head: bytes, charset: str | None) -> str:
 
 # --- Background fetching -----------------------------------------------------------
 
-TICK = "curation.titles"
-TICK_SECONDS = 30
 MAX_ATTEMPTS = 3
 RETRY_AFTER = timedelta(minutes=10)
 BATCH = 16
@@ -303,12 +299,12 @@ class TitleFetchQueue:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-_QUEUES: WeakKeyDictionary[Kindred, TitleFetchQueue] = WeakKeyDictionary()
+_QUEUES: WeakKeyDictionary[Runtime, TitleFetchQueue] = WeakKeyDictionary()
 
 
-def title_fetches(kindred: Kindred) -> TitleFetchQueue:
+def title_fetches(runtime: Runtime) -> TitleFetchQueue:
     """The title fetch queue of one Kindred core (tests swap its `fetcher`)."""
-    queue = _QUEUES.get(kindred)
+    queue = _QUEUES.get(runtime)
     if queue is None:
-        queue = _QUEUES[kindred] = TitleFetchQueue(kindred.db, kindred.clock)
+        queue = _QUEUES[runtime] = TitleFetchQueue(runtime.db, runtime.clock)
     return queue

@@ -8,7 +8,6 @@ per replica, each item claimed once (`run_claimed`) so replicas never double up.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,15 +27,6 @@ from storage import members
 from storage import welcome as welcome_rows
 from storage.models import Community, Member
 from storage.welcome import Welcome, WelcomeSettings
-
-if TYPE_CHECKING:
-    from bot.core.app import Kindred
-
-TICK = "welcome.tick"
-TICK_SECONDS = 60
-# Per tick and per kind: a burst of delayed welcomes is queued over a few minutes
-# (the dispatcher paces delivery anyway) without one tick running for long.
-BATCH = 500
 
 
 def display_community(name: str) -> str:
@@ -171,40 +161,7 @@ async def serve_waiting_newcomers(
     return served
 
 
-def schedule(kindred: Kindred) -> None:
-    """One tick per replica for delayed welcomes and buddy check-ins."""
-
-    async def tick(now: datetime) -> None:
-        await run_due(kindred, now)
-
-    kindred.scheduler.every(TICK, TICK_SECONDS, tick)
-
-
-async def run_due(kindred: Kindred, now: datetime) -> int:
-    """Queue every delayed welcome and buddy check-in due at `now`; how many ran here."""
-    async with kindred.db.sessions() as session:
-        due_welcomes = await welcome_rows.due_welcomes(session, now, BATCH)
-        due_checkins = await welcome_rows.due_buddy_checkins(session, now, BATCH)
-    templates = kindred.templates
-    ran = 0
-    for welcome_id, due in due_welcomes:
-
-        async def send_welcome(
-            session: AsyncSession, _: datetime, welcome_id: int = welcome_id
-        ) -> None:
-            await _send_delayed_welcome(session, templates, welcome_id, now)
-
-        ran += await kindred.scheduler.run_claimed(f"welcome.dm:{welcome_id}", due, send_welcome)
-    for welcome_id, due in due_checkins:
-
-        async def nudge(session: AsyncSession, _: datetime, welcome_id: int = welcome_id) -> None:
-            await _nudge_buddy(session, templates, welcome_id, now)
-
-        ran += await kindred.scheduler.run_claimed(f"welcome.checkin:{welcome_id}", due, nudge)
-    return ran
-
-
-async def _send_delayed_welcome(
+async def send_delayed_welcome(
     session: AsyncSession, templates: Templates, welcome_id: int, now: datetime
 ) -> None:
     welcome = await session.get(Welcome, welcome_id)
@@ -225,7 +182,7 @@ async def _send_delayed_welcome(
         await assign_buddy(session, outbox, templates, settings, welcome, now)
 
 
-async def _nudge_buddy(
+async def nudge_buddy(
     session: AsyncSession, templates: Templates, welcome_id: int, now: datetime
 ) -> None:
     welcome = await session.get(Welcome, welcome_id)

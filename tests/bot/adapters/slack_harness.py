@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -12,7 +12,8 @@ from aiohttp import ClientSession
 
 from bot.adapters.slack import EVENTS_PATH, SlackAdapter
 from bot.core.app import Kindred
-from bot.core.registry import Registry
+from bot.core.feature import Feature
+from bot.core.registry import Handlers
 from bot.core.settings import Secret, Settings
 from storage.db import Database
 from tests.fakes.slack import SIGNING_SECRET, FakeSlack, Sender, slash_command
@@ -98,11 +99,12 @@ async def running_slack(
     settings: Settings,
     db: Database,
     *,
-    registry: Registry | None = None,
+    features: Sequence[Feature] | None = None,
+    extra_handlers: Sequence[Handlers] = (),
     pace: float = 50.0,
     clock: Any = None,
 ) -> AsyncIterator[Harness]:
-    options: dict[str, Any] = {"registry": registry}
+    options: dict[str, Any] = {"features": features, "extra_handlers": extra_handlers}
     if clock is not None:
         options["clock"] = clock
     kindred = Kindred(replace(settings, database_url=str(db.url)), db, **options)

@@ -7,11 +7,10 @@ import sys
 from pathlib import Path
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
-from bot.commands import FEATURES
 from bot.core.app import Kindred
 from bot.core.context import Context
 from bot.core.platform import Button, Message, Reply
-from bot.core.registry import Handlers, Registry
+from bot.core.registry import Handlers
 from bot.core.settings import Settings
 from storage.db import Database
 
@@ -19,6 +18,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 SCRIPT = """\
 /kindred help
+/kindred help profile
 /kindred profile set company=Initech timezone=america/new_york topics="VoC, NPS"
 /kindred profile show
 :as bob
@@ -81,7 +81,7 @@ async def yes(ctx: Context) -> Reply:
 
 async def test_buttons_are_numbered_and_pressable(sqlite_db: Database, settings: Settings) -> None:
     output = io.StringIO()
-    kindred = Kindred(settings, sqlite_db, registry=Registry.merge([*FEATURES, clicks]))
+    kindred = Kindred(settings, sqlite_db, extra_handlers=[clicks])
     community = ConsoleCommunity.load(settings.config_dir / "console.yml")
     session = ConsoleSession(kindred, community, output)
     await session.seed()

@@ -47,7 +47,7 @@ async def handled(db: Database, event_id: str) -> bool:
     """Whether the curation feature has acted on (or deliberately ignored) the event."""
     async with db.sessions() as session:
         keys = (await session.execute(select(ProcessedEvent.key))).scalars()
-        return any(event_id in key and key.endswith("curate.curate_by_reaction") for key in keys)
+        return any(event_id in key and key.endswith("curation.curate_by_reaction") for key in keys)
 
 
 async def until(condition: Callable[[], Awaitable[bool]], what: str) -> None:

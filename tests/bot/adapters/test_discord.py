@@ -22,10 +22,12 @@ from bot.adapters import discord as discord_adapter
 from bot.adapters.discord import DiscordService, invite_url
 from bot.adapters.discord_platform import DiscordPlatform
 from bot.adapters.discord_render import encode_custom_id, split_content
-from bot.commands import FEATURES
+from bot.commands import declared_features
 from bot.core.app import Kindred
-from bot.core.cli import StartupRefused, main
+from bot.core.cli import main
 from bot.core.context import Context
+from bot.core.errors import StartupRefused
+from bot.core.feature import Feature
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
 from bot.core.platform import Attachment, Button, Message, Modal, ModalField, RateLimited, Reply
@@ -147,7 +149,11 @@ def e2e_feature(seen: Seen) -> Handlers:
             (inbound.reaction or "", inbound.text, inbound.user_id, inbound.channel_is_private)
         )
 
-    if not any(event.kind == "member_joined" for feature in FEATURES for event in feature.events):
+    if not any(
+        event.kind == "member_joined"
+        for feature in declared_features()
+        for event in feature.handlers.events
+    ):
 
         @handlers.event("member_joined")
         async def welcome(ctx: Context) -> None:
@@ -171,7 +177,6 @@ def recording(collection: Handlers, seen: Seen) -> Handlers:
         commands=[wrap(spec) for spec in collection.commands],
         actions=collection.actions,
         events=collection.events,
-        startup=collection.startup,
     )
 
 
@@ -181,10 +186,22 @@ def seen() -> Seen:
 
 
 @pytest.fixture
-def registry(seen: Seen) -> Registry:
-    return Registry.merge(
-        recording(collection, seen) for collection in (*FEATURES, e2e_feature(seen))
+def features(seen: Seen) -> tuple[Feature, ...]:
+    return tuple(
+        replace(feature, handlers=recording(feature.handlers, seen))
+        for feature in declared_features()
     )
+
+
+@pytest.fixture
+def e2e(seen: Seen) -> Handlers:
+    return recording(e2e_feature(seen), seen)
+
+
+@pytest.fixture
+def registry(features: tuple[Feature, ...], e2e: Handlers) -> Registry:
+    """What the core builds from the features and the test's own handlers."""
+    return Registry.merge([*(feature.handlers for feature in features), e2e])
 
 
 @pytest.fixture
@@ -220,10 +237,16 @@ def discord_settings(settings: Settings, fake: FakeDiscord, sqlite_db: Database)
 
 @pytest.fixture
 def make_kindred(
-    discord_settings: Settings, sqlite_db: Database, clock: Clock, registry: Registry
+    discord_settings: Settings,
+    sqlite_db: Database,
+    clock: Clock,
+    features: tuple[Feature, ...],
+    e2e: Handlers,
 ) -> Callable[[], Kindred]:
     def make() -> Kindred:
-        return Kindred(discord_settings, sqlite_db, clock=clock, registry=registry)
+        return Kindred(
+            discord_settings, sqlite_db, clock=clock, features=features, extra_handlers=[e2e]
+        )
 
     return make
 

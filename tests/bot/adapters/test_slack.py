@@ -22,10 +22,11 @@ from sqlalchemy import select
 
 from bot.adapters.slack import BOT_EVENTS, BOT_SCOPES, AcksFirst, serve_slack
 from bot.adapters.slack_platform import SlackPlatform, StaticToken
-from bot.commands import FEATURES
+from bot.commands import declared_features
 from bot.core.app import Kindred
-from bot.core.cli import StartupRefused
 from bot.core.context import Context
+from bot.core.errors import StartupRefused
+from bot.core.feature import Feature
 from bot.core.mentions import member_text, mention
 from bot.core.platform import (
     Attachment,
@@ -199,9 +200,9 @@ def probe() -> Probe:
 async def slack(
     fake: FakeSlack, settings: Settings, sqlite_db: Database, probe: Probe
 ) -> AsyncIterator[Harness]:
-    registry = Registry.merge([*FEATURES, probe.handlers])
+    features = (*declared_features(), Feature(summary="Test probe", handlers=probe.handlers))
     async with running_slack(
-        fake, slack_settings(settings, fake), sqlite_db, registry=registry
+        fake, slack_settings(settings, fake), sqlite_db, features=features
     ) as h:
         yield h
 
@@ -218,7 +219,12 @@ async def test_help_answers_through_the_response_url(slack: Harness) -> None:
     assert answer["response_type"] == "ephemeral"
     text = "\n".join(block["text"]["text"] for block in answer["blocks"])
     assert text.startswith("*Kindred commands*")
+    # The overview names each feature; `help <feature>` lists its commands.
+    profile = await slack.command("help profile")
+    text = "\n".join(block["text"]["text"] for block in profile["blocks"])
     assert "`/kindred profile show [@member]`" in text
+    probe = await slack.command("help probe")
+    text = "\n".join(block["text"]["text"] for block in probe["blocks"])
     assert "/kindred probe post" in text
 
 
@@ -251,15 +257,20 @@ async def test_every_subcommand_reaches_its_handler(
         return record
 
     wrapped = [
-        Handlers(
-            feature.feature,
-            commands=[replace(spec, handler=recorder(spec)) for spec in feature.commands],
+        replace(
+            feature,
+            handlers=Handlers(
+                feature.name,
+                commands=[
+                    replace(spec, handler=recorder(spec)) for spec in feature.handlers.commands
+                ],
+            ),
         )
-        for feature in FEATURES
+        for feature in declared_features()
     ]
-    registry = Registry.merge(wrapped)
+    registry = Registry.merge(feature.handlers for feature in wrapped)
     async with running_slack(
-        fake, slack_settings(settings, fake), sqlite_db, registry=registry
+        fake, slack_settings(settings, fake), sqlite_db, features=wrapped
     ) as h:
         for spec in registry.commands.values():
             answer = await h.command(_sample(spec), user=ADMIN)
@@ -631,10 +642,9 @@ async def test_a_round_for_2000_members_survives_429_storms(
     fake.limit_per_channel(1, 3)
     fake.fail_next("conversations.open", 25, retry_after=0.2)
     fake.fail_next("chat.postMessage", 25, retry_after=0.2)
-    registry = Registry.merge([*FEATURES, probe.handlers])
     # Paced at ~600 group intros/s: faster than the fake allows, so 429s keep coming.
     async with running_slack(
-        fake, slack_settings(settings, fake), sqlite_db, registry=registry, pace=720
+        fake, slack_settings(settings, fake), sqlite_db, extra_handlers=[probe.handlers], pace=720
     ) as h:
         started = time.perf_counter()
         # Queueing 1,000 intros in one transaction takes a few seconds on a busy box.
@@ -759,8 +769,7 @@ async def test_two_workspaces_installed_by_oauth_each_use_their_own_token(
         slack_client_secret=Secret("client-secret"),
     )
     oauth = replace(oauth, slack_bot_token=Secret(""))
-    registry = Registry.merge([*FEATURES, probe.handlers])
-    async with running_slack(fake, oauth, sqlite_db, registry=registry) as h:
+    async with running_slack(fake, oauth, sqlite_db, extra_handlers=[probe.handlers]) as h:
         assert (await _install(h, "code-one")).startswith("200")
         assert (await _install(h, "code-two")).startswith("200")
         assert (await _install(h, "code-reused")).startswith("401")
@@ -808,8 +817,9 @@ async def test_socket_mode_serves_commands_events_and_buttons(
 ) -> None:
     fake.app_tokens.add("xapp-1-test")
     socket_settings = slack_settings(settings, fake, slack_app_token=Secret("xapp-1-test"))
-    registry = Registry.merge([*FEATURES, probe.handlers])
-    async with running_slack(fake, socket_settings, sqlite_db, registry=registry) as h:
+    async with running_slack(
+        fake, socket_settings, sqlite_db, extra_handlers=[probe.handlers]
+    ) as h:
         command = slash_command_fields(
             "help", team_id=TEAM, user_id=MEMBER, response_url=fake.response_url("sock")
         )

@@ -23,7 +23,7 @@ from bot.core.mentions import (
 )
 from bot.core.platform import Inbound, MessageRef, RateLimit, RateLimited, Reply
 from bot.core.settings import Settings
-from bot.services import welcome as service
+from bot.jobs import welcome as jobs
 from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
@@ -210,7 +210,7 @@ async def test_a_delayed_welcome_arrives_once_after_the_delay(
 ) -> None:
     assert "Delay: 2h" in await say(app, "welcome setup delay=2h")
     await join(app, "UNEW")
-    await service.run_due(app, clock.advance(hours=1, minutes=59))
+    await jobs.run_due(app, clock.advance(hours=1, minutes=59))
     await deliver(app)
     assert platform.sent == []
     assert "(1 more scheduled)" in await say(app, "welcome stats")
@@ -229,11 +229,11 @@ async def test_leaving_before_a_delayed_welcome_cancels_it_until_they_return(
     await say(app, "welcome setup delay=1d")
     await join(app, "UNEW")
     await app.handle(inbound("member_left", "UNEW"))
-    await service.run_due(app, clock.advance(days=2))
+    await jobs.run_due(app, clock.advance(days=2))
     await deliver(app)
     assert platform.sent == []
     await join(app, "UNEW")
-    await service.run_due(app, clock.advance(days=1))
+    await jobs.run_due(app, clock.advance(days=1))
     await deliver(app)
     assert welcome_dms(platform) == ["UNEW"]
 
@@ -380,8 +380,8 @@ async def test_find_me_a_buddy_picks_the_least_loaded_fitting_volunteer(
     await set_profile(app, "UNEXT", company="Initech", timezone="Europe/Madrid")
     assert "<@UANA>" in reply_text(await press(app, "UNEXT", "welcome.find_buddy"))
     # A week later each buddy is nudged to check in, once.
-    await service.run_due(app, clock.advance(days=7))
-    await service.run_due(app, clock.now)
+    await jobs.run_due(app, clock.advance(days=7))
+    await jobs.run_due(app, clock.now)
     await deliver(app)
     [checkin] = platform.texts("dm", "UCAT")
     assert checkin.startswith("It's been a week since you became <@UNEW>'s welcome buddy")

@@ -7,9 +7,11 @@ from sqlalchemy import func, select
 
 from bot.commands import help, profile
 from bot.core.app import Kindred
-from bot.core.context import CommandError, Context
+from bot.core.context import Context
+from bot.core.errors import CommandError
+from bot.core.feature import Feature
 from bot.core.platform import Button, Inbound, Message, Reply
-from bot.core.registry import Handlers, Param, Registry
+from bot.core.registry import Handlers, Param
 from bot.core.settings import Settings
 from storage.db import Database
 from storage.models import Member, OutboxMessage
@@ -60,8 +62,8 @@ async def home(ctx: Context) -> Reply:
 
 
 def make_kindred(db: Database, settings: Settings, platform: FakePlatform) -> Kindred:
-    registry = Registry.merge([help.handlers, profile.handlers, probe])
-    app = Kindred(replace(settings), db, registry=registry)
+    features = [help.feature, profile.feature, Feature(summary="A probe", handlers=probe)]
+    app = Kindred(replace(settings), db, features=features)
     app.attach(platform)
     return app
 
@@ -136,11 +138,16 @@ async def test_unknown_commands_get_suggestions_and_groups_list_subcommands(
 async def test_help_lists_every_registered_command(
     sqlite_db: Database, settings: Settings, platform: FakePlatform
 ) -> None:
+    """The overview names every feature; each feature's help lists all its commands."""
     app = make_kindred(sqlite_db, settings, platform)
     reply = await app.handle(command("help"))
     assert reply is not None and reply.message is not None
-    for spec in app.registry.commands.values():
-        assert f"`{spec.usage}`: {spec.summary}" in reply.message.text
+    for feature in app.features:
+        assert f"**{feature.name}**: {feature.summary}" in reply.message.text
+        own = await app.handle(command(f"help {feature.name}"))
+        assert own is not None and own.message is not None
+        for spec in feature.handlers.commands:
+            assert f"`{spec.usage}`: {spec.summary}" in own.message.text
     one = await app.handle(command("help probe"))
     assert one is not None and one.message is not None
     assert "probe echo" in one.message.text and "profile set" not in one.message.text

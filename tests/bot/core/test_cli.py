@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from bot import __version__
-from bot.core.cli import StartupRefused, choose_platforms, ensure_schema
+from bot.core.cli import choose_platforms, ensure_schema
+from bot.core.errors import StartupRefused
 from bot.core.settings import load_settings
 from storage.db import Database
 

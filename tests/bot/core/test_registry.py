@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import FEATURES, build_registry
+from bot.commands import declared_features
 from bot.core.platform import Reply
 from bot.core.registry import DuplicateRegistrationError, Handlers, Param, Registry
 
@@ -12,10 +12,11 @@ async def noop(ctx: object) -> Reply | None:
 
 
 def test_the_shipped_features_register_without_clashes() -> None:
-    registry = build_registry()
+    features = declared_features()
+    registry = Registry.merge(feature.handlers for feature in features)
     assert ("help",) in registry.commands
     assert ("profile", "set") in registry.commands
-    assert len(registry.features) == len(FEATURES)
+    assert len(registry.features) == len(features)
 
 
 def test_duplicate_command_is_refused() -> None:

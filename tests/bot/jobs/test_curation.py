@@ -16,7 +16,8 @@ from bot.core.app import Kindred
 from bot.core.mentions import strip_markup_for_plain_text
 from bot.core.platform import Inbound
 from bot.core.settings import Settings
-from bot.services.curation import latest_due, next_digest_after, run_due_digests
+from bot.jobs.curation import run_due_digests
+from bot.services.curation import latest_due, next_digest_after
 from bot.services.curation_titles import TitleResult, title_fetches
 from storage.curation import CurationSettings
 from storage.db import Database

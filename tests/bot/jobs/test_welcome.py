@@ -7,7 +7,7 @@ from datetime import timedelta
 from bot.core.app import Kindred
 from bot.core.platform import Inbound
 from bot.core.settings import Settings
-from bot.services import welcome as service
+from bot.jobs import welcome as jobs
 from storage import members
 from storage import welcome as welcome_rows
 from storage.db import Database
@@ -40,7 +40,7 @@ async def test_replicas_ticking_together_send_each_delayed_welcome_once(
     for n in range(10):
         await replicas[n % 3].handle(joined(f"U{n}", f"ev{n}"))
     clock.advance(hours=1)
-    ran = await asyncio.gather(*(service.run_due(replica, clock.now) for replica in replicas))
+    ran = await asyncio.gather(*(jobs.run_due(replica, clock.now) for replica in replicas))
     assert sum(ran) == 10
     async with asyncio.timeout(20):
         for replica in replicas:
@@ -56,12 +56,12 @@ async def test_a_delayed_welcome_is_dropped_if_welcomes_are_off_or_the_account_i
     await kindred.handle(joined("ULATER", "ev2"))
     async with kindred.db.transaction() as session:
         await members.ensure_member(session, "fake", "W1", "UGONE", deactivated=True)
-    assert await service.run_due(kindred, clock.advance(minutes=30)) == 2
+    assert await jobs.run_due(kindred, clock.advance(minutes=30)) == 2
     async with kindred.db.transaction() as session:
         settings = await welcome_rows.ensure_settings(session, "fake", "W1")
         settings.enabled = False
     await kindred.handle(joined("UOFF", "ev3"))
-    assert await service.run_due(kindred, clock.advance(hours=1)) == 0
+    assert await jobs.run_due(kindred, clock.advance(hours=1)) == 0
     async with asyncio.timeout(20):
         await kindred.dispatcher.drain()
     assert [sent.target for sent in platform.sent] == ["ULATER"]

@@ -1,0 +1,72 @@
+"""A feature is declared once, as one `Feature` value in its commands module
+(DESIGN.md §2). The registry, the schema check, the scheduler's ticks,
+`kindred check`, help and the health report's figures are all derived from the
+declared features; nothing is registered by hand in a second place."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import ModuleType
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.registry import Handlers
+from bot.core.runtime import Runtime
+from bot.core.settings import Settings
+
+TickRun = Callable[[Runtime, datetime], Awaitable[None]]
+# Start-up and `kindred check` validation of a feature's own config files: the
+# problems found, each naming the file (and line where there is one).
+ConfigCheck = Callable[[Settings], Sequence[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A community and a half-open time range [start, end) that figures describe."""
+
+    platform: str
+    workspace_id: str
+    start: datetime
+    end: datetime
+
+
+Figures = Mapping[str, float | None]
+MetricsHook = Callable[[AsyncSession, Period], Awaitable[Figures]]
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """One periodic tick of a feature, run on every replica: it finds what is due
+    and claims each occurrence (`Runtime.claims`) before doing it."""
+
+    name: str
+    seconds: float
+    run: TickRun
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    summary: str
+    handlers: Handlers
+    # Commands the help overview shows for this feature (its most used ones).
+    highlights: tuple[str, ...] = ()
+    tables: ModuleType | None = None
+    ticks: tuple[Tick, ...] = ()
+    check: ConfigCheck | None = None
+    metrics: MetricsHook | None = None
+
+    @property
+    def name(self) -> str:
+        return self.handlers.feature
+
+
+def config_problems(features: Sequence[Feature], settings: Settings) -> list[str]:
+    """Every declared feature's config check, for `kindred run` and `kindred check`."""
+    return [
+        f"{feature.name}: {problem}"
+        for feature in features
+        if feature.check is not None
+        for problem in feature.check(settings)
+    ]

@@ -1,0 +1,62 @@
+"""The narrow view of the running core that features receive (DESIGN.md §2).
+
+Handlers get it as `ctx.runtime`, ticks and web routes as their first argument.
+It is a protocol so that no feature module imports `bot.core.app`: the core
+object satisfies it structurally, and tests may pass any object that does."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.platform import Platform
+from bot.core.settings import Settings
+from bot.core.templates import Templates
+from storage.db import Database
+
+if TYPE_CHECKING:
+    from bot.core.feature import Feature
+
+ClaimedWork = Callable[[AsyncSession, datetime], Awaitable[None]]
+
+
+class Claims(Protocol):
+    """Exactly-once work across replicas and restarts (DESIGN.md §3)."""
+
+    @property
+    def owner(self) -> str: ...
+
+    async def run_claimed(self, job: str, occurrence: datetime, work: ClaimedWork) -> bool:
+        """Claim `(job, occurrence)` and do `work` in one transaction, unless a
+        replica already did."""
+        ...
+
+    async def claim_in(self, session: AsyncSession, job: str, occurrence: datetime) -> bool:
+        """Claim inside the caller's transaction (a command's manual run), so the
+        claim commits or rolls back with the work it guards."""
+        ...
+
+
+class Runtime(Protocol):
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def templates(self) -> Templates: ...
+
+    @property
+    def claims(self) -> Claims: ...
+
+    @property
+    def platforms(self) -> Mapping[str, Platform]: ...
+
+    @property
+    def features(self) -> Sequence[Feature]: ...
+
+    def clock(self) -> datetime: ...
