@@ -13,9 +13,10 @@ from typing import Any
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from storage import dialect
+from storage.db import rowcount
 from storage.models import OutboxMessage
 from storage.types import UTCDateTime, utcnow
 
@@ -110,7 +111,7 @@ async def get_ama(
 ) -> Ama | None:
     """The AMA of this community; `lock` serialises changes to it (PostgreSQL)."""
     query = select(Ama).where(
-        Ama.id == ama_id, Ama.platform == platform, Ama.workspace_id == workspace_id
+        col(Ama.id) == ama_id, col(Ama.platform) == platform, col(Ama.workspace_id) == workspace_id
     )
     if lock:
         query = query.with_for_update()
@@ -118,7 +119,7 @@ async def get_ama(
 
 
 async def get_ama_by_id(session: AsyncSession, ama_id: int, *, lock: bool = False) -> Ama | None:
-    query = select(Ama).where(Ama.id == ama_id)
+    query = select(Ama).where(col(Ama.id) == ama_id)
     if lock:
         query = query.with_for_update()
     return (await session.execute(query)).scalar_one_or_none()
@@ -128,8 +129,12 @@ async def open_amas(session: AsyncSession, platform: str, workspace_id: str) -> 
     """AMAs not closed yet, soonest first."""
     query = (
         select(Ama)
-        .where(Ama.platform == platform, Ama.workspace_id == workspace_id, Ama.state != "closed")
-        .order_by(Ama.starts_at, Ama.id)
+        .where(
+            col(Ama.platform) == platform,
+            col(Ama.workspace_id) == workspace_id,
+            col(Ama.state) != "closed",
+        )
+        .order_by(col(Ama.starts_at), col(Ama.id))
     )
     return list((await session.execute(query)).scalars())
 
@@ -140,11 +145,11 @@ async def latest_in_channel(
     query = (
         select(Ama)
         .where(
-            Ama.platform == platform,
-            Ama.workspace_id == workspace_id,
-            Ama.channel_id == channel_id,
+            col(Ama.platform) == platform,
+            col(Ama.workspace_id) == workspace_id,
+            col(Ama.channel_id) == channel_id,
         )
-        .order_by(Ama.starts_at.desc(), Ama.id.desc())
+        .order_by(col(Ama.starts_at).desc(), col(Ama.id).desc())
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
@@ -162,12 +167,12 @@ async def overlapping(
     query = (
         select(Ama)
         .where(
-            Ama.platform == platform,
-            Ama.workspace_id == workspace_id,
-            Ama.channel_id == channel_id,
-            Ama.state != "closed",
-            Ama.starts_at < ends_at,
-            Ama.ends_at > starts_at,
+            col(Ama.platform) == platform,
+            col(Ama.workspace_id) == workspace_id,
+            col(Ama.channel_id) == channel_id,
+            col(Ama.state) != "closed",
+            col(Ama.starts_at) < ends_at,
+            col(Ama.ends_at) > starts_at,
         )
         .limit(1)
     )
@@ -176,7 +181,11 @@ async def overlapping(
 
 async def due_amas(session: AsyncSession, now: datetime) -> list[Ama]:
     """AMAs (of every community) with a timeline event due; uses ix_ama_next_event_at."""
-    query = select(Ama).where(Ama.next_event_at <= now).order_by(Ama.next_event_at, Ama.id)
+    query = (
+        select(Ama)
+        .where(col(Ama.next_event_at) <= now)
+        .order_by(col(Ama.next_event_at), col(Ama.id))
+    )
     return list((await session.execute(query)).scalars())
 
 
@@ -189,11 +198,11 @@ async def get_question(
     """The question and its AMA, if the question belongs to this community."""
     query = (
         select(AmaQuestion, Ama)
-        .join(Ama, Ama.id == AmaQuestion.ama_id)
+        .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
         .where(
-            AmaQuestion.id == question_id,
-            Ama.platform == platform,
-            Ama.workspace_id == workspace_id,
+            col(AmaQuestion.id) == question_id,
+            col(Ama.platform) == platform,
+            col(Ama.workspace_id) == workspace_id,
         )
     )
     row = (await session.execute(query)).one_or_none()
@@ -204,10 +213,10 @@ async def questions(
     session: AsyncSession, ama_id: int, statuses: Collection[str] | None = None
 ) -> list[AmaQuestion]:
     """The AMA's questions (optionally only some statuses), in the order they were asked."""
-    query = select(AmaQuestion).where(AmaQuestion.ama_id == ama_id)
+    query = select(AmaQuestion).where(col(AmaQuestion.ama_id) == ama_id)
     if statuses is not None:
-        query = query.where(AmaQuestion.status.in_(list(statuses)))
-    return list((await session.execute(query.order_by(AmaQuestion.id))).scalars())
+        query = query.where(col(AmaQuestion.status).in_(list(statuses)))
+    return list((await session.execute(query.order_by(col(AmaQuestion.id)))).scalars())
 
 
 async def add_question(
@@ -251,18 +260,20 @@ async def change_status(
     someone else changed it first (two moderators, a double click)."""
     result = await session.execute(
         update(AmaQuestion)
-        .where(AmaQuestion.id == question_id, AmaQuestion.status.in_(list(expected)))
+        .where(col(AmaQuestion.id) == question_id, col(AmaQuestion.status).in_(list(expected)))
         .values(status=status, **values)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 async def delete_draft(session: AsyncSession, question_id: int) -> bool:
     result = await session.execute(
-        delete(AmaQuestion).where(AmaQuestion.id == question_id, AmaQuestion.status == "draft")
+        delete(AmaQuestion).where(
+            col(AmaQuestion.id) == question_id, col(AmaQuestion.status) == "draft"
+        )
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1
 
 
 # --- votes ------------------------------------------------------------------------
@@ -284,9 +295,11 @@ async def add_vote(session: AsyncSession, question_id: int, user_id: str) -> int
 async def remove_vote(session: AsyncSession, question_id: int, user_id: str) -> int | None:
     """Withdraw the member's vote and return the new count; None if they had not voted."""
     result = await session.execute(
-        delete(AmaVote).where(AmaVote.question_id == question_id, AmaVote.user_id == user_id)
+        delete(AmaVote).where(
+            col(AmaVote.question_id) == question_id, col(AmaVote.user_id) == user_id
+        )
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         return None
     return await _add_to_votes(session, question_id, -1)
 
@@ -296,9 +309,9 @@ async def _add_to_votes(session: AsyncSession, question_id: int, change: int) ->
     # loaded question object is refreshed from the database, never written back.
     result = await session.execute(
         update(AmaQuestion)
-        .where(AmaQuestion.id == question_id)
+        .where(col(AmaQuestion.id) == question_id)
         .values(votes=AmaQuestion.votes + change)
-        .returning(AmaQuestion.votes)
+        .returning(col(AmaQuestion.votes))
         .execution_options(synchronize_session=False)
     )
     votes = result.scalar_one()
@@ -311,8 +324,8 @@ async def _add_to_votes(session: AsyncSession, question_id: int, change: int) ->
 async def voters(session: AsyncSession, question_ids: Sequence[int]) -> dict[int, set[str]]:
     if not question_ids:
         return {}
-    query = select(AmaVote.question_id, AmaVote.user_id).where(
-        AmaVote.question_id.in_(list(question_ids))
+    query = select(col(AmaVote.question_id), col(AmaVote.user_id)).where(
+        col(AmaVote.question_id).in_(list(question_ids))
     )
     found: dict[int, set[str]] = {}
     for question_id, user_id in (await session.execute(query)).all():
@@ -327,8 +340,8 @@ async def sent_refs(session: AsyncSession, outbox_ids: Sequence[int]) -> dict[in
     """Where delivered outbox rows landed (channel, message id, permalink)."""
     if not outbox_ids:
         return {}
-    query = select(OutboxMessage.id, OutboxMessage.sent_ref).where(
-        OutboxMessage.id.in_(list(outbox_ids))
+    query = select(col(OutboxMessage.id), col(OutboxMessage.sent_ref)).where(
+        col(OutboxMessage.id).in_(list(outbox_ids))
     )
     return {row_id: ref for row_id, ref in (await session.execute(query)).all() if ref}
 
@@ -344,10 +357,10 @@ async def replace_queued_payload(
     result = await session.execute(
         update(OutboxMessage)
         .where(
-            OutboxMessage.id == outbox_id,
-            OutboxMessage.status == "pending",
-            OutboxMessage.lease_owner.is_(None),
+            col(OutboxMessage.id) == outbox_id,
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.lease_owner).is_(None),
         )
         .values(payload=payload)
     )
-    return result.rowcount == 1
+    return rowcount(result) == 1

@@ -8,7 +8,9 @@ from datetime import datetime
 from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from storage.db import rowcount
 from storage.models import JobClaim
 from storage.types import utcnow
 
@@ -28,7 +30,7 @@ async def claim(session: AsyncSession, job: str, occurrence: str, owner: str) ->
 async def finish(session: AsyncSession, job: str, occurrence: str) -> None:
     await session.execute(
         update(JobClaim)
-        .where(JobClaim.job == job, JobClaim.occurrence == occurrence)
+        .where(col(JobClaim.job) == job, col(JobClaim.occurrence) == occurrence)
         .values(finished_at=utcnow())
     )
 
@@ -37,6 +39,8 @@ async def forget_finished_before(session: AsyncSession, cutoff: datetime) -> int
     """Finished claims older than any catch-up window only take space: the work they
     guarded is recorded in the features' own tables."""
     result = await session.execute(
-        delete(JobClaim).where(JobClaim.finished_at.is_not(None), JobClaim.finished_at < cutoff)
+        delete(JobClaim).where(
+            col(JobClaim.finished_at).is_not(None), col(JobClaim.finished_at) < cutoff
+        )
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0

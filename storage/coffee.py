@@ -586,7 +586,7 @@ async def round_outcomes(session: AsyncSession, program_id: int) -> dict[int, Gr
             func.count(distinct(case((answer.is_not(None), group)))),
         )
         .where(CoffeeGroupMember.program_id == program_id)
-        .group_by(CoffeeGroupMember.round_id)
+        .group_by(col(CoffeeGroupMember.round_id))
     )
     return {
         round_id: GroupOutcome(groups, met, answered)

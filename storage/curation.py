@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
+from storage.db import rowcount
 from storage.models import Community
 from storage.types import UTCDateTime, utcnow
 
@@ -137,7 +138,7 @@ async def get_community(
 ) -> Community | None:
     """The community, if Kindred knows it (the public feed must not create one)."""
     query = select(Community).where(
-        Community.platform == platform, Community.workspace_id == workspace_id
+        col(Community.platform) == platform, col(Community.workspace_id) == workspace_id
     )
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -149,7 +150,8 @@ async def get_settings(
     session: AsyncSession, platform: str, workspace_id: str
 ) -> CurationSettings | None:
     query = select(CurationSettings).where(
-        CurationSettings.platform == platform, CurationSettings.workspace_id == workspace_id
+        col(CurationSettings.platform) == platform,
+        col(CurationSettings.workspace_id) == workspace_id,
     )
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -171,10 +173,10 @@ async def due_digests(session: AsyncSession, now: datetime) -> list[CurationSett
     query = (
         select(CurationSettings)
         .where(
-            CurationSettings.digest_enabled.is_(True),
-            CurationSettings.next_digest_at <= now,
+            col(CurationSettings.digest_enabled).is_(True),
+            col(CurationSettings.next_digest_at) <= now,
         )
-        .order_by(CurationSettings.next_digest_at)
+        .order_by(col(CurationSettings.next_digest_at))
     )
     return list((await session.execute(query)).scalars())
 
@@ -186,9 +188,9 @@ async def find_item(
     session: AsyncSession, platform: str, workspace_id: str, url_key: str
 ) -> CuratedItem | None:
     query = select(CuratedItem).where(
-        CuratedItem.platform == platform,
-        CuratedItem.workspace_id == workspace_id,
-        CuratedItem.url_key == url_key,
+        col(CuratedItem.platform) == platform,
+        col(CuratedItem.workspace_id) == workspace_id,
+        col(CuratedItem.url_key) == url_key,
     )
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -197,9 +199,9 @@ async def get_item(
     session: AsyncSession, platform: str, workspace_id: str, item_id: int
 ) -> CuratedItem | None:
     query = select(CuratedItem).where(
-        CuratedItem.platform == platform,
-        CuratedItem.workspace_id == workspace_id,
-        CuratedItem.id == item_id,
+        col(CuratedItem.platform) == platform,
+        col(CuratedItem.workspace_id) == workspace_id,
+        col(CuratedItem.id) == item_id,
     )
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -228,7 +230,7 @@ async def add_vote(session: AsyncSession, item: CuratedItem, user_id: str, kind:
     # An SQL increment, so concurrent votes on PostgreSQL never lose a count.
     await session.execute(
         update(CuratedItem)
-        .where(CuratedItem.id == item.id)
+        .where(col(CuratedItem.id) == item.id)
         .values(vote_count=CuratedItem.vote_count + 1)
         .execution_options(synchronize_session=False)
     )
@@ -240,8 +242,8 @@ async def voted_item_ids(session: AsyncSession, user_id: str, item_ids: Sequence
     """Which of these items the member has already voted for."""
     if not item_ids:
         return set()
-    query = select(CurationVote.item_id).where(
-        CurationVote.user_id == user_id, CurationVote.item_id.in_(list(item_ids))
+    query = select(col(CurationVote.item_id)).where(
+        col(CurationVote.user_id) == user_id, col(CurationVote.item_id).in_(list(item_ids))
     )
     return set((await session.execute(query)).scalars())
 
@@ -250,7 +252,7 @@ def _visible(platform: str, workspace_id: str) -> list[Any]:
     return [
         CuratedItem.platform == platform,
         CuratedItem.workspace_id == workspace_id,
-        CuratedItem.hidden.is_(False),
+        col(CuratedItem.hidden).is_(False),
     ]
 
 
@@ -261,8 +263,8 @@ async def items_shared_between(
     half-open windows of consecutive digests never overlap)."""
     query = select(CuratedItem).where(
         *_visible(platform, workspace_id),
-        CuratedItem.created_at >= since,
-        CuratedItem.created_at < until,
+        col(CuratedItem.created_at) >= since,
+        col(CuratedItem.created_at) < until,
     )
     return list((await session.execute(query)).scalars())
 
@@ -285,11 +287,13 @@ async def top_items(
     if since is not None:
         conditions.append(CuratedItem.created_at > since)
     if tag is not None:
-        conditions.append(CuratedItem.search_text.like(f"% #{_like_escape(tag)} %", escape="\\"))
+        conditions.append(
+            col(CuratedItem.search_text).like(f"% #{_like_escape(tag)} %", escape="\\")
+        )
     query = (
         select(CuratedItem)
         .where(*conditions)
-        .order_by(CuratedItem.vote_count.desc(), CuratedItem.created_at.desc())
+        .order_by(col(CuratedItem.vote_count).desc(), col(CuratedItem.created_at).desc())
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())
@@ -302,11 +306,11 @@ async def search_items(
     conditions = _visible(platform, workspace_id)
     for word in words:
         pattern = f"%{_like_escape(word.lower())}%"
-        conditions.append(CuratedItem.search_text.like(pattern, escape="\\"))
+        conditions.append(col(CuratedItem.search_text).like(pattern, escape="\\"))
     query = (
         select(CuratedItem)
         .where(*conditions)
-        .order_by(CuratedItem.vote_count.desc(), CuratedItem.created_at.desc())
+        .order_by(col(CuratedItem.vote_count).desc(), col(CuratedItem.created_at).desc())
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())
@@ -317,8 +321,8 @@ async def featured_items(
 ) -> list[CuratedItem]:
     query = (
         select(CuratedItem)
-        .where(*_visible(platform, workspace_id), CuratedItem.featured.is_(True))
-        .order_by(CuratedItem.featured_at.desc(), CuratedItem.id.desc())
+        .where(*_visible(platform, workspace_id), col(CuratedItem.featured).is_(True))
+        .order_by(col(CuratedItem.featured_at).desc(), col(CuratedItem.id).desc())
         .limit(limit)
     )
     return list((await session.execute(query)).scalars())
@@ -334,9 +338,9 @@ async def lease_title_fetches(
     `lease_until`; a row leased by another replica is not due, so each page is
     fetched by one replica at a time."""
     due = (
-        select(CuratedItem.id)
-        .where(CuratedItem.title_status == TITLE_PENDING, CuratedItem.title_due_at <= now)
-        .order_by(CuratedItem.title_due_at)
+        select(col(CuratedItem.id))
+        .where(col(CuratedItem.title_status) == TITLE_PENDING, col(CuratedItem.title_due_at) <= now)
+        .order_by(col(CuratedItem.title_due_at))
         .limit(limit)
     )
     ids = list((await session.execute(due)).scalars())
@@ -345,15 +349,17 @@ async def lease_title_fetches(
     leased = await session.execute(
         update(CuratedItem)
         .where(
-            CuratedItem.id.in_(ids),
-            CuratedItem.title_status == TITLE_PENDING,
-            CuratedItem.title_due_at <= now,
+            col(CuratedItem.id).in_(ids),
+            col(CuratedItem.title_status) == TITLE_PENDING,
+            col(CuratedItem.title_due_at) <= now,
         )
         .values(title_due_at=lease_until, title_attempts=CuratedItem.title_attempts + 1)
-        .returning(CuratedItem.id, CuratedItem.url, CuratedItem.title_attempts)
+        .returning(col(CuratedItem.id), col(CuratedItem.url), col(CuratedItem.title_attempts))
         .execution_options(synchronize_session=False)
     )
-    return [(row_id, url, attempts) for row_id, url, attempts in leased.all()]
+    # A primary key is never NULL; the check only narrows the column's Optional.
+    rows = leased.all()
+    return [(row_id, url, attempts) for row_id, url, attempts in rows if row_id is not None]
 
 
 async def record_title(
@@ -397,30 +403,31 @@ async def unsubscribe(
 ) -> bool:
     result = await session.execute(
         delete(CurationSubscriber).where(
-            CurationSubscriber.platform == platform,
-            CurationSubscriber.workspace_id == workspace_id,
-            CurationSubscriber.user_id == user_id,
+            col(CurationSubscriber.platform) == platform,
+            col(CurationSubscriber.workspace_id) == workspace_id,
+            col(CurationSubscriber.user_id) == user_id,
         )
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 async def subscribers(session: AsyncSession, platform: str, workspace_id: str) -> list[str]:
     query = (
-        select(CurationSubscriber.user_id)
+        select(col(CurationSubscriber.user_id))
         .where(
-            CurationSubscriber.platform == platform, CurationSubscriber.workspace_id == workspace_id
+            col(CurationSubscriber.platform) == platform,
+            col(CurationSubscriber.workspace_id) == workspace_id,
         )
-        .order_by(CurationSubscriber.id)
+        .order_by(col(CurationSubscriber.id))
     )
     return list((await session.execute(query)).scalars())
 
 
 async def is_curator(session: AsyncSession, platform: str, workspace_id: str, user_id: str) -> bool:
-    query = select(CurationCurator.id).where(
-        CurationCurator.platform == platform,
-        CurationCurator.workspace_id == workspace_id,
-        CurationCurator.user_id == user_id,
+    query = select(col(CurationCurator.id)).where(
+        col(CurationCurator.platform) == platform,
+        col(CurationCurator.workspace_id) == workspace_id,
+        col(CurationCurator.user_id) == user_id,
     )
     return (await session.execute(query)).first() is not None
 
@@ -438,12 +445,12 @@ async def set_curator(
     if not enabled:
         result = await session.execute(
             delete(CurationCurator).where(
-                CurationCurator.platform == platform,
-                CurationCurator.workspace_id == workspace_id,
-                CurationCurator.user_id == user_id,
+                col(CurationCurator.platform) == platform,
+                col(CurationCurator.workspace_id) == workspace_id,
+                col(CurationCurator.user_id) == user_id,
             )
         )
-        return bool(result.rowcount)
+        return bool(rowcount(result))
     try:
         async with session.begin_nested():
             session.add(
@@ -459,8 +466,11 @@ async def set_curator(
 
 async def curators(session: AsyncSession, platform: str, workspace_id: str) -> list[str]:
     query = (
-        select(CurationCurator.user_id)
-        .where(CurationCurator.platform == platform, CurationCurator.workspace_id == workspace_id)
-        .order_by(CurationCurator.id)
+        select(col(CurationCurator.user_id))
+        .where(
+            col(CurationCurator.platform) == platform,
+            col(CurationCurator.workspace_id) == workspace_id,
+        )
+        .order_by(col(CurationCurator.id))
     )
     return list((await session.execute(query)).scalars())

@@ -14,7 +14,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import Connection, CursorResult, Result, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -105,6 +105,17 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE (without RETURNING) matched.
+
+    `AsyncSession.execute` is typed to return `Result` because a session cannot
+    promise a cursor for every statement (SQLAlchemy #12913); for such DML it is
+    always a `CursorResult`, which is what carries `rowcount`."""
+    if not isinstance(result, CursorResult):
+        raise TypeError(f"rowcount needs the CursorResult of DML, not {type(result).__name__}")
+    return result.rowcount
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

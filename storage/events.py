@@ -7,7 +7,9 @@ from datetime import datetime
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
+from storage.db import rowcount
 from storage.models import ProcessedEvent
 
 
@@ -26,6 +28,6 @@ async def first_delivery(session: AsyncSession, key: str) -> bool:
 async def forget_before(session: AsyncSession, cutoff: datetime) -> int:
     """Platforms re-deliver within minutes; keys older than a few days only take space."""
     result = await session.execute(
-        delete(ProcessedEvent).where(ProcessedEvent.processed_at < cutoff)
+        delete(ProcessedEvent).where(col(ProcessedEvent.processed_at) < cutoff)
     )
-    return result.rowcount or 0
+    return rowcount(result) or 0

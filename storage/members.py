@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
 from storage import dialect
 from storage.models import Community, Member
@@ -17,7 +18,7 @@ async def ensure_community(
     session: AsyncSession, platform: str, workspace_id: str, name: str = ""
 ) -> Community:
     query = select(Community).where(
-        Community.platform == platform, Community.workspace_id == workspace_id
+        col(Community.platform) == platform, col(Community.workspace_id) == workspace_id
     )
     community = (await session.execute(query)).scalar_one_or_none()
     if community is None:
@@ -41,9 +42,9 @@ async def get_member(
     session: AsyncSession, platform: str, workspace_id: str, user_id: str
 ) -> Member | None:
     query = select(Member).where(
-        Member.platform == platform,
-        Member.workspace_id == workspace_id,
-        Member.user_id == user_id,
+        col(Member.platform) == platform,
+        col(Member.workspace_id) == workspace_id,
+        col(Member.user_id) == user_id,
     )
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -92,9 +93,9 @@ async def members_by_user_ids(
     if not user_ids:
         return {}
     query = select(Member).where(
-        Member.platform == platform,
-        Member.workspace_id == workspace_id,
-        Member.user_id.in_(list(user_ids)),
+        col(Member.platform) == platform,
+        col(Member.workspace_id) == workspace_id,
+        col(Member.user_id).in_(list(user_ids)),
     )
     return {member.user_id: member for member in (await session.execute(query)).scalars()}
 

@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import Column, Text, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
+from storage.db import rowcount
 from storage.types import UTCDateTime, utcnow
 
 
@@ -46,7 +47,7 @@ class SlackOAuthState(SQLModel, table=True):
 
 
 async def find(session: AsyncSession, team_id: str) -> SlackInstallation | None:
-    query = select(SlackInstallation).where(SlackInstallation.team_id == team_id)
+    query = select(SlackInstallation).where(col(SlackInstallation.team_id) == team_id)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -84,9 +85,9 @@ async def save(session: AsyncSession, installation: SlackInstallation) -> SlackI
 
 async def remove(session: AsyncSession, team_id: str) -> bool:
     result = await session.execute(
-        delete(SlackInstallation).where(SlackInstallation.team_id == team_id)
+        delete(SlackInstallation).where(col(SlackInstallation.team_id) == team_id)
     )
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 async def issue_state(session: AsyncSession, state: str, lifetime: timedelta) -> None:
@@ -100,8 +101,8 @@ async def consume_state(session: AsyncSession, state: str) -> bool:
     now = utcnow()
     consumed = await session.execute(
         delete(SlackOAuthState).where(
-            SlackOAuthState.state == state, SlackOAuthState.expires_at >= now
+            col(SlackOAuthState.state) == state, col(SlackOAuthState.expires_at) >= now
         )
     )
-    await session.execute(delete(SlackOAuthState).where(SlackOAuthState.expires_at < now))
-    return consumed.rowcount == 1
+    await session.execute(delete(SlackOAuthState).where(col(SlackOAuthState.expires_at) < now))
+    return rowcount(consumed) == 1

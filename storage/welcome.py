@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from storage import dialect
+from storage.db import rowcount
 from storage.models import Member
 from storage.types import UTCDateTime, utcnow
 
@@ -117,7 +118,7 @@ async def _insert_ignoring_duplicate(
 async def get_settings(session: AsyncSession, platform: str, workspace_id: str) -> WelcomeSettings:
     """The community's settings, or unsaved defaults when the organiser never set any."""
     query = select(WelcomeSettings).where(
-        WelcomeSettings.platform == platform, WelcomeSettings.workspace_id == workspace_id
+        col(WelcomeSettings.platform) == platform, col(WelcomeSettings.workspace_id) == workspace_id
     )
     found = (await session.execute(query)).scalar_one_or_none()
     return found or WelcomeSettings(platform=platform, workspace_id=workspace_id)
@@ -133,7 +134,7 @@ async def ensure_settings(
         WelcomeSettings(platform=platform, workspace_id=workspace_id).model_dump(exclude={"id"}),
     )
     query = select(WelcomeSettings).where(
-        WelcomeSettings.platform == platform, WelcomeSettings.workspace_id == workspace_id
+        col(WelcomeSettings.platform) == platform, col(WelcomeSettings.workspace_id) == workspace_id
     )
     return (await session.execute(query)).scalar_one()
 
@@ -170,9 +171,9 @@ async def get_welcome(
     session: AsyncSession, platform: str, workspace_id: str, user_id: str
 ) -> Welcome | None:
     query = select(Welcome).where(
-        Welcome.platform == platform,
-        Welcome.workspace_id == workspace_id,
-        Welcome.user_id == user_id,
+        col(Welcome.platform) == platform,
+        col(Welcome.workspace_id) == workspace_id,
+        col(Welcome.user_id) == user_id,
     )
     return (await session.execute(query)).scalar_one_or_none()
 
@@ -183,11 +184,11 @@ async def claim_greeting(
     """The first greeter to click takes the newcomer; concurrent clicks lose cleanly."""
     result = await session.execute(
         update(Welcome)
-        .where(Welcome.id == welcome_id, Welcome.greeter_user_id.is_(None))
+        .where(col(Welcome.id) == welcome_id, col(Welcome.greeter_user_id).is_(None))
         .values(greeter_user_id=greeter, greeted_at=at)
         .execution_options(synchronize_session=False)
     )
-    return (result.rowcount or 0) == 1
+    return (rowcount(result) or 0) == 1
 
 
 async def set_buddy_volunteer(
@@ -210,10 +211,10 @@ async def set_buddy_volunteer(
 async def is_buddy_volunteer(
     session: AsyncSession, platform: str, workspace_id: str, user_id: str
 ) -> bool:
-    query = select(WelcomeBuddy.active).where(
-        WelcomeBuddy.platform == platform,
-        WelcomeBuddy.workspace_id == workspace_id,
-        WelcomeBuddy.user_id == user_id,
+    query = select(col(WelcomeBuddy.active)).where(
+        col(WelcomeBuddy.platform) == platform,
+        col(WelcomeBuddy.workspace_id) == workspace_id,
+        col(WelcomeBuddy.user_id) == user_id,
     )
     return bool((await session.execute(query)).scalar_one_or_none())
 
@@ -226,16 +227,16 @@ async def volunteer_members(
         select(Member)
         .join(
             WelcomeBuddy,
-            (WelcomeBuddy.platform == Member.platform)
+            (col(WelcomeBuddy.platform) == col(Member.platform))
             & (WelcomeBuddy.workspace_id == Member.workspace_id)
             & (WelcomeBuddy.user_id == Member.user_id),
         )
         .where(
-            WelcomeBuddy.platform == platform,
-            WelcomeBuddy.workspace_id == workspace_id,
-            WelcomeBuddy.active.is_(True),
-            Member.is_bot.is_(False),
-            Member.deactivated.is_(False),
+            col(WelcomeBuddy.platform) == platform,
+            col(WelcomeBuddy.workspace_id) == workspace_id,
+            col(WelcomeBuddy.active).is_(True),
+            col(Member.is_bot).is_(False),
+            col(Member.deactivated).is_(False),
         )
         .order_by(Member.user_id)
     )
@@ -247,16 +248,18 @@ async def buddy_loads(
 ) -> dict[str, int]:
     """How many newcomers each buddy was given since `since`."""
     query = (
-        select(Welcome.buddy_user_id, func.count())
+        select(col(Welcome.buddy_user_id), func.count())
         .where(
-            Welcome.platform == platform,
-            Welcome.workspace_id == workspace_id,
-            Welcome.buddy_user_id.is_not(None),
-            Welcome.buddied_at >= since,
+            col(Welcome.platform) == platform,
+            col(Welcome.workspace_id) == workspace_id,
+            col(Welcome.buddy_user_id).is_not(None),
+            col(Welcome.buddied_at) >= since,
         )
         .group_by(Welcome.buddy_user_id)
     )
-    return {user_id: count for user_id, count in (await session.execute(query)).all()}
+    rows = (await session.execute(query)).all()
+    # The query excludes NULL buddies; the check only narrows the column's Optional.
+    return {user_id: count for user_id, count in rows if user_id is not None}
 
 
 async def waiting_for_buddy(
@@ -266,13 +269,13 @@ async def waiting_for_buddy(
     query = (
         select(Welcome)
         .where(
-            Welcome.platform == platform,
-            Welcome.workspace_id == workspace_id,
-            Welcome.buddy_requested_at.is_not(None),
-            Welcome.buddy_requested_at >= since,
-            Welcome.buddy_user_id.is_(None),
+            col(Welcome.platform) == platform,
+            col(Welcome.workspace_id) == workspace_id,
+            col(Welcome.buddy_requested_at).is_not(None),
+            col(Welcome.buddy_requested_at) >= since,
+            col(Welcome.buddy_user_id).is_(None),
         )
-        .order_by(Welcome.buddy_requested_at, Welcome.id)
+        .order_by(col(Welcome.buddy_requested_at), col(Welcome.id))
     )
     return list((await session.execute(query)).scalars())
 
@@ -295,9 +298,9 @@ async def _due(
     session: AsyncSession, due_at: Any, now: datetime, limit: int
 ) -> list[tuple[int, datetime]]:
     query = (
-        select(Welcome.id, due_at)
+        select(col(Welcome.id), due_at)
         .where(due_at.is_not(None), due_at <= now)
-        .order_by(due_at, Welcome.id)
+        .order_by(due_at, col(Welcome.id))
         .limit(limit)
     )
     return [(row_id, due) for row_id, due in (await session.execute(query)).all()]
@@ -307,6 +310,6 @@ async def community_welcomes(
     session: AsyncSession, platform: str, workspace_id: str
 ) -> Sequence[Welcome]:
     query = select(Welcome).where(
-        Welcome.platform == platform, Welcome.workspace_id == workspace_id
+        col(Welcome.platform) == platform, col(Welcome.workspace_id) == workspace_id
     )
     return list((await session.execute(query)).scalars())

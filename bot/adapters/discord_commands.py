@@ -79,7 +79,7 @@ class OptionTransformer(app_commands.Transformer):
         return None
 
     @property
-    def choices(self) -> list[app_commands.Choice[str]] | None:
+    def choices(self) -> list[app_commands.Choice[int | float | str]] | None:
         if self.param.kind == "choice" and len(self.param.choices) <= MAX_CHOICES:
             return [app_commands.Choice(name=choice, value=choice) for choice in self.param.choices]
         return None

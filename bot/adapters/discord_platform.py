@@ -14,6 +14,7 @@ import contextlib
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
+from typing import Final, TypedDict
 
 import aiohttp
 import discord
@@ -46,7 +47,7 @@ PER_CHANNEL = RateLimit(per_second=1.0, burst=5)
 # A group intro is a private thread (create + add members + post) in the program
 # channel; one a second keeps a large round clear of the thread-creation limits.
 GROUP_THREADS = RateLimit(per_second=1.0, burst=5)
-THREAD_ARCHIVE_MINUTES = 10080  # a week: the length of a typical round
+THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: the length of a typical round
 MAX_THREAD_NAME = 100
 THREAD_ALREADY_EXISTS = 160004
 DEFAULT_THREAD_NAME = "Kindred"
@@ -79,6 +80,19 @@ def thread_name(text: str) -> str:
     if len(plain) > MAX_THREAD_NAME:
         plain = plain[: MAX_THREAD_NAME - 1] + "…"
     return plain or DEFAULT_THREAD_NAME
+
+
+class _SendExtras(TypedDict, total=False):
+    """The keyword arguments `_send` passes only when it has them."""
+
+    view: discord.ui.View
+    file: discord.File
+    reference: discord.MessageReference
+    nonce: str
+
+
+class _EditExtras(TypedDict, total=False):
+    attachments: list[discord.File]
 
 
 class DiscordPlatform:
@@ -215,10 +229,10 @@ class DiscordPlatform:
         when it has none; in a DM, a reply to the message."""
         rendered = render_message(workspace_id, message)
         if parent.thread_id is not None:
-            thread = self.client.get_partial_messageable(
+            partial = self.client.get_partial_messageable(
                 int(parent.thread_id), guild_id=int(workspace_id)
             )
-            return await self._send(thread, rendered, f"reply in thread {parent.thread_id}")
+            return await self._send(partial, rendered, f"reply in thread {parent.thread_id}")
         channel = await self._channel(int(parent.channel_id))
         if isinstance(channel, discord.Thread):
             return await self._send(channel, rendered, f"reply in thread {channel.id}")
@@ -270,12 +284,13 @@ class DiscordPlatform:
             # An edit cannot grow into several messages.
             content = content[: len(content) - 1] + "…"
         file = rendered.file()
+        extras: _EditExtras = {"attachments": [file]} if file is not None else {}
         async with discord_errors(f"edit message {ref.message_id}"):
             await target.edit(
                 content=content,
                 view=rendered.view(),
                 allowed_mentions=rendered.allowed_mentions,
-                **({"attachments": [file]} if file is not None else {}),
+                **extras,
             )
         return ref
 
@@ -291,7 +306,7 @@ class DiscordPlatform:
         first: discord.Message | None = None
         last_index = len(rendered.pieces) - 1
         for index, piece in enumerate(rendered.pieces):
-            extras: dict[str, object] = {}
+            extras: _SendExtras = {}
             if index == last_index:
                 view, file = rendered.view(), rendered.file()
                 if view is not None:

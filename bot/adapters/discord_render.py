@@ -112,7 +112,9 @@ def attachment_file(message: Message) -> discord.File | None:
     return discord.File(io.BytesIO(message.attachment.content), message.attachment.filename)
 
 
-class KindredButton(discord.ui.DynamicItem[discord.ui.Button], template=CUSTOM_ID_PATTERN):
+class KindredButton(
+    discord.ui.DynamicItem[discord.ui.Button[discord.ui.View]], template=CUSTOM_ID_PATTERN
+):
     """Every Kindred button, whenever it was sent: the click is handed to the adapter
     through the client's `kindred_button` event."""
 
