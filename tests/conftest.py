@@ -20,6 +20,7 @@ from bot.core.app import Kindred
 from bot.core.settings import Settings
 from storage.db import Database
 from storage.schema import metadata
+from tests.driver import Community
 from tests.fakes.platform import FakePlatform
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,3 +151,9 @@ async def kindred(
     app.attach(platform)
     yield app
     await app.stop()
+
+
+@pytest.fixture
+def community(kindred: Kindred, platform: FakePlatform, clock: Clock) -> Community:
+    """The shared driver: members of workspace W1 speaking to the real core."""
+    return Community(kindred, platform, clock)

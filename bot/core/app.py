@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from bot.core.arguments import ArgumentError, parse_words, split_words, validate
-from bot.core.context import Context
+from bot.core.context import Context, Preparation
 from bot.core.dispatcher import OutboxDispatcher
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
@@ -22,7 +22,7 @@ from bot.core.housekeeping import schedule_housekeeping
 from bot.core.mentions import member_text
 from bot.core.outbox import Outbox
 from bot.core.platform import Inbound, Message, Platform, Reply
-from bot.core.registry import CommandSpec, Handler, Handlers, Registry
+from bot.core.registry import CommandSpec, Handler, Handlers, Prepare, Registry
 from bot.core.scheduler import JobScheduler
 from bot.core.settings import Settings
 from bot.core.templates import TemplateProblem, Templates
@@ -126,7 +126,9 @@ class Kindred:
             return self._unknown_command(inbound.text)
         if spec.admin and not await self._is_admin(inbound):
             return Reply.text(f"Only community admins can use `/kindred {spec.name}`.")
-        return await self._run(inbound, spec.handler, args, f"command:{spec.name}")
+        return await self._run(
+            inbound, spec.handler, args, f"command:{spec.name}", prepare=spec.prepare
+        )
 
     def _resolve_command(self, inbound: Inbound) -> tuple[CommandSpec | None, dict[str, Any]]:
         if inbound.command_path is not None:
@@ -160,11 +162,20 @@ class Kindred:
         return await platform.is_admin(inbound.workspace_id, inbound.user_id)
 
     async def _run(
-        self, inbound: Inbound, handler: Handler, args: dict[str, Any], what: str
+        self,
+        inbound: Inbound,
+        handler: Handler,
+        args: dict[str, Any],
+        what: str,
+        prepare: Prepare | None = None,
     ) -> Reply | None:
-        """Run `handler` in one transaction; a repeated delivery acts once."""
+        """Run `handler` in one transaction; a repeated delivery acts once. Its
+        `prepare` step (platform reads) runs first, outside any transaction."""
         platform = self.platforms[inbound.platform]
         try:
+            prepared = (
+                await prepare(Preparation(inbound, args, platform, self)) if prepare else None
+            )
             async with self.db.transaction() as session:
                 if inbound.event_id is not None:
                     key = f"{inbound.platform}:{inbound.workspace_id}:{inbound.event_id}:{what}"
@@ -187,6 +198,7 @@ class Kindred:
                     platform=platform,
                     runtime=self,
                     args=args,
+                    prepared=prepared,
                 )
                 reply = await handler(context)
         except (CommandError, ArgumentError, TemplateProblem) as refusal:

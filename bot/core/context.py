@@ -4,6 +4,7 @@ platform for the few things features must ask it (members, admin checks)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -18,6 +19,17 @@ from storage import members
 from storage.models import Community, Member
 
 
+@dataclass(frozen=True, slots=True)
+class Preparation:
+    """What a command's `prepare` step sees: no database session, since it runs
+    before the handler's transaction opens (it may open a short read of its own)."""
+
+    inbound: Inbound
+    args: Mapping[str, Any]
+    platform: Platform
+    runtime: Runtime
+
+
 @dataclass
 class Context:
     inbound: Inbound
@@ -26,6 +38,8 @@ class Context:
     platform: Platform
     runtime: Runtime
     args: dict[str, Any] = field(default_factory=dict)
+    # What the command's `prepare` step returned (platform reads), if it has one.
+    prepared: Any = None
 
     def now(self) -> datetime:
         return self.runtime.clock()

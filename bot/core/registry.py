@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from aiohttp import web
 
-    from bot.core.context import Context
+    from bot.core.context import Context, Preparation
     from bot.core.platform import InboundKind, Reply
     from bot.core.runtime import Runtime
 
 Handler = Callable[["Context"], Awaitable["Reply | None"]]
+# A command's platform reads (e.g. a channel's members), run before its transaction.
+Prepare = Callable[["Preparation"], Awaitable[object]]
 # A web route of a feature (e.g. an Atom feed): gets the runtime and the aiohttp request.
 WebHandler = Callable[["Runtime", "web.Request"], Awaitable["web.StreamResponse"]]
 ParamKind = Literal["word", "rest", "int", "user", "channel", "choice", "bool"]
@@ -49,6 +51,8 @@ class CommandSpec:
     admin: bool = False
     # `/kindred curate <url>` on text platforms means `/kindred curate add <url>`.
     group_default: bool = False
+    # Runs before the handler's transaction opens; its result is `ctx.prepared`.
+    prepare: Prepare | None = None
 
     @property
     def name(self) -> str:
@@ -117,10 +121,17 @@ class Handlers:
         *,
         admin: bool = False,
         group_default: bool = False,
+        prepare: Prepare | None = None,
     ) -> Callable[[Handler], Handler]:
+        """Register a command. `prepare` is for platform reads the handler needs:
+        it runs before the transaction, so a slow platform holds no database
+        connection and delays no other member's answer (DESIGN.md §2)."""
+
         def register(handler: Handler) -> Handler:
             words = tuple(path.split())
-            spec = CommandSpec(words, summary, handler, tuple(params), admin, group_default)
+            spec = CommandSpec(
+                words, summary, handler, tuple(params), admin, group_default, prepare
+            )
             self.commands.append(spec)
             return handler
 

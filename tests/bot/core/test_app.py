@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from bot.commands import help, profile
 from bot.core.app import Kindred
-from bot.core.context import Context
+from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
 from bot.core.platform import Button, Inbound, Message, Reply
@@ -42,6 +42,20 @@ async def refuse(ctx: Context) -> Reply:
 async def crash(ctx: Context) -> Reply:
     await ctx.outbox.dm(ctx.inbound.user_id, Message("must not be sent"))
     raise RuntimeError("bug")
+
+
+slow_platform_read = asyncio.Event()
+
+
+async def read_slowly(preparation: Preparation) -> str:
+    """A platform read that waits until the test lets it finish."""
+    await slow_platform_read.wait()
+    return f"members of {preparation.inbound.channel_id}"
+
+
+@probe.command("probe slow", "Reads the platform slowly first", prepare=read_slowly)
+async def slow(ctx: Context) -> Reply:
+    return Reply.text(f"read {ctx.prepared}")
 
 
 @probe.action("probe.again")
@@ -219,3 +233,22 @@ async def test_two_adapters_share_one_core_start_and_stop(
     await app.stop()
     assert first_dispatcher.done()
     assert not app.scheduler.scheduler.running
+
+
+async def test_a_slow_platform_read_holds_no_transaction(
+    sqlite_db: Database, settings: Settings, platform: FakePlatform
+) -> None:
+    """SQLite has one connection: a platform read inside a transaction would make
+    every other member wait for it (issue #18, item 8)."""
+    app = make_kindred(sqlite_db, settings, platform)
+    slow_platform_read.clear()
+    waiting = asyncio.create_task(app.handle(command("probe slow", channel_id="C9")))
+    await asyncio.sleep(0.05)
+    async with asyncio.timeout(2):
+        other = await app.handle(command("probe echo hi", user="U2"))
+    assert other is not None and other.message is not None and other.message.text == "hi"
+    assert not waiting.done()
+    slow_platform_read.set()
+    reply = await waiting
+    assert reply is not None and reply.message is not None
+    assert reply.message.text == "read members of C9"
