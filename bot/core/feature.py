@@ -17,6 +17,9 @@ from bot.core.runtime import Runtime
 from bot.core.settings import Settings
 
 TickRun = Callable[[Runtime, datetime], Awaitable[None]]
+# The earliest moment after `now` at which the tick has something to do (None:
+# nothing scheduled), so a simulated clock can jump straight there.
+NextDue = Callable[[Runtime, datetime], Awaitable[datetime | None]]
 # Start-up and `kindred check` validation of a feature's own config files: the
 # problems found, each naming the file (and line where there is one).
 ConfigCheck = Callable[[Settings], Sequence[str]]
@@ -44,6 +47,7 @@ class Tick:
     name: str
     seconds: float
     run: TickRun
+    next_due: NextDue | None = None
 
 
 @dataclass(frozen=True, slots=True)
