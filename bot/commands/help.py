@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from bot.core.context import Context
 from bot.core.feature import Feature
-from bot.core.formatting import feature_help, find_feature, help_overview
 from bot.core.platform import Reply
 from bot.core.registry import Handlers, Param
 
@@ -22,12 +21,9 @@ feature = Feature(
     [Param("feature", help="Only this feature's commands, e.g. coffee")],
 )
 async def show_help(ctx: Context) -> Reply:
-    features = ctx.runtime.features
     name = ctx.args.get("feature")
-    if name is None:
-        return Reply.text(help_overview(features))
-    found = find_feature(features, name)
-    if found is None:
-        known = ", ".join(sorted(f.name for f in features if f.handlers.commands))
+    text = ctx.runtime.help_text(name)
+    if text is None:
+        known = ", ".join(sorted(ctx.runtime.feature_names))
         return Reply.text(f"There is no feature called `{name}`. Features: {known}.")
-    return Reply.text(feature_help(found))
+    return Reply.text(text)

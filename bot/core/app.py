@@ -17,7 +17,7 @@ from bot.core.context import Context, Preparation
 from bot.core.dispatcher import OutboxDispatcher
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
-from bot.core.formatting import feature_help, find_feature
+from bot.core.formatting import feature_help, find_feature, help_overview
 from bot.core.housekeeping import schedule_housekeeping
 from bot.core.mentions import member_text
 from bot.core.outbox import Outbox
@@ -70,6 +70,16 @@ class Kindred:
     @property
     def claims(self) -> JobScheduler:
         return self.scheduler
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [feature.name for feature in self.features if feature.handlers.commands]
+
+    def help_text(self, feature: str | None = None) -> str | None:
+        if feature is None:
+            return help_overview(self.features)
+        found = find_feature(self.features, feature)
+        return feature_help(found) if found is not None else None
 
     def attach(self, platform: Platform) -> None:
         self.platforms[platform.name] = platform

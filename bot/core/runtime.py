@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,9 +16,6 @@ from bot.core.platform import Platform
 from bot.core.settings import Settings
 from bot.core.templates import Templates
 from storage.db import Database
-
-if TYPE_CHECKING:
-    from bot.core.feature import Feature
 
 ClaimedWork = Callable[[AsyncSession, datetime], Awaitable[None]]
 
@@ -57,6 +54,12 @@ class Runtime(Protocol):
     def platforms(self) -> Mapping[str, Platform]: ...
 
     @property
-    def features(self) -> Sequence[Feature]: ...
+    def feature_names(self) -> Sequence[str]: ...
+
+    def help_text(self, feature: str | None = None) -> str | None:
+        """The help overview, or one feature's commands (None: no such feature).
+        Text rather than the declarations, so that the runtime needs no import of
+        the feature types (they refer to handlers, which refer to the Context)."""
+        ...
 
     def clock(self) -> datetime: ...
