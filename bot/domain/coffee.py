@@ -8,12 +8,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
-from apscheduler.triggers.cron import CronTrigger
 
 CADENCES = ("weekly", "biweekly", "monthly")
 CADENCE_NAMES = {
@@ -26,7 +22,9 @@ ANSWERS = {"met": "Met", "not_yet": "Not yet", "didnt_happen": "Didn't happen"}
 # The follow-up asks "Did you meet?" this long before the round ends, so answers
 # arrive before the next pairing; short rounds (run-now) ask at three quarters.
 FOLLOWUP_BEFORE_END = timedelta(days=1)
-_MICROSECOND = timedelta(microseconds=1)
+_ONE_DAY = timedelta(days=1)
+# Rounds are at most five weeks apart (a month's first weekday); look a bit further.
+_LONGEST_GAP_DAYS = 45
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,28 +39,41 @@ class Schedule:
     timezone: str
     anchor: date
 
-    def trigger(self) -> BaseTrigger:
-        day = WEEKDAYS[self.weekday][:3]
+    def occurs_on(self, day: date) -> bool:
+        if day.weekday() != self.weekday:
+            return False
         if self.cadence == "weekly":
-            return CronTrigger(day_of_week=day, hour=self.hour, minute=0, timezone=self.timezone)
+            return True
         if self.cadence == "biweekly":
-            return CalendarIntervalTrigger(
-                weeks=2, hour=self.hour, start_date=self.anchor, timezone=self.timezone
-            )
+            # Fortnights count from the first round.
+            return day >= self.anchor and (day - self.anchor).days % 14 == 0
         if self.cadence == "monthly":
-            return CronTrigger(day=f"1st {day}", hour=self.hour, minute=0, timezone=self.timezone)
+            return day.day <= 7
         raise ValueError(f"unknown cadence {self.cadence!r}")
+
+    def at(self, day: date) -> datetime:
+        """The round time on `day`, in the program's time zone."""
+        return datetime.combine(day, time(self.hour), ZoneInfo(self.timezone))
 
     def next_after(self, moment: datetime) -> datetime:
         """The first round strictly after `moment` (a time zone aware datetime)."""
-        trigger = self.trigger()
-        fire = trigger.get_next_fire_time(None, moment + _MICROSECOND)
-        # A fortnightly trigger counts from its anchor, so walk forward to `moment`.
-        while fire is not None and fire <= moment:
-            fire = trigger.get_next_fire_time(fire, fire + _MICROSECOND)
-        if fire is None:
-            raise ValueError("the schedule has no future round")
-        return fire
+        day = moment.astimezone(ZoneInfo(self.timezone)).date() - _ONE_DAY
+        for _ in range(_LONGEST_GAP_DAYS):
+            if self.occurs_on(day) and self.at(day) > moment:
+                return self.at(day)
+            day += _ONE_DAY
+        raise ValueError("the schedule has no future round")
+
+    def latest_at_or_before(self, moment: datetime) -> datetime | None:
+        """The most recent round at or before `moment`, if there was one."""
+        day = moment.astimezone(ZoneInfo(self.timezone)).date() + _ONE_DAY
+        for _ in range(_LONGEST_GAP_DAYS):
+            if day < self.anchor:
+                return None
+            if self.occurs_on(day) and self.at(day) <= moment:
+                return self.at(day)
+            day -= _ONE_DAY
+        return None
 
     def describe(self) -> str:
         weekday = WEEKDAYS[self.weekday].capitalize()

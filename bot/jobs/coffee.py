@@ -10,7 +10,7 @@ from functools import partial
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.runtime import Runtime
-from bot.core.scheduler import CATCH_UP_WINDOW, latest_occurrence
+from bot.core.scheduler import CATCH_UP_WINDOW
 from bot.services.coffee import (
     followup_job,
     platform_members,
@@ -36,8 +36,7 @@ async def run_scheduled_round(runtime: Runtime, program: CoffeeProgram, now: dat
     """Run the program's due round unless a replica already did; True if this one did."""
     assert program.id is not None
     program_id = program.id
-    occurrence = latest_occurrence(program_schedule(program).trigger(), now)
-    # (A fortnightly trigger counts from its anchor, so the window is checked here too.)
+    occurrence = program_schedule(program).latest_at_or_before(now)
     if (
         occurrence is None
         or occurrence < program.next_round_at

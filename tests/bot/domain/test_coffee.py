@@ -66,7 +66,7 @@ def test_schedules_describe_themselves() -> None:
         "on the first Tuesday of each month at 17:00 (UTC)"
     )
     with pytest.raises(ValueError, match="unknown cadence"):
-        Schedule("daily", 0, 9, "UTC", date(2026, 1, 5)).trigger()
+        Schedule("daily", 0, 9, "UTC", date(2026, 1, 5)).next_after(MONDAY)
 
 
 def test_first_round_date_is_the_next_matching_weekday_and_hour() -> None:
