@@ -57,7 +57,7 @@ feature = Feature(
     highlights=("curate add", "curate top", "digest subscribe"),
     tables=store,
     ticks=(
-        Tick(jobs.DIGEST_JOB, jobs.DIGEST_TICK_SECONDS, jobs.run_due_digests),
+        Tick(jobs.DIGEST_TICK, jobs.DIGEST_TICK_SECONDS, jobs.run_due_digests),
         Tick(jobs.TITLES_TICK, jobs.TITLES_TICK_SECONDS, jobs.fetch_due_titles),
     ),
 )

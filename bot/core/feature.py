@@ -16,7 +16,8 @@ from bot.core.registry import Handlers
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
 
-TickRun = Callable[[Runtime, datetime], Awaitable[None]]
+# What a tick returns (e.g. how much it did) is for its tests; the scheduler ignores it.
+TickRun = Callable[[Runtime, datetime], Awaitable[object]]
 # The earliest moment after `now` at which the tick has something to do (None:
 # nothing scheduled), so a simulated clock can jump straight there.
 NextDue = Callable[[Runtime, datetime], Awaitable[datetime | None]]

@@ -18,7 +18,7 @@ from storage.db import Database
 log = logging.getLogger(__name__)
 
 ClaimedWork = Callable[[AsyncSession, datetime], Awaitable[None]]
-Tick = Callable[[datetime], Awaitable[None]]
+Tick = Callable[[datetime], Awaitable[object]]
 
 # How far back a trigger's most recent fire time is looked for: a replica that
 # was down at the scheduled moment still runs the occurrence when it comes back.

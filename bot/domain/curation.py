@@ -357,7 +357,8 @@ def score(candidate: Candidate, now: datetime, half_life: timedelta = HALF_LIFE)
     every `half_life` the item has been around."""
     age = max((now - candidate.shared_at).total_seconds(), 0.0)
     weight = candidate.votes + (FEATURED_BONUS if candidate.featured else 0.0)
-    return weight * 0.5 ** (age / half_life.total_seconds())
+    decay: float = 0.5 ** (age / half_life.total_seconds())
+    return weight * decay
 
 
 def rank(candidates: Iterable[Candidate], now: datetime) -> list[Candidate]:

@@ -10,6 +10,7 @@ from bot.services.curation import DIGEST_JOB, digest_work, latest_due
 from bot.services.curation_titles import title_fetches
 from storage import curation as store
 
+DIGEST_TICK = DIGEST_JOB
 DIGEST_TICK_SECONDS = 60
 TITLES_TICK = "curation.titles"
 TITLES_TICK_SECONDS = 30

@@ -42,7 +42,8 @@ def digest_trigger(settings: CurationSettings) -> CronTrigger:
 def next_digest_after(settings: CurationSettings, moment: datetime) -> datetime:
     """The first scheduled digest strictly after `moment` (DST handled by the trigger)."""
     fire = digest_trigger(settings).get_next_fire_time(None, moment + timedelta(seconds=1))
-    assert fire is not None, "a weekly cron trigger always fires again"
+    if not isinstance(fire, datetime):
+        raise ValueError("a weekly cron trigger always fires again")
     return fire
 
 
