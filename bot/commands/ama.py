@@ -64,7 +64,7 @@ handlers = Handlers("ama")
 feature = Feature(
     summary="Ask-me-anything sessions: questions, votes, moderation and a recap",
     handlers=handlers,
-    highlights=("ama list", "ama ask", "ama queue"),
+    highlights=("ama ask", "ama queue", "ama schedule"),
     tables=store,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
 )
