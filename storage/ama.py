@@ -8,13 +8,15 @@ unique key, counters incremented in SQL), so the database decides who wins.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, select, update
+from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, distinct, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
+from bot.domain.ama import ASKED_STATUSES, QuestionStatus
 from storage import dialect
 from storage.db import rowcount
 from storage.models import OutboxMessage
@@ -364,3 +366,70 @@ async def replace_queued_payload(
         .values(payload=payload)
     )
     return rowcount(result) == 1
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodFigures:
+    amas_held: int
+    questions_asked: int
+    questions_answered: int
+    distinct_askers: int
+    votes: int
+
+
+async def period_figures(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> PeriodFigures:
+    """The community's AMAs in [start, end): sessions that closed, questions asked
+    (drafts, pending and rejected ones are not), answered, and votes cast."""
+    community = (col(Ama.platform) == platform, col(Ama.workspace_id) == workspace_id)
+    held = (
+        await session.execute(
+            select(func.count(col(Ama.id))).where(
+                *community, col(Ama.closed_at) >= start, col(Ama.closed_at) < end
+            )
+        )
+    ).scalar_one()
+    asked = [str(status) for status in ASKED_STATUSES]
+    questions = (
+        await session.execute(
+            select(
+                func.count(col(AmaQuestion.id)),
+                func.count(distinct(col(AmaQuestion.author_user_id))),
+            )
+            .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+            .where(
+                *community,
+                col(AmaQuestion.status).in_(asked),
+                col(AmaQuestion.created_at) >= start,
+                col(AmaQuestion.created_at) < end,
+            )
+        )
+    ).one()
+    answered = (
+        await session.execute(
+            select(func.count(col(AmaQuestion.id)))
+            .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+            .where(
+                *community,
+                col(AmaQuestion.status) == str(QuestionStatus.ANSWERED),
+                col(AmaQuestion.resolved_at) >= start,
+                col(AmaQuestion.resolved_at) < end,
+            )
+        )
+    ).scalar_one()
+    votes = (
+        await session.execute(
+            select(func.count(col(AmaVote.id)))
+            .join(AmaQuestion, col(AmaQuestion.id) == col(AmaVote.question_id))
+            .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+            .where(*community, col(AmaVote.created_at) >= start, col(AmaVote.created_at) < end)
+        )
+    ).scalar_one()
+    return PeriodFigures(
+        amas_held=int(held),
+        questions_asked=int(questions[0]),
+        questions_answered=int(answered),
+        distinct_askers=int(questions[1]),
+        votes=int(votes),
+    )

@@ -20,6 +20,7 @@ from sqlalchemy import (
     distinct,
     func,
 )
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
@@ -615,3 +616,74 @@ async def grouped_members(
     for round_id, group_id, user_id in (await session.execute(query)).all():
         grouped.setdefault(round_id, {}).setdefault(group_id, []).append(user_id)
     return grouped
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodFigures:
+    rounds: int
+    participants: int
+    distinct_participants: int
+    groups: int
+    groups_met: int
+    groups_answered: int
+    repeat_pairs: int
+    total_pairs: int
+
+
+async def period_figures(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> PeriodFigures:
+    """What the community's rounds that started in [start, end) achieved; rounds
+    nobody took part in are not rounds."""
+    rounds = (
+        await session.execute(
+            sa_select(
+                func.count(col(CoffeeRound.id)),
+                func.coalesce(func.sum(col(CoffeeRound.participants)), 0),
+                func.coalesce(func.sum(col(CoffeeRound.groups)), 0),
+                func.coalesce(func.sum(col(CoffeeRound.repeat_pairs)), 0),
+                func.coalesce(func.sum(col(CoffeeRound.total_pairs)), 0),
+            )
+            .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeRound.program_id))
+            .where(
+                col(CoffeeProgram.platform) == platform,
+                col(CoffeeProgram.workspace_id) == workspace_id,
+                col(CoffeeRound.occurrence) >= start,
+                col(CoffeeRound.occurrence) < end,
+                col(CoffeeRound.participants) > 0,
+            )
+        )
+    ).one()
+    in_period = (
+        select(CoffeeGroupMember)
+        .join(CoffeeRound, col(CoffeeRound.id) == col(CoffeeGroupMember.round_id))
+        .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeRound.program_id))
+        .where(
+            col(CoffeeProgram.platform) == platform,
+            col(CoffeeProgram.workspace_id) == workspace_id,
+            col(CoffeeRound.occurrence) >= start,
+            col(CoffeeRound.occurrence) < end,
+        )
+        .subquery()
+    )
+    people = (
+        await session.execute(sa_select(func.count(distinct(in_period.c.user_id))))
+    ).scalar_one()
+    answered = (
+        await session.execute(
+            sa_select(
+                func.count(distinct(in_period.c.group_id)).filter(in_period.c.answer == "met"),
+                func.count(distinct(in_period.c.group_id)).filter(in_period.c.answer.is_not(None)),
+            )
+        )
+    ).one()
+    return PeriodFigures(
+        rounds=int(rounds[0]),
+        participants=int(rounds[1]),
+        distinct_participants=int(people),
+        groups=int(rounds[2]),
+        groups_met=int(answered[0]),
+        groups_answered=int(answered[1]),
+        repeat_pairs=int(rounds[3]),
+        total_pairs=int(rounds[4]),
+    )

@@ -51,6 +51,7 @@ from bot.services.ama import (
     asker_label,
     close_ama,
     control_panel,
+    metrics,
     question_message,
     refresh_question_post,
     when_label,
@@ -67,6 +68,7 @@ feature = Feature(
     highlights=("ama ask", "ama queue", "ama schedule"),
     tables=store,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    metrics=metrics,
 )
 
 AMA_PARAM = Param(

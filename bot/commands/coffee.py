@@ -33,6 +33,7 @@ from bot.services.coffee import (
     answer_buttons,
     check_starters,
     manual_round_job,
+    metrics,
     plan_round,
     platform_members,
     program_schedule,
@@ -50,6 +51,7 @@ feature = Feature(
     tables=coffee,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
     check=check_starters,
+    metrics=metrics,
 )
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.feature import Figures, Period
 from bot.core.formatting import channel_link
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox, message_to_payload
@@ -324,4 +325,20 @@ def _shown(question: AmaQuestion, links: dict[int, str] | None = None) -> dict[s
         "asker": asker_label(question),
         "text": question.text,
         "link": Trusted(link) if link else None,
+    }
+
+
+async def metrics(session: AsyncSession, period: Period) -> Figures:
+    """AMA figures for the health report: sessions held and how questions fared."""
+    figures = await store.period_figures(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    asked = figures.questions_asked
+    return {
+        "amas_held": figures.amas_held,
+        "questions_asked": asked,
+        "questions_answered": figures.questions_answered,
+        "answer_rate": figures.questions_answered / asked if asked else None,
+        "distinct_askers": figures.distinct_askers,
+        "votes": figures.votes,
     }

@@ -30,6 +30,7 @@ from pathlib import Path
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.feature import Figures, Period
 from bot.core.formatting import channel_link
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
@@ -581,3 +582,24 @@ async def resume_member(
         Message(text),
         key=f"coffee:resumed:{membership_id}:{occurrence.isoformat()}",
     )
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+async def metrics(session: AsyncSession, period: Period) -> Figures:
+    """Coffee's figures for the health report: how many took part and how many met."""
+    figures = await coffee.period_figures(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    return {
+        "rounds": figures.rounds,
+        "participants": figures.participants,
+        "distinct_participants": figures.distinct_participants,
+        "groups": figures.groups,
+        # Among groups that answered "Did you meet?"; unanswered groups are unknown.
+        "meet_rate": _share(figures.groups_met, figures.groups_answered),
+        "answer_rate": _share(figures.groups_answered, figures.groups),
+        "repeat_rate": _share(figures.repeat_pairs, figures.total_pairs),
+    }

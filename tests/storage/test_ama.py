@@ -147,3 +147,48 @@ async def test_queued_edits_take_new_content_until_leased(db: Database) -> None:
         assert not await store.replace_queued_payload(session, row_id, {"text": "3"})
         refs = await store.sent_refs(session, [row_id])
         assert refs == {row_id: {"channel_id": "C1", "message_id": "m1"}}
+
+
+async def test_period_figures_count_this_communitys_questions_in_the_period(db: Database) -> None:
+    closed = await make_ama(db, state="closed", closed_at=START + timedelta(hours=1))
+    other = await make_ama(db, channel="C2")
+    async with db.transaction() as session:
+        answered = store.AmaQuestion(
+            ama_id=closed,
+            author_user_id="bo",
+            text="How?",
+            status="answered",
+            created_at=START,
+            resolved_at=START + timedelta(minutes=30),
+        )
+        skipped = store.AmaQuestion(
+            ama_id=closed, author_user_id="bo", text="Why?", status="skipped", created_at=START
+        )
+        draft = store.AmaQuestion(
+            ama_id=other, author_user_id="cy", text="Hm?", status="draft", created_at=START
+        )
+        early = store.AmaQuestion(
+            ama_id=other,
+            author_user_id="di",
+            text="Old?",
+            status="approved",
+            created_at=START - timedelta(days=9),
+        )
+        session.add_all([answered, skipped, draft, early])
+        await session.flush()
+        assert answered.id is not None and early.id is not None
+        session.add(store.AmaVote(question_id=answered.id, user_id="cy", created_at=START))
+        session.add(
+            store.AmaVote(question_id=early.id, user_id="cy", created_at=START - timedelta(days=9))
+        )
+    async with db.sessions() as session:
+        figures = await store.period_figures(
+            session, "fake", "W1", START - timedelta(days=1), START + timedelta(days=1)
+        )
+        elsewhere = await store.period_figures(
+            session, "fake", "W2", START - timedelta(days=1), START + timedelta(days=1)
+        )
+    assert figures == store.PeriodFigures(
+        amas_held=1, questions_asked=2, questions_answered=1, distinct_askers=1, votes=1
+    )
+    assert elsewhere == store.PeriodFigures(0, 0, 0, 0, 0)

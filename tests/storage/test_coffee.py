@@ -206,3 +206,33 @@ async def test_blocks_are_recorded_once_and_removed(db: Database) -> None:
         assert not await coffee.remove_block(session, "fake", "W1", "ana", "bob")
     async with db.sessions() as session:
         assert await coffee.community_blocks(session, "fake", "W1") == []
+
+
+async def test_period_figures_count_this_communitys_rounds_in_the_period(db: Database) -> None:
+    program = await add_program(db)
+    other_community = await add_program(db, workspace="W2")
+    met, unanswered = [("ana", "met"), ("ben", None)], [("cy", None), ("dee", None)]
+    inside = await add_round(db, program, NOW, [met, unanswered])
+    before = await add_round(db, program, NOW - timedelta(days=7), [[("ana", "met"), ("cy", None)]])
+    elsewhere = await add_round(db, other_community, NOW, [[("zed", "met"), ("yan", "met")]])
+    empty = await add_round(db, program, NOW + timedelta(days=1), [])
+    async with db.transaction() as session:
+        for round_id, people in ((inside, 4), (before, 2), (elsewhere, 2), (empty, 0)):
+            row = await session.get(CoffeeRound, round_id)
+            assert row is not None
+            row.participants, row.groups = people, people // 2
+            row.total_pairs, row.repeat_pairs = people // 2, 1 if people else 0
+    async with db.sessions() as session:
+        figures = await coffee.period_figures(
+            session, "fake", "W1", NOW - timedelta(days=1), NOW + timedelta(days=6)
+        )
+    assert figures == coffee.PeriodFigures(
+        rounds=1,
+        participants=4,
+        distinct_participants=4,
+        groups=2,
+        groups_met=1,
+        groups_answered=1,
+        repeat_pairs=1,
+        total_pairs=2,
+    )
