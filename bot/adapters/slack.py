@@ -20,12 +20,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
+import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
@@ -36,6 +40,8 @@ from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAutho
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
@@ -82,6 +88,8 @@ _bolt_log.addFilter(_ExpectedBoltWarnings())
 
 COMMAND = "/kindred"
 EVENTS_PATH = "/slack/events"
+# Slack's own replay window for signed requests (bolt uses the same).
+SIGNATURE_MAX_AGE = 300
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 # Work after an ack starts once no request has been in the middle of its ack for
@@ -365,8 +373,43 @@ class SlackAdapter:
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         with self._acks.acking():
-            bolt_request = await to_bolt_request(request)
+            bolt_request = await self._verified_request(request)
+            if isinstance(bolt_request, web.Response):
+                return bolt_request
             return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+
+    async def _verified_request(self, request: web.Request) -> AsyncBoltRequest | web.Response:
+        """The request as bolt reads it, or the refusal: 401 for a missing, wrong or
+        stale signature, 400 for a signed body that is not what Slack sends.
+
+        bolt parses the body before its own signature check, so a broken body from
+        anyone would otherwise end in a 500 with a traceback; checking first keeps
+        the parser away from whoever cannot sign."""
+        raw = await request.read()
+        headers = request.headers
+        if not _is_ssl_check(raw) and not _signed_by_slack(
+            self.settings.slack_signing_secret.value,
+            raw,
+            headers.get("X-Slack-Request-Timestamp"),
+            headers.get("X-Slack-Signature"),
+        ):
+            return web.Response(status=401, text="invalid request signature")
+        try:
+            text = raw.decode("utf-8")
+            # The same reading bolt does; it breaks on anything but an object.
+            body = parse_body(text, request.content_type)
+        except ValueError as error:
+            # UnicodeDecodeError and json.JSONDecodeError are both ValueErrors.
+            log.warning("refusing a signed Slack request with an unreadable body: %s", error)
+            return web.Response(status=400, text="unreadable request body")
+        if not isinstance(body, dict):
+            log.warning("refusing a signed Slack request whose body is not an object")
+            return web.Response(status=400, text="unreadable request body")
+        return AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers={key: headers.getall(key) for key in headers},
+        )
 
     async def _install(self, request: web.Request) -> web.Response:
         flow = self.bolt.oauth_flow
@@ -728,6 +771,32 @@ class SlackAdapter:
             )
         except PlatformError as error:
             log.warning("could not publish the home tab of %s: %s", inbound.user_id, error)
+
+
+def _signed_by_slack(secret: str, raw: bytes, timestamp: str | None, signature: str | None) -> bool:
+    """`X-Slack-Signature` is v0= HMAC-SHA256 of `v0:{timestamp}:{body}`, and the
+    timestamp is at most SIGNATURE_MAX_AGE seconds off (replays). Computed on the
+    bytes, so a body that is not even UTF-8 is refused as unsigned, not as a crash."""
+    if timestamp is None or signature is None:
+        return False
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return False
+    if abs(time.time() - stamp) > SIGNATURE_MAX_AGE:
+        return False
+    signed = b"v0:" + timestamp.encode() + b":" + raw
+    expected = "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _is_ssl_check(raw: bytes) -> bool:
+    """Slack's certificate probe, which bolt answers without a signature (as before)."""
+    try:
+        fields = parse_qs(raw.decode("utf-8"))
+    except ValueError:
+        return False
+    return fields.get("ssl_check") == ["1"]
 
 
 def _team_id(body: dict[str, Any], context: AsyncBoltContext) -> str:

@@ -4,6 +4,8 @@ Mode), driven by signed requests, talking to the local fake Slack Web API."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
 import socket
@@ -58,6 +60,7 @@ from tests.bot.adapters.slack_harness import (
     slack_settings,
 )
 from tests.fakes.slack import (
+    SIGNING_SECRET,
     FakeSlack,
     block_action_payload,
     event_callback,
@@ -363,6 +366,58 @@ async def test_bad_or_stale_signatures_get_401_and_do_nothing(
     assert probe.seen == []
     assert slack.fake.responses == []
     assert slack.fake.calls_to("chat.postMessage") == []
+
+
+BROKEN_BODIES = [
+    pytest.param('{"type": "event_callback", "event": {', True, id="json"),
+    pytest.param("payload=%7B%22type%22%3A+%22block_actions", False, id="form-payload"),
+    pytest.param("[1, 2]", True, id="json-not-an-object"),
+    pytest.param("payload=%5B%5D", False, id="form-payload-not-an-object"),
+    pytest.param(b"\xff\xfe{", True, id="not-utf8"),
+]
+
+
+async def _post_raw(
+    slack: Harness, body: bytes, json_body: bool, headers: dict[str, str]
+) -> tuple[int, str]:
+    headers = {
+        **headers,
+        "Content-Type": "application/json" if json_body else "application/x-www-form-urlencoded",
+    }
+    async with slack.session.post(slack.sender.url, data=body, headers=headers) as response:
+        return response.status, await response.text()
+
+
+def _signed(body: bytes, *, secret: str = SIGNING_SECRET, age: float = 0) -> dict[str, str]:
+    stamp = str(int(time.time() - age))
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest.hexdigest()}"}
+
+
+@pytest.mark.parametrize(("body", "json_body"), BROKEN_BODIES)
+async def test_unparsable_bodies_get_401_unless_signed_and_then_400(
+    slack: Harness, probe: Probe, body: str | bytes, json_body: bool
+) -> None:
+    raw = body.encode() if isinstance(body, str) else body
+    # The signature is checked before the body is read as JSON: whoever cannot sign
+    # learns nothing about the parser.
+    assert (await _post_raw(slack, raw, json_body, {}))[0] == 401
+    forged = _signed(raw, secret="wrong-secret")
+    assert (await _post_raw(slack, raw, json_body, forged))[0] == 401
+    assert (await _post_raw(slack, raw, json_body, _signed(raw, age=600)))[0] == 401
+    garbage_stamp = {**_signed(raw), "X-Slack-Request-Timestamp": "soon"}
+    assert (await _post_raw(slack, raw, json_body, garbage_stamp))[0] == 401
+    status, text = await _post_raw(slack, raw, json_body, _signed(raw))
+    assert status == 400
+    assert "Traceback" not in text
+    # The endpoint still serves well-formed requests afterwards.
+    assert (await slack.command("help"))["text"]
+    assert probe.seen == []
+
+
+async def test_slacks_certificate_probe_is_answered_unsigned(slack: Harness) -> None:
+    status, _ = await _post_raw(slack, b"ssl_check=1&token=legacy", False, {})
+    assert status == 200
 
 
 # -- events ------------------------------------------------------------------------------
