@@ -36,6 +36,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -46,6 +47,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack_oauth import DatabaseInstallationStore, DatabaseOAuthStateStore
 from bot.adapters.slack_platform import (
@@ -239,10 +241,9 @@ class SlackAdapter:
         store = DatabaseInstallationStore(self.kindred.db) if self.oauth else None
         tokens: BotTokens = store or StaticToken(self.settings.slack_bot_token.value)
         self._platform = SlackPlatform(self._web_client(), tokens, pace=self.pace)
-        self._bolt = self._build_bolt(store)
         self.kindred.attach(self._platform)
-        if not self.oauth:
-            await self._register_workspace()
+        identity = None if self.oauth else await self._register_workspace()
+        self._bolt = self._build_bolt(store, identity)
         await self.kindred.start()
         self._core_started = True
         await self._serve_http()
@@ -253,9 +254,10 @@ class SlackAdapter:
             await self._socket.connect_async()
             log.info("Slack Socket Mode connected")
 
-    async def _register_workspace(self) -> None:
+    async def _register_workspace(self) -> AsyncSlackResponse:
         """Record the token's workspace and its name (welcomes and digests use it);
-        with OAuth, each installation records its own."""
+        with OAuth, each installation records its own. Returns the `auth.test`
+        answer, which bolt and permalinks share instead of asking again."""
         try:
             identity = await self._web_client(self.settings.slack_bot_token.value).auth_test()
         except SlackApiError as error:
@@ -272,6 +274,8 @@ class SlackAdapter:
             await members.ensure_community(
                 session, PLATFORM, str(identity["team_id"]), str(identity.get("team") or "")
             )
+        self.platform.know_workspace(str(identity["team_id"]), str(identity.get("url") or ""))
+        return identity
 
     async def stop(self) -> None:
         """Undo whatever `start` got done (it may have failed half-way)."""
@@ -298,14 +302,30 @@ class SlackAdapter:
             retry_handlers=[],
         )
 
-    def _build_bolt(self, store: DatabaseInstallationStore | None) -> AsyncApp:
+    def _build_bolt(
+        self, store: DatabaseInstallationStore | None, identity: AsyncSlackResponse | None
+    ) -> AsyncApp:
         settings = self.settings
         if store is None:
+            assert identity is not None, "single-workspace mode registers its workspace first"
+            # Given a token, bolt would call auth.test lazily inside the first request,
+            # before its ack (a slow Slack made that ack miss the 3 s deadline). The
+            # answer from start-up is the same, so bolt is handed it.
+            authorized = AuthorizeResult.from_auth_test_response(
+                auth_test_response=identity, bot_token=settings.slack_bot_token.value
+            )
+
+            async def authorize() -> AuthorizeResult:
+                return authorized
+
             app = AsyncApp(
                 name="kindred",
                 logger=_bolt_log,
                 signing_secret=settings.slack_signing_secret.value,
-                client=self._web_client(settings.slack_bot_token.value),
+                # Without a token here bolt takes `authorize`; each request's client
+                # gets the token from its result.
+                client=self._web_client(),
+                authorize=authorize,
             )
             app.event("app_uninstalled")(self._on_token_lost)
             app.event("tokens_revoked")(self._on_token_lost)

@@ -473,6 +473,11 @@ class SlackPlatform:
         link = await self.permalink(workspace_id, channel, ts, thread_ts)
         return MessageRef(channel, ts, thread_id=thread_ts, permalink=link)
 
+    def know_workspace(self, workspace_id: str, url: str) -> None:
+        """Remember a workspace's URL from an `auth.test` made elsewhere (start-up)."""
+        if url:
+            self._workspace_urls.put(workspace_id, url.rstrip("/"))
+
     async def permalink(
         self, workspace_id: str, channel_id: str, ts: str, thread_ts: str | None = None
     ) -> str | None:

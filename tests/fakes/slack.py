@@ -254,6 +254,10 @@ class FakeSlack:
         # so tests stay fast.
         self.retry_after_unit = retry_after_unit
         self.rate_limited = 0
+        # Seconds every Web API call takes (a slow Slack); response_url posts stay fast.
+        self.delay = 0.0
+        # When each Web API call arrived (time.monotonic()), to compare with acks.
+        self.call_times: list[tuple[str, float]] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -398,6 +402,9 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        self.call_times.append((method, time.monotonic()))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         params: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
             params.update(await request.json())

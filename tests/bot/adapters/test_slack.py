@@ -292,6 +292,57 @@ async def test_command_is_acked_before_slow_work_and_answered_after(
     assert answer["text"] == "Finally."
 
 
+async def _acked_within(slack: Harness, body: str, *, json_body: bool = False) -> float:
+    started = time.perf_counter()
+    status, _ = await slack.sender.post(body, json_body=json_body)
+    assert status == 200
+    return time.perf_counter() - started
+
+
+async def test_nothing_calls_a_slow_slack_between_a_request_and_its_ack(
+    slack: Harness, probe: Probe
+) -> None:
+    """The first request after a start included: bolt would ask auth.test then."""
+    slack.fake.delay = 2.5
+    calls_before = len(slack.fake.calls)
+    key = uuid.uuid4().hex
+    command = slash_command(
+        "help", team_id=TEAM, user_id=MEMBER, response_url=slack.fake.response_url(key)
+    )
+    assert await _acked_within(slack, command) < 1.0
+    joined = event_callback(
+        {"type": "member_joined_channel", "user": "UBEN", "channel": CHANNEL},
+        team_id=TEAM,
+        event_id="EvSlowJoin",
+    )
+    assert await _acked_within(slack, joined, json_body=True) < 1.0
+    reaction = event_callback(
+        {
+            "type": "reaction_added",
+            "user": MEMBER,
+            "reaction": "bookmark",
+            "item": {"type": "message", "channel": CHANNEL, "ts": "1.000001"},
+        },
+        team_id=TEAM,
+        event_id="EvSlowReaction",
+    )
+    assert await _acked_within(slack, reaction, json_body=True) < 1.0
+    click = interactive(
+        block_action_payload(
+            {"action_id": "kindred:probe.press:0", "value": "acme", "type": "button"},
+            team_id=TEAM,
+            user_id=MEMBER,
+            channel_id=CHANNEL,
+            message_ts="1.000002",
+            response_url=slack.fake.response_url(uuid.uuid4().hex),
+        )
+    )
+    assert await _acked_within(slack, click) < 1.0
+    # The answers still come, after the slow calls that follow the acks.
+    assert (await slack.response(key, within=15))["text"]
+    assert [c.method for c in slack.fake.calls[calls_before:] if c.method == "auth.test"] == []
+
+
 async def test_work_defers_to_acks_in_progress_but_not_for_long() -> None:
     acks = AcksFirst(patience=0.3, settle=0.02)
     loop = asyncio.get_running_loop()
