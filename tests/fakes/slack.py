@@ -556,7 +556,7 @@ class FakeSlack:
     ) -> dict[str, Any]:
         channel = self._channel(workspace, params)
         top_level = [m for m in channel["messages"] if m.get("thread_ts", m["ts"]) == m["ts"]]
-        return {"messages": self._window(top_level, params)}
+        return self._history_page(self._window(top_level, params, limit=False), params)
 
     def _conversations_replies(
         self, workspace: Workspace, params: dict[str, Any]
@@ -568,7 +568,19 @@ class FakeSlack:
             raise SlackError("thread_not_found")
         thread = message.get("thread_ts", message["ts"])
         in_thread = [m for m in channel["messages"] if m.get("thread_ts", m["ts"]) == thread]
-        return {"messages": self._window(in_thread, params, newest_first=False)}
+        chosen = self._window(in_thread, params, newest_first=False, limit=False)
+        return self._history_page(chosen, params)
+
+    def _history_page(self, chosen: list[dict[str, Any]], params: Params) -> Answer:
+        """One page of messages, cursor-paginated; metadata only when asked for
+        (`include_all_metadata`), as Slack does."""
+        page = self._page(chosen, params, "messages")
+        if str(params.get("include_all_metadata", "")).lower() not in {"1", "true"}:
+            page["messages"] = [
+                {k: v for k, v in m.items() if k != "metadata"} for m in page["messages"]
+            ]
+        page["has_more"] = bool(page["response_metadata"]["next_cursor"])
+        return page
 
     def _chat_postMessage(self, workspace: Workspace, params: Params) -> Answer:
         channel_id = str(params.get("channel", ""))
@@ -585,6 +597,9 @@ class FakeSlack:
         }
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
+        if params.get("metadata"):
+            metadata = params["metadata"]
+            message["metadata"] = metadata if isinstance(metadata, dict) else json.loads(metadata)
         channel["messages"].append(message)
         return {"channel": channel_id, "ts": message["ts"], "message": message}
 
@@ -653,7 +668,11 @@ class FakeSlack:
 
     @staticmethod
     def _window(
-        messages: list[dict[str, Any]], params: dict[str, Any], *, newest_first: bool = True
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        newest_first: bool = True,
+        limit: bool = True,
     ) -> list[dict[str, Any]]:
         inclusive = str(params.get("inclusive", "")).lower() in {"1", "true"}
         latest = params.get("latest")
@@ -673,10 +692,12 @@ class FakeSlack:
 
         chosen = [m for m in messages if inside(m["ts"])]
         chosen.sort(key=lambda m: float(m["ts"]), reverse=newest_first)
-        return chosen[: int(params.get("limit") or 100)]
+        return chosen[: int(params.get("limit") or 100)] if limit else chosen
 
     def _next_ts(self) -> str:
-        return f"1700000000.{next(self._ts):06d}"
+        # Like Slack's: the posting time, unique per message (the counter keeps them
+        # increasing and distinct within one second).
+        return f"{int(time.time())}.{next(self._ts):06d}"
 
     # -- response_url, uploads, Socket Mode ------------------------------------------------
 
