@@ -115,6 +115,10 @@ BOT_SCOPES = (
     "groups:read",  # the same for private channels Kindred was invited to
     "channels:history",  # read the message a reaction was added to (public channels)
     "groups:history",  # the same in private channels Kindred is in
+    # After a crash, look for a message Kindred may already have posted in a group
+    # DM or DM before posting it again (message metadata carries its outbox key).
+    "mpim:history",
+    "im:history",
     "reactions:read",  # reaction_added events
     "files:write",  # upload attachments such as an AMA's Markdown export
 )

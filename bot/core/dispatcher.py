@@ -308,7 +308,15 @@ class OutboxDispatcher:
         row, parent_ref = item.row, item.parent_ref
         workspace = row.workspace_id
         if item.leased_before is not None and isinstance(platform, FindsEarlierSends):
-            earlier = await self._earlier_copy(platform, item, message)
+            try:
+                earlier = await self._earlier_copy(platform, item, message)
+            except TransientPlatformError:
+                raise
+            except PlatformError as error:
+                # The history cannot be read (a scope not granted, a channel Kindred
+                # is not in): a possible second copy beats a lost message.
+                log.warning("outbox row %s: cannot look for a first copy: %s", row.id, error)
+                earlier = None
             if earlier is not None:
                 log.info("outbox row %s was already posted; recording it, not re-sending", row.id)
                 self.recovered_count += 1

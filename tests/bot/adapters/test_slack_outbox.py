@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from bot.adapters.slack_platform import OUTBOX_EVENT_TYPE, SlackPlatform, StaticToken
 from bot.core.dispatcher import OutboxDispatcher
 from bot.core.outbox import Outbox
-from bot.core.platform import Message, MessageRef
+from bot.core.platform import Message, MessageRef, PlatformError
 from storage import outbox as outbox_rows
 from storage.db import Database
 from storage.models import OutboxMessage
@@ -124,6 +124,29 @@ async def _leased_by(db: Database, owner: str) -> int:
     async with db.sessions() as session:
         query = select(func.count()).where(OutboxMessage.lease_owner == owner)
         return int((await session.execute(query)).scalar_one())
+
+
+async def test_a_history_slack_will_not_show_means_sending_not_failing(
+    fake: FakeSlack, db: Database
+) -> None:
+    async with db.transaction() as session:
+        await Outbox(session, "slack", TEAM).post(CHANNEL, Message("Hello"), key="hello")
+    lease = timedelta(seconds=0.3)
+    claimed = await outbox_rows.claim_due(
+        db, owner="replica-a", platforms=["slack"], limit=10, lease=lease
+    )
+    assert len(claimed) == 1  # leased, then replica-a died before sending
+    await asyncio.sleep(0.4)
+    platform = _platform(fake)
+
+    async def refused(*args: object) -> MessageRef | None:
+        raise PlatformError("conversations.history failed in T1: missing_scope")
+
+    platform.find_sent = refused  # type: ignore[method-assign]
+    async with asyncio.timeout(10):
+        await OutboxDispatcher(db, {"slack": platform}, lease=lease).drain()
+    assert await outbox_rows.counts_by_status(db) == {"sent": 1}
+    assert [m["text"] for m in fake.messages(TEAM, CHANNEL)] == ["Hello"]
 
 
 class SlowPlatform(FakePlatform):
