@@ -299,13 +299,14 @@ class SlackPlatform:
         directory: dict[str, SlackUser] = {}
         cursor: str | None = None
         while True:
-            page = await self.read(
-                workspace_id,
-                "users.list",
-                lambda token, cursor=cursor: self.client.users_list(
-                    token=token, limit=PAGE_SIZE, cursor=cursor
-                ),
-            )
+
+            def users_page(
+                token: str, cursor: str | None = cursor
+            ) -> Awaitable[AsyncSlackResponse]:
+                return self.client.users_list(token=token, limit=PAGE_SIZE, cursor=cursor)
+
+            page = await self.read(workspace_id, "users.list", users_page)
+            data: dict[str, Any]
             for data in page.get("members", []):
                 user = SlackUser.from_api(data)
                 directory[user.user_id] = user
@@ -319,13 +320,15 @@ class SlackPlatform:
         member_ids: list[str] = []
         cursor: str | None = None
         while True:
-            page = await self.read(
-                workspace_id,
-                "conversations.members",
-                lambda token, cursor=cursor: self.client.conversations_members(
+
+            def members_page(
+                token: str, cursor: str | None = cursor
+            ) -> Awaitable[AsyncSlackResponse]:
+                return self.client.conversations_members(
                     token=token, channel=channel_id, limit=PAGE_SIZE, cursor=cursor
-                ),
-            )
+                )
+
+            page = await self.read(workspace_id, "conversations.members", members_page)
             member_ids.extend(page.get("members", []))
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if cursor is None:
@@ -398,6 +401,7 @@ class SlackPlatform:
                     token=token, channel=channel_id, latest=ts, inclusive=True, limit=1
                 ),
             )
+            message: dict[str, Any]
             for message in history.get("messages", []):
                 if message.get("ts") == ts:
                     return str(message.get("text", ""))

@@ -361,7 +361,9 @@ class FakeSlack:
         """chat.postMessage's per-channel limit."""
         self.channel_limit = (per_second, burst)
 
-    def fail_next(self, method: str, count: int, *, status: int = 429, retry_after: float = 0.05):
+    def fail_next(
+        self, method: str, count: int, *, status: int = 429, retry_after: float = 0.05
+    ) -> None:
         self._failures.setdefault(method, []).extend(
             _Failure(status, retry_after) for _ in range(count)
         )
@@ -376,7 +378,9 @@ class FakeSlack:
         channel = self.workspaces[team_id].channels.get(channel_id)
         return channel["messages"] if channel is not None else []
 
-    def channels_of(self, team_id: str, *, mpim: bool | None = None, im: bool | None = None):
+    def channels_of(
+        self, team_id: str, *, mpim: bool | None = None, im: bool | None = None
+    ) -> list[dict[str, Any]]:
         return [
             channel
             for channel in self.workspaces[team_id].channels.values()

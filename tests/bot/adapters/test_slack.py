@@ -906,6 +906,32 @@ async def test_two_workspaces_installed_by_oauth_each_use_their_own_token(
             await h.adapter.platform.send_dm("TTWO", MEMBER, Message("still there?"))
 
 
+@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+async def test_an_installed_workspace_is_acked_without_asking_a_slow_slack_after_a_restart(
+    fake: FakeSlack, settings: Settings, sqlite_db: Database, probe: Probe
+) -> None:
+    fake.client_credentials = ("client-1", "client-secret")
+    fake.add_oauth_code("code-one", "TONE", "xoxb-one", name="Guild One")
+    fake.add_user("TONE", MEMBER, "ana")
+    oauth = slack_settings(
+        settings, fake, slack_client_id="client-1", slack_client_secret=Secret("client-secret")
+    )
+    oauth = replace(oauth, slack_bot_token=Secret(""))
+    registry = Registry.merge([*FEATURES, probe.handlers])
+    async with running_slack(fake, oauth, sqlite_db, registry=registry) as h:
+        assert (await _install(h, "code-one")).startswith("200")
+    async with running_slack(fake, oauth, sqlite_db, registry=registry) as h:
+        fake.delay = 2.5
+        calls_before = len(fake.calls)
+        key = uuid.uuid4().hex
+        body = slash_command(
+            "help", team_id="TONE", user_id=MEMBER, response_url=fake.response_url(key)
+        )
+        assert await _acked_within(h, body) < 1.0
+        assert (await h.response(key, within=15))["text"]
+        assert [c.method for c in fake.calls[calls_before:] if c.method == "auth.test"] == []
+
+
 # -- Socket Mode, health, entry point, manifest ------------------------------------------------
 
 

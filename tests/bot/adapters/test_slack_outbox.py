@@ -9,12 +9,13 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from bot.adapters.slack_platform import OUTBOX_EVENT_TYPE, SlackPlatform, StaticToken
 from bot.core.dispatcher import OutboxDispatcher
@@ -23,6 +24,7 @@ from bot.core.platform import Message, MessageRef, PlatformError
 from storage import outbox as outbox_rows
 from storage.db import Database
 from storage.models import OutboxMessage
+from storage.types import utcnow
 from tests.bot.adapters.slack_harness import CHANNEL, TEAM, TOKEN, populate
 from tests.fakes.platform import FakePlatform
 from tests.fakes.slack import FakeSlack
@@ -108,7 +110,7 @@ async def test_the_first_copy_is_found_in_threads_and_dms_too(
 ) -> None:
     platform = _platform(fake)
     parent = await platform.post_channel(TEAM, CHANNEL, Message("parent", idempotency_key="k-1"))
-    since = outbox_rows.utcnow() - timedelta(seconds=1)
+    since = utcnow() - timedelta(seconds=1)
     reply = await platform.reply_in_thread(TEAM, parent, Message("r", idempotency_key="k-2"))
     dm = await platform.send_dm(TEAM, "UP01", Message("hi", idempotency_key="k-3"))
     found = await platform.find_sent(TEAM, "thread_reply", "", parent, "k-2", since)
@@ -122,7 +124,7 @@ async def test_the_first_copy_is_found_in_threads_and_dms_too(
 
 async def _leased_by(db: Database, owner: str) -> int:
     async with db.sessions() as session:
-        query = select(func.count()).where(OutboxMessage.lease_owner == owner)
+        query = select(func.count()).where(col(OutboxMessage.lease_owner) == owner)
         return int((await session.execute(query)).scalar_one())
 
 
@@ -139,7 +141,14 @@ async def test_a_history_slack_will_not_show_means_sending_not_failing(
     await asyncio.sleep(0.4)
     platform = _platform(fake)
 
-    async def refused(*args: object) -> MessageRef | None:
+    async def refused(
+        workspace_id: str,
+        kind: str,
+        target: str,
+        parent: MessageRef | None,
+        key: str,
+        since: datetime,
+    ) -> MessageRef | None:
         raise PlatformError("conversations.history failed in T1: missing_scope")
 
     platform.find_sent = refused  # type: ignore[method-assign]
