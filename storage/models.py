@@ -80,6 +80,10 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     lease_owner: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Set by the first lease and kept: a row leased again may have been sent since
+    # then (its dispatcher died between the send and the mark), so the dispatcher
+    # looks for that copy before sending.
+    first_leased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The delivered message (MessageRef fields), so later rows can reply or update.

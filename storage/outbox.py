@@ -69,6 +69,9 @@ class ClaimedRow:
     row: OutboxMessage
     # The sent message of `after_id`, for thread replies and updates to it.
     parent_ref: dict[str, Any] | None
+    # When the row was first leased, if this is not its first lease: a dispatcher
+    # that held it may have sent it since then without living to mark it.
+    leased_before: datetime | None = None
 
 
 async def claim_due(
@@ -102,10 +105,18 @@ async def claim_due(
         ids = list((await session.execute(due)).scalars())
         if not ids:
             return []
+        earlier = await session.execute(
+            select(OutboxMessage.id, OutboxMessage.first_leased_at).where(OutboxMessage.id.in_(ids))
+        )
+        leased_before = {row_id: at for row_id, at in earlier.all() if at is not None}
         await session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_(ids))
-            .values(lease_owner=owner, lease_until=now + lease)
+            .values(
+                lease_owner=owner,
+                lease_until=now + lease,
+                first_leased_at=func.coalesce(OutboxMessage.first_leased_at, now),
+            )
         )
         rows = list(
             (
@@ -125,7 +136,35 @@ async def claim_due(
                 )
             )
             parents = {row_id: ref for row_id, ref in found.all()}
-    return [ClaimedRow(row, parents.get(row.after_id or -1)) for row in rows]
+    return [
+        ClaimedRow(row, parents.get(row.after_id or -1), leased_before.get(row.id or -1))
+        for row in rows
+    ]
+
+
+async def renew(
+    db: Database, *, owner: str, ids: Iterable[int], lease: timedelta, now: datetime | None = None
+) -> set[int]:
+    """Extend `owner`'s lease on those of `ids` it still holds (the heartbeat of a
+    dispatcher that is busy sending); returns them. A row missing from the answer
+    was taken over or finished, and must not be sent by `owner`."""
+    wanted = list(ids)
+    if not wanted:
+        return set()
+    now = now or utcnow()
+    async with db.transaction() as session:
+        renewed = await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id.in_(wanted),
+                OutboxMessage.lease_owner == owner,
+                OutboxMessage.status == "pending",
+                OutboxMessage.lease_until.is_not(None),
+            )
+            .values(lease_until=now + lease)
+            .returning(OutboxMessage.id)
+        )
+        return set(renewed.scalars())
 
 
 async def mark_sent(db: Database, delivered: Iterable[tuple[int, dict[str, Any]]]) -> None:

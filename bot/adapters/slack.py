@@ -20,28 +20,39 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import hashlib
+import hmac
 import json
 import logging
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Literal
+from urllib.parse import parse_qs
 
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from slack_bolt.app.async_app import AsyncApp
-from slack_bolt.authorization.async_authorize import AsyncInstallationStoreAuthorize
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.async_context import AsyncBoltContext
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.adapters.slack_oauth import DatabaseInstallationStore, DatabaseOAuthStateStore
+from bot.adapters.slack_oauth import (
+    DatabaseInstallationStore,
+    DatabaseOAuthStateStore,
+    StoredInstallationAuthorize,
+)
 from bot.adapters.slack_platform import (
     PLATFORM,
     BotTokens,
@@ -82,6 +93,8 @@ _bolt_log.addFilter(_ExpectedBoltWarnings())
 
 COMMAND = "/kindred"
 EVENTS_PATH = "/slack/events"
+# Slack's own replay window for signed requests (bolt uses the same).
+SIGNATURE_MAX_AGE = 300
 INSTALL_PATH = "/slack/install"
 REDIRECT_PATH = "/slack/oauth_redirect"
 # Work after an ack starts once no request has been in the middle of its ack for
@@ -105,6 +118,10 @@ BOT_SCOPES = (
     "groups:read",  # the same for private channels Kindred was invited to
     "channels:history",  # read the message a reaction was added to (public channels)
     "groups:history",  # the same in private channels Kindred is in
+    # After a crash, look for a message Kindred may already have posted in a group
+    # DM or DM before posting it again (message metadata carries its outbox key).
+    "mpim:history",
+    "im:history",
     "reactions:read",  # reaction_added events
     "files:write",  # upload attachments such as an AMA's Markdown export
 )
@@ -173,7 +190,8 @@ class _SocketModeHandler(AsyncSocketModeHandler):
 
     async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
         with self.acks.acking():
-            await super().handle(client, req)
+            # bolt annotates handle() with the sync client it also accepts.
+            await super().handle(client, req)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,10 +249,9 @@ class SlackAdapter:
         store = DatabaseInstallationStore(self.kindred.db) if self.oauth else None
         tokens: BotTokens = store or StaticToken(self.settings.slack_bot_token.value)
         self._platform = SlackPlatform(self._web_client(), tokens, pace=self.pace)
-        self._bolt = self._build_bolt(store)
         self.kindred.attach(self._platform)
-        if not self.oauth:
-            await self._register_workspace()
+        identity = None if self.oauth else await self._register_workspace()
+        self._bolt = self._build_bolt(store, identity)
         await self.kindred.start()
         self._core_started = True
         await self._serve_http()
@@ -242,12 +259,13 @@ class SlackAdapter:
             self._socket = _SocketModeHandler(
                 self._bolt, self.settings.slack_app_token.value, self._acks
             )
-            await self._socket.connect_async()
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
             log.info("Slack Socket Mode connected")
 
-    async def _register_workspace(self) -> None:
+    async def _register_workspace(self) -> AsyncSlackResponse:
         """Record the token's workspace and its name (welcomes and digests use it);
-        with OAuth, each installation records its own."""
+        with OAuth, each installation records its own. Returns the `auth.test`
+        answer, which bolt and permalinks share instead of asking again."""
         try:
             identity = await self._web_client(self.settings.slack_bot_token.value).auth_test()
         except SlackApiError as error:
@@ -264,11 +282,13 @@ class SlackAdapter:
             await members.ensure_community(
                 session, PLATFORM, str(identity["team_id"]), str(identity.get("team") or "")
             )
+        self.platform.know_workspace(str(identity["team_id"]), str(identity.get("url") or ""))
+        return identity
 
     async def stop(self) -> None:
         """Undo whatever `start` got done (it may have failed half-way)."""
         if self._socket is not None:
-            await self._socket.close_async()
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
             self._socket = None
         if self._runner is not None:
             await self._runner.cleanup()
@@ -290,14 +310,30 @@ class SlackAdapter:
             retry_handlers=[],
         )
 
-    def _build_bolt(self, store: DatabaseInstallationStore | None) -> AsyncApp:
+    def _build_bolt(
+        self, store: DatabaseInstallationStore | None, identity: AsyncSlackResponse | None
+    ) -> AsyncApp:
         settings = self.settings
         if store is None:
+            assert identity is not None, "single-workspace mode registers its workspace first"
+            # Given a token, bolt would call auth.test lazily inside the first request,
+            # before its ack (a slow Slack made that ack miss the 3 s deadline). The
+            # answer from start-up is the same, so bolt is handed it.
+            authorized = AuthorizeResult.from_auth_test_response(
+                auth_test_response=identity, bot_token=settings.slack_bot_token.value
+            )
+
+            async def authorize() -> AuthorizeResult:
+                return authorized
+
             app = AsyncApp(
                 name="kindred",
                 logger=_bolt_log,
                 signing_secret=settings.slack_signing_secret.value,
-                client=self._web_client(settings.slack_bot_token.value),
+                # Without a token here bolt takes `authorize`; each request's client
+                # gets the token from its result.
+                client=self._web_client(),
+                authorize=authorize,
             )
             app.event("app_uninstalled")(self._on_token_lost)
             app.event("tokens_revoked")(self._on_token_lost)
@@ -311,16 +347,9 @@ class SlackAdapter:
                 client=client,
                 installation_store=store,
                 installation_store_bot_only=True,
-                # Cached so an event costs no auth.test round trip before its ack.
-                authorize=AsyncInstallationStoreAuthorize(
-                    logger=log,
-                    installation_store=store,
-                    client_id=settings.slack_client_id,
-                    client_secret=secret,
-                    bot_only=True,
-                    cache_enabled=True,
-                    client=client,
-                ),
+                # From the stored installation: no auth.test before an ack.
+                # bolt accepts an AsyncAuthorize instance, though typed for functions.
+                authorize=StoredInstallationAuthorize(store),  # type: ignore[arg-type]
                 oauth_settings=AsyncOAuthSettings(
                     client_id=settings.slack_client_id,
                     client_secret=secret,
@@ -365,8 +394,43 @@ class SlackAdapter:
 
     async def _dispatch(self, request: web.Request) -> web.Response:
         with self._acks.acking():
-            bolt_request = await to_bolt_request(request)
+            bolt_request = await self._verified_request(request)
+            if isinstance(bolt_request, web.Response):
+                return bolt_request
             return await to_aiohttp_response(await self.bolt.async_dispatch(bolt_request))
+
+    async def _verified_request(self, request: web.Request) -> AsyncBoltRequest | web.Response:
+        """The request as bolt reads it, or the refusal: 401 for a missing, wrong or
+        stale signature, 400 for a signed body that is not what Slack sends.
+
+        bolt parses the body before its own signature check, so a broken body from
+        anyone would otherwise end in a 500 with a traceback; checking first keeps
+        the parser away from whoever cannot sign."""
+        raw = await request.read()
+        headers = request.headers
+        if not _is_ssl_check(raw) and not _signed_by_slack(
+            self.settings.slack_signing_secret.value,
+            raw,
+            headers.get("X-Slack-Request-Timestamp"),
+            headers.get("X-Slack-Signature"),
+        ):
+            return web.Response(status=401, text="invalid request signature")
+        try:
+            text = raw.decode("utf-8")
+            # The same reading bolt does; it breaks on anything but an object.
+            body = parse_body(text, request.content_type)
+        except ValueError as error:
+            # UnicodeDecodeError and json.JSONDecodeError are both ValueErrors.
+            log.warning("refusing a signed Slack request with an unreadable body: %s", error)
+            return web.Response(status=400, text="unreadable request body")
+        if not isinstance(body, dict):
+            log.warning("refusing a signed Slack request whose body is not an object")
+            return web.Response(status=400, text="unreadable request body")
+        return AsyncBoltRequest(
+            body=text,
+            query=request.query_string,
+            headers={key: headers.getall(key) for key in headers},
+        )
 
     async def _install(self, request: web.Request) -> web.Response:
         flow = self.bolt.oauth_flow
@@ -687,13 +751,14 @@ class SlackAdapter:
 
     async def _ephemeral(self, inbound: Inbound, message: Message, payload: dict[str, Any]) -> None:
         """Show an answer to one person in the channel they acted in, else in their DM."""
-        if inbound.channel_id:
+        channel_id = inbound.channel_id
+        if channel_id:
             try:
                 await self.platform.call(
                     inbound.workspace_id,
                     "chat.postEphemeral",
                     lambda token: self.platform.client.chat_postEphemeral(
-                        token=token, channel=inbound.channel_id, user=inbound.user_id, **payload
+                        token=token, channel=channel_id, user=inbound.user_id, **payload
                     ),
                 )
                 return
@@ -728,6 +793,32 @@ class SlackAdapter:
             )
         except PlatformError as error:
             log.warning("could not publish the home tab of %s: %s", inbound.user_id, error)
+
+
+def _signed_by_slack(secret: str, raw: bytes, timestamp: str | None, signature: str | None) -> bool:
+    """`X-Slack-Signature` is v0= HMAC-SHA256 of `v0:{timestamp}:{body}`, and the
+    timestamp is at most SIGNATURE_MAX_AGE seconds off (replays). Computed on the
+    bytes, so a body that is not even UTF-8 is refused as unsigned, not as a crash."""
+    if timestamp is None or signature is None:
+        return False
+    try:
+        stamp = int(timestamp)
+    except ValueError:
+        return False
+    if abs(time.time() - stamp) > SIGNATURE_MAX_AGE:
+        return False
+    signed = b"v0:" + timestamp.encode() + b":" + raw
+    expected = "v0=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace"))
+
+
+def _is_ssl_check(raw: bytes) -> bool:
+    """Slack's certificate probe, which bolt answers without a signature (as before)."""
+    try:
+        fields = parse_qs(raw.decode("utf-8"))
+    except ValueError:
+        return False
+    return fields.get("ssl_check") == ["1"]
 
 
 def _team_id(body: dict[str, Any], context: AsyncBoltContext) -> str:

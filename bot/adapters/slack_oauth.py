@@ -15,6 +15,9 @@ import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.async_authorize import AsyncAuthorize
+from slack_bolt.context.async_context import AsyncBoltContext
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.installation_store.models.bot import Bot
 from slack_sdk.oauth.installation_store.models.installation import Installation
@@ -38,6 +41,9 @@ class DatabaseInstallationStore(AsyncInstallationStore):
     def __init__(self, db: Database) -> None:
         self.db = db
         self._tokens: ExpiringCache[str, str] = ExpiringCache(TOKEN_CACHE_SECONDS)
+        self._installations: ExpiringCache[str, SlackInstallation] = ExpiringCache(
+            TOKEN_CACHE_SECONDS
+        )
 
     @property
     def logger(self) -> logging.Logger:
@@ -72,6 +78,7 @@ class DatabaseInstallationStore(AsyncInstallationStore):
             # Welcomes and digests name the community.
             await members.ensure_community(session, "slack", bot.team_id, bot.team_name or "")
         self._tokens.put(bot.team_id, bot.bot_token)
+        self._installations.put(bot.team_id, row)
         log.info("stored the Slack installation of %s (%s)", bot.team_name, bot.team_id)
 
     async def async_find_bot(
@@ -138,6 +145,52 @@ class DatabaseInstallationStore(AsyncInstallationStore):
 
     def forget(self, workspace_id: str) -> None:
         self._tokens.drop(workspace_id)
+        self._installations.drop(workspace_id)
+
+    # For bolt's authorization, before each ack.
+
+    async def authorized(self, team_id: str | None, user_id: str | None) -> AuthorizeResult | None:
+        """What bolt needs to handle a request from `team_id`, from the stored
+        installation: bolt's own `AsyncInstallationStoreAuthorize` asks Slack's
+        auth.test for each workspace's first request, before its ack."""
+        if not team_id:
+            return None
+        row = self._installations.get(team_id)
+        if row is None:
+            row = await self._find(team_id)
+            if row is None:
+                return None
+            self._installations.put(team_id, row)
+        return AuthorizeResult(
+            enterprise_id=row.enterprise_id,
+            team_id=row.team_id,
+            team=row.team_name,
+            bot_id=row.bot_id,
+            bot_user_id=row.bot_user_id,
+            bot_scopes=row.bot_scopes,
+            bot_token=row.bot_token,
+            user_id=user_id,
+        )
+
+
+class StoredInstallationAuthorize(AsyncAuthorize):
+    """bolt's authorize step from `DatabaseInstallationStore.authorized`."""
+
+    def __init__(self, store: DatabaseInstallationStore) -> None:
+        self.store = store
+
+    async def __call__(
+        self,
+        *,
+        context: AsyncBoltContext,
+        enterprise_id: str | None,
+        team_id: str | None,
+        user_id: str | None,
+        actor_enterprise_id: str | None = None,
+        actor_team_id: str | None = None,
+        actor_user_id: str | None = None,
+    ) -> AuthorizeResult | None:
+        return await self.store.authorized(team_id, user_id)
 
 
 class DatabaseOAuthStateStore(AsyncOAuthStateStore):

@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 import aiohttp
@@ -65,6 +66,15 @@ ADMIN_TTL = 60.0
 CHANNEL_TTL = 600.0
 # A workspace's URL (for permalinks) changes only when it is renamed.
 WORKSPACE_URL_TTL = 24 * 3600.0
+# Every message the outbox sends carries its outbox key in message metadata, so a
+# row sent again after a crash can find its first copy (Slack has no idempotency
+# key of its own).
+OUTBOX_EVENT_TYPE = "kindred_outbox"
+# How much earlier than the row's first lease a first copy is looked for: Slack's
+# clock and ours may differ a little.
+CLOCK_SKEW = 120.0
+# How far back through a busy conversation a first copy is looked for.
+HISTORY_PAGES = 5
 
 # Slack answers these when a token is revoked, the app was uninstalled, or the
 # token belongs to a deleted account: the stored token will never work again.
@@ -170,6 +180,12 @@ class ExpiringCache(Generic[Key, Value]):
 
     def drop(self, key: Key) -> None:
         self._entries.pop(key, None)
+
+
+def _outbox_metadata(message: Message) -> dict[str, Any] | None:
+    if message.idempotency_key is None:
+        return None
+    return {"event_type": OUTBOX_EVENT_TYPE, "event_payload": {"key": message.idempotency_key}}
 
 
 def _retry_after(response: AsyncSlackResponse) -> float:
@@ -283,13 +299,14 @@ class SlackPlatform:
         directory: dict[str, SlackUser] = {}
         cursor: str | None = None
         while True:
-            page = await self.read(
-                workspace_id,
-                "users.list",
-                lambda token, cursor=cursor: self.client.users_list(
-                    token=token, limit=PAGE_SIZE, cursor=cursor
-                ),
-            )
+
+            def users_page(
+                token: str, cursor: str | None = cursor
+            ) -> Awaitable[AsyncSlackResponse]:
+                return self.client.users_list(token=token, limit=PAGE_SIZE, cursor=cursor)
+
+            page = await self.read(workspace_id, "users.list", users_page)
+            data: dict[str, Any]
             for data in page.get("members", []):
                 user = SlackUser.from_api(data)
                 directory[user.user_id] = user
@@ -303,13 +320,15 @@ class SlackPlatform:
         member_ids: list[str] = []
         cursor: str | None = None
         while True:
-            page = await self.read(
-                workspace_id,
-                "conversations.members",
-                lambda token, cursor=cursor: self.client.conversations_members(
+
+            def members_page(
+                token: str, cursor: str | None = cursor
+            ) -> Awaitable[AsyncSlackResponse]:
+                return self.client.conversations_members(
                     token=token, channel=channel_id, limit=PAGE_SIZE, cursor=cursor
-                ),
-            )
+                )
+
+            page = await self.read(workspace_id, "conversations.members", members_page)
             member_ids.extend(page.get("members", []))
             cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
             if cursor is None:
@@ -382,6 +401,7 @@ class SlackPlatform:
                     token=token, channel=channel_id, latest=ts, inclusive=True, limit=1
                 ),
             )
+            message: dict[str, Any]
             for message in history.get("messages", []):
                 if message.get("ts") == ts:
                     return str(message.get("text", ""))
@@ -431,7 +451,9 @@ class SlackPlatform:
         response = await self.call(
             workspace_id,
             "chat.postMessage",
-            lambda token: self.client.chat_postMessage(token=token, channel=channel_id, **payload),
+            lambda token: self.client.chat_postMessage(
+                token=token, channel=channel_id, metadata=_outbox_metadata(message), **payload
+            ),
         )
         channel, ts = str(response["channel"]), str(response["ts"])
         link = await self.permalink(workspace_id, channel, ts)
@@ -466,12 +488,92 @@ class SlackPlatform:
                 token=token,
                 channel=parent.channel_id,
                 thread_ts=thread_ts,
+                metadata=_outbox_metadata(message),
                 **payload,
             ),
         )
         channel, ts = str(response["channel"]), str(response["ts"])
         link = await self.permalink(workspace_id, channel, ts, thread_ts)
         return MessageRef(channel, ts, thread_id=thread_ts, permalink=link)
+
+    async def find_sent(
+        self,
+        workspace_id: str,
+        kind: str,
+        target: str,
+        parent: MessageRef | None,
+        key: str,
+        since: datetime,
+    ) -> MessageRef | None:
+        """The message posted with outbox key `key` since `since`, if any: called for
+        a row leased before, whose dispatcher may have posted it and died before
+        recording that. `kind` is dm (target: user), post (target: channel) or
+        thread_reply (under `parent`)."""
+        oldest = f"{since.timestamp() - CLOCK_SKEW:.6f}"
+        thread_ts = None
+        if kind == "thread_reply":
+            if parent is None:
+                return None
+            channel_id = parent.channel_id
+            thread_ts = parent.thread_id or parent.message_id
+        elif kind == "dm":
+            # History needs the DM's own id; posting to a user id hides it.
+            opened = await self.call(
+                workspace_id,
+                "conversations.open",
+                lambda token: self.client.conversations_open(token=token, users=target),
+            )
+            channel_id = str(opened["channel"]["id"])
+        else:
+            channel_id = target
+        cursor: str | None = None
+        for _ in range(HISTORY_PAGES):
+
+            def page_of(token: str, cursor: str | None = cursor) -> Awaitable[AsyncSlackResponse]:
+                if thread_ts is None:
+                    return self.client.conversations_history(
+                        token=token,
+                        channel=channel_id,
+                        oldest=oldest,
+                        include_all_metadata=True,
+                        limit=PAGE_SIZE,
+                        cursor=cursor,
+                    )
+                return self.client.conversations_replies(
+                    token=token,
+                    channel=channel_id,
+                    ts=thread_ts,
+                    oldest=oldest,
+                    include_all_metadata=True,
+                    limit=PAGE_SIZE,
+                    cursor=cursor,
+                )
+
+            method = "conversations.history" if thread_ts is None else "conversations.replies"
+            page = await self.read(workspace_id, method, page_of)
+            found: dict[str, Any]
+            for found in page.get("messages", []):
+                metadata: dict[str, Any] = found.get("metadata") or {}
+                payload: dict[str, Any] = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == OUTBOX_EVENT_TYPE and payload.get("key") == key:
+                    ts = str(found["ts"])
+                    link = await self.permalink(workspace_id, channel_id, ts, thread_ts)
+                    return MessageRef(channel_id, ts, thread_id=thread_ts, permalink=link)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if cursor is None:
+                return None
+        log.warning(
+            "no first copy of %s in the last %d pages of %s; sending it",
+            key,
+            HISTORY_PAGES,
+            channel_id,
+        )
+        return None
+
+    def know_workspace(self, workspace_id: str, url: str) -> None:
+        """Remember a workspace's URL from an `auth.test` made elsewhere (start-up)."""
+        if url:
+            self._workspace_urls.put(workspace_id, url.rstrip("/"))
 
     async def permalink(
         self, workspace_id: str, channel_id: str, ts: str, thread_ts: str | None = None

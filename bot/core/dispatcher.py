@@ -12,8 +12,8 @@ import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
 from bot.core.outbox import payload_to_message, ref_from_dict, ref_to_dict
 from bot.core.platform import (
@@ -31,6 +31,43 @@ from storage.models import OutboxMessage
 from storage.types import utcnow
 
 log = logging.getLogger(__name__)
+
+# A dispatcher renews the leases of the rows it holds every LEASE / RENEWALS while
+# it sends, so a live one keeps even a long, paced batch, and a dead one's rows
+# are taken over soon after LEASE (plus a poll).
+LEASE = timedelta(seconds=20)
+RENEWALS = 4
+
+
+@runtime_checkable
+class FindsEarlierSends(Protocol):
+    """A platform without an enforced idempotency key (Slack) that can look for a
+    message it sent with one: the dispatcher asks it about rows leased before, so a
+    crash between a send and its mark does not post the message again."""
+
+    async def find_sent(
+        self,
+        workspace_id: str,
+        kind: str,
+        target: str,
+        parent: MessageRef | None,
+        key: str,
+        since: datetime,
+    ) -> MessageRef | None: ...
+
+
+class _Held:
+    """The rows one batch holds, and until when (locally) their lease is sure."""
+
+    def __init__(self, ids: set[int], lease: timedelta) -> None:
+        self.ids = ids
+        # A margin under the database's lease, for clock differences and the time
+        # a send takes once started.
+        self.margin = lease.total_seconds() * 0.8
+        self.until = time.monotonic() + self.margin
+
+    def holds(self, row_id: int) -> bool:
+        return row_id in self.ids and time.monotonic() < self.until
 
 
 class TokenBucket:
@@ -72,7 +109,7 @@ class OutboxDispatcher:
         owner: str | None = None,
         batch_size: int = 200,
         concurrency: int = 64,
-        lease: timedelta = timedelta(seconds=120),
+        lease: timedelta = LEASE,
         poll_interval: float = 0.5,
         max_attempts: int = 8,
         base_backoff: float = 1.0,
@@ -90,7 +127,10 @@ class OutboxDispatcher:
         self._wake = asyncio.Event()
         self._stopping = False
         self._delivered: list[tuple[int, dict[str, Any]]] = []
+        self._held: _Held | None = None
         self.sent_count = 0
+        # Rows found already posted (by a dispatcher that died before marking them).
+        self.recovered_count = 0
 
     def add_platform(self, platform: Platform) -> None:
         self.platforms[platform.name] = platform
@@ -126,7 +166,6 @@ class OutboxDispatcher:
         """Lease one batch of due rows and deliver them; returns how many were handled."""
         if not self.platforms:
             return 0
-        leased_at = time.monotonic()
         claimed = await outbox_rows.claim_due(
             self.db,
             owner=self.owner,
@@ -136,25 +175,53 @@ class OutboxDispatcher:
         )
         if not claimed:
             return 0
-        lease_deadline = leased_at + self.lease.total_seconds() * 0.8
+        held = self._held = _Held({item.row.id for item in claimed if item.row.id}, self.lease)
         slots = asyncio.Semaphore(self.concurrency)
         flusher = asyncio.create_task(self._flush_continuously())
+        heartbeat = asyncio.create_task(self._renew_continuously(held))
 
         async def deliver(item: outbox_rows.ClaimedRow) -> None:
             async with slots:
-                await self._deliver(item.row, item.parent_ref, lease_deadline)
+                await self._deliver(item, held)
 
         try:
             await asyncio.gather(*(deliver(item) for item in claimed))
         finally:
-            flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await flusher
+            for task in (flusher, heartbeat):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await self._flush()
+            self._held = None
         return len(claimed)
 
+    async def _renew_continuously(self, held: _Held) -> None:
+        interval = self.lease.total_seconds() / RENEWALS
+        while held.ids:
+            await asyncio.sleep(interval)
+            started = time.monotonic()
+            try:
+                # Shielded for the same reason as the flush.
+                renewed = await asyncio.shield(
+                    outbox_rows.renew(self.db, owner=self.owner, ids=held.ids, lease=self.lease)
+                )
+            except Exception:
+                # Sending goes on until the last sure lease runs out, then stops.
+                log.exception("could not renew outbox leases; they lapse in %.0f s", held.margin)
+                continue
+            lost = held.ids - renewed
+            if lost:
+                log.warning("outbox rows %s were taken over; not sending them", sorted(lost))
+            held.ids &= renewed
+            held.until = started + held.margin
+
+    def _release(self, row_id: int) -> None:
+        if self._held is not None:
+            self._held.ids.discard(row_id)
+
     async def _flush_continuously(self) -> None:
-        # Marks land within ~20 ms of delivery, so a crash re-sends at most that window.
+        # Marks land within ~20 ms of delivery; a crash in that window is covered by
+        # the next lease looking for the message before sending it (FindsEarlierSends).
         while True:
             await asyncio.sleep(0.02)
             # Shielded: cancelling a flush mid-transaction would abandon a SQLite
@@ -173,10 +240,11 @@ class OutboxDispatcher:
             self._delivered[:0] = batch
             raise
         self.sent_count += len(batch)
+        for row_id, _ in batch:
+            self._release(row_id)
 
-    async def _deliver(
-        self, row: OutboxMessage, parent_ref: dict[str, Any] | None, lease_deadline: float
-    ) -> None:
+    async def _deliver(self, item: outbox_rows.ClaimedRow, held: _Held) -> None:
+        row = item.row
         assert row.id is not None
         platform = self.platforms[row.platform]
         message = replace(payload_to_message(row.payload), idempotency_key=f"kindred-{row.id}")
@@ -187,14 +255,13 @@ class OutboxDispatcher:
         while True:
             for bucket in buckets:
                 await bucket.take()
-            if time.monotonic() > lease_deadline:
-                # Our lease is about to lapse; let whoever leases it next send it.
-                await outbox_rows.reschedule(
-                    self.db, row.id, at=utcnow(), error="lease ran out", count_attempt=False
-                )
+            if not held.holds(row.id):
+                # Taken over by another dispatcher, or our lease is no longer sure:
+                # whoever leases it next sends it (and first looks for it if needed).
+                held.ids.discard(row.id)
                 return
             try:
-                ref = await self._send(platform, row, message, parent_ref)
+                ref = await self._send(platform, item, message)
             except RateLimited as limited:
                 # Pausing the row's buckets holds back every call that shares them.
                 for bucket in buckets:
@@ -208,6 +275,7 @@ class OutboxDispatcher:
             except PlatformError as error:
                 log.warning("outbox row %s failed for good: %s", row.id, error)
                 await outbox_rows.mark_failed(self.db, row.id, str(error))
+                self._release(row.id)
                 return
             except Exception as error:
                 log.exception("outbox row %s: unexpected error", row.id)
@@ -220,11 +288,13 @@ class OutboxDispatcher:
         assert row.id is not None
         if row.attempts + 1 >= self.max_attempts:
             await outbox_rows.mark_failed(self.db, row.id, f"gave up: {error}")
+            self._release(row.id)
             return
         delay = self.base_backoff * 2**row.attempts * (0.5 + random.random())
         await outbox_rows.reschedule(
             self.db, row.id, at=utcnow() + timedelta(seconds=delay), error=str(error)
         )
+        self._release(row.id)
 
     def _bucket(self, key: str, limit: RateLimit) -> TokenBucket:
         bucket = self.buckets.get(key)
@@ -233,13 +303,24 @@ class OutboxDispatcher:
         return bucket
 
     async def _send(
-        self,
-        platform: Platform,
-        row: OutboxMessage,
-        message: Message,
-        parent_ref: dict[str, Any] | None,
+        self, platform: Platform, item: outbox_rows.ClaimedRow, message: Message
     ) -> MessageRef:
+        row, parent_ref = item.row, item.parent_ref
         workspace = row.workspace_id
+        if item.leased_before is not None and isinstance(platform, FindsEarlierSends):
+            try:
+                earlier = await self._earlier_copy(platform, item, message)
+            except TransientPlatformError:
+                raise
+            except PlatformError as error:
+                # The history cannot be read (a scope not granted, a channel Kindred
+                # is not in): a possible second copy beats a lost message.
+                log.warning("outbox row %s: cannot look for a first copy: %s", row.id, error)
+                earlier = None
+            if earlier is not None:
+                log.info("outbox row %s was already posted; recording it, not re-sending", row.id)
+                self.recovered_count += 1
+                return earlier
         if row.kind == "dm":
             return await platform.send_dm(workspace, row.target, message)
         if row.kind == "post":
@@ -255,12 +336,39 @@ class OutboxDispatcher:
                 await outbox_rows.record_opened_channel(self.db, row.id, channel_id)
                 row.opened_channel = channel_id
             return await platform.post_channel(workspace, channel_id, message)
-        ref_data = parent_ref if row.after_id is not None else row.details.get("ref")
-        if ref_data is None:
-            raise PlatformError(f"{row.kind} has no message to act on")
-        ref = ref_from_dict(ref_data)
+        ref = self._ref_to_act_on(row, parent_ref)
         if row.kind == "thread_reply":
             return await platform.reply_in_thread(workspace, ref, message)
         if row.kind == "update":
             return await platform.update_message(workspace, ref, message)
         raise PlatformError(f"unknown outbox kind '{row.kind}'")
+
+    async def _earlier_copy(
+        self, platform: FindsEarlierSends, item: outbox_rows.ClaimedRow, message: Message
+    ) -> MessageRef | None:
+        """The copy a previous lease may have posted. Updates need no search (editing
+        twice leaves one message), nor do files (they carry no metadata), nor a group
+        whose conversation was never opened (it is opened before its post)."""
+        row, since, key = item.row, item.leased_before, message.idempotency_key
+        assert since is not None and key is not None
+        if message.attachment is not None:
+            return None
+        if row.kind in {"dm", "post"}:
+            return await platform.find_sent(
+                row.workspace_id, row.kind, row.target, None, key, since
+            )
+        if row.kind == "group" and row.opened_channel is not None:
+            return await platform.find_sent(
+                row.workspace_id, "post", row.opened_channel, None, key, since
+            )
+        if row.kind == "thread_reply":
+            parent = self._ref_to_act_on(row, item.parent_ref)
+            return await platform.find_sent(row.workspace_id, row.kind, "", parent, key, since)
+        return None
+
+    @staticmethod
+    def _ref_to_act_on(row: OutboxMessage, parent_ref: dict[str, Any] | None) -> MessageRef:
+        ref_data = parent_ref if row.after_id is not None else row.details.get("ref")
+        if ref_data is None:
+            raise PlatformError(f"{row.kind} has no message to act on")
+        return ref_from_dict(ref_data)

@@ -254,6 +254,10 @@ class FakeSlack:
         # so tests stay fast.
         self.retry_after_unit = retry_after_unit
         self.rate_limited = 0
+        # Seconds every Web API call takes (a slow Slack); response_url posts stay fast.
+        self.delay = 0.0
+        # When each Web API call arrived (time.monotonic()), to compare with acks.
+        self.call_times: list[tuple[str, float]] = []
         self._ts = itertools.count(1)
         self._ids = itertools.count(1)
         self._changed = asyncio.Condition()
@@ -357,7 +361,9 @@ class FakeSlack:
         """chat.postMessage's per-channel limit."""
         self.channel_limit = (per_second, burst)
 
-    def fail_next(self, method: str, count: int, *, status: int = 429, retry_after: float = 0.05):
+    def fail_next(
+        self, method: str, count: int, *, status: int = 429, retry_after: float = 0.05
+    ) -> None:
         self._failures.setdefault(method, []).extend(
             _Failure(status, retry_after) for _ in range(count)
         )
@@ -372,7 +378,9 @@ class FakeSlack:
         channel = self.workspaces[team_id].channels.get(channel_id)
         return channel["messages"] if channel is not None else []
 
-    def channels_of(self, team_id: str, *, mpim: bool | None = None, im: bool | None = None):
+    def channels_of(
+        self, team_id: str, *, mpim: bool | None = None, im: bool | None = None
+    ) -> list[dict[str, Any]]:
         return [
             channel
             for channel in self.workspaces[team_id].channels.values()
@@ -398,6 +406,9 @@ class FakeSlack:
 
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
+        self.call_times.append((method, time.monotonic()))
+        if self.delay:
+            await asyncio.sleep(self.delay)
         params: dict[str, Any] = dict(request.query)
         if request.content_type == "application/json":
             params.update(await request.json())
@@ -549,7 +560,7 @@ class FakeSlack:
     ) -> dict[str, Any]:
         channel = self._channel(workspace, params)
         top_level = [m for m in channel["messages"] if m.get("thread_ts", m["ts"]) == m["ts"]]
-        return {"messages": self._window(top_level, params)}
+        return self._history_page(self._window(top_level, params, limit=False), params)
 
     def _conversations_replies(
         self, workspace: Workspace, params: dict[str, Any]
@@ -561,7 +572,19 @@ class FakeSlack:
             raise SlackError("thread_not_found")
         thread = message.get("thread_ts", message["ts"])
         in_thread = [m for m in channel["messages"] if m.get("thread_ts", m["ts"]) == thread]
-        return {"messages": self._window(in_thread, params, newest_first=False)}
+        chosen = self._window(in_thread, params, newest_first=False, limit=False)
+        return self._history_page(chosen, params)
+
+    def _history_page(self, chosen: list[dict[str, Any]], params: Params) -> Answer:
+        """One page of messages, cursor-paginated; metadata only when asked for
+        (`include_all_metadata`), as Slack does."""
+        page = self._page(chosen, params, "messages")
+        if str(params.get("include_all_metadata", "")).lower() not in {"1", "true"}:
+            page["messages"] = [
+                {k: v for k, v in m.items() if k != "metadata"} for m in page["messages"]
+            ]
+        page["has_more"] = bool(page["response_metadata"]["next_cursor"])
+        return page
 
     def _chat_postMessage(self, workspace: Workspace, params: Params) -> Answer:
         channel_id = str(params.get("channel", ""))
@@ -578,6 +601,9 @@ class FakeSlack:
         }
         if params.get("thread_ts"):
             message["thread_ts"] = params["thread_ts"]
+        if params.get("metadata"):
+            metadata = params["metadata"]
+            message["metadata"] = metadata if isinstance(metadata, dict) else json.loads(metadata)
         channel["messages"].append(message)
         return {"channel": channel_id, "ts": message["ts"], "message": message}
 
@@ -646,7 +672,11 @@ class FakeSlack:
 
     @staticmethod
     def _window(
-        messages: list[dict[str, Any]], params: dict[str, Any], *, newest_first: bool = True
+        messages: list[dict[str, Any]],
+        params: dict[str, Any],
+        *,
+        newest_first: bool = True,
+        limit: bool = True,
     ) -> list[dict[str, Any]]:
         inclusive = str(params.get("inclusive", "")).lower() in {"1", "true"}
         latest = params.get("latest")
@@ -666,10 +696,12 @@ class FakeSlack:
 
         chosen = [m for m in messages if inside(m["ts"])]
         chosen.sort(key=lambda m: float(m["ts"]), reverse=newest_first)
-        return chosen[: int(params.get("limit") or 100)]
+        return chosen[: int(params.get("limit") or 100)] if limit else chosen
 
     def _next_ts(self) -> str:
-        return f"1700000000.{next(self._ts):06d}"
+        # Like Slack's: the posting time, unique per message (the counter keeps them
+        # increasing and distinct within one second).
+        return f"{int(time.time())}.{next(self._ts):06d}"
 
     # -- response_url, uploads, Socket Mode ------------------------------------------------
 

@@ -4,6 +4,8 @@ Mode), driven by signed requests, talking to the local fake Slack Web API."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import re
 import socket
@@ -59,6 +61,7 @@ from tests.bot.adapters.slack_harness import (
     slack_settings,
 )
 from tests.fakes.slack import (
+    SIGNING_SECRET,
     FakeSlack,
     block_action_payload,
     event_callback,
@@ -300,6 +303,57 @@ async def test_command_is_acked_before_slow_work_and_answered_after(
     assert answer["text"] == "Finally."
 
 
+async def _acked_within(slack: Harness, body: str, *, json_body: bool = False) -> float:
+    started = time.perf_counter()
+    status, _ = await slack.sender.post(body, json_body=json_body)
+    assert status == 200
+    return time.perf_counter() - started
+
+
+async def test_nothing_calls_a_slow_slack_between_a_request_and_its_ack(
+    slack: Harness, probe: Probe
+) -> None:
+    """The first request after a start included: bolt would ask auth.test then."""
+    slack.fake.delay = 2.5
+    calls_before = len(slack.fake.calls)
+    key = uuid.uuid4().hex
+    command = slash_command(
+        "help", team_id=TEAM, user_id=MEMBER, response_url=slack.fake.response_url(key)
+    )
+    assert await _acked_within(slack, command) < 1.0
+    joined = event_callback(
+        {"type": "member_joined_channel", "user": "UBEN", "channel": CHANNEL},
+        team_id=TEAM,
+        event_id="EvSlowJoin",
+    )
+    assert await _acked_within(slack, joined, json_body=True) < 1.0
+    reaction = event_callback(
+        {
+            "type": "reaction_added",
+            "user": MEMBER,
+            "reaction": "bookmark",
+            "item": {"type": "message", "channel": CHANNEL, "ts": "1.000001"},
+        },
+        team_id=TEAM,
+        event_id="EvSlowReaction",
+    )
+    assert await _acked_within(slack, reaction, json_body=True) < 1.0
+    click = interactive(
+        block_action_payload(
+            {"action_id": "kindred:probe.press:0", "value": "acme", "type": "button"},
+            team_id=TEAM,
+            user_id=MEMBER,
+            channel_id=CHANNEL,
+            message_ts="1.000002",
+            response_url=slack.fake.response_url(uuid.uuid4().hex),
+        )
+    )
+    assert await _acked_within(slack, click) < 1.0
+    # The answers still come, after the slow calls that follow the acks.
+    assert (await slack.response(key, within=15))["text"]
+    assert [c.method for c in slack.fake.calls[calls_before:] if c.method == "auth.test"] == []
+
+
 async def test_work_defers_to_acks_in_progress_but_not_for_long() -> None:
     acks = AcksFirst(patience=0.3, settle=0.02)
     loop = asyncio.get_running_loop()
@@ -374,6 +428,58 @@ async def test_bad_or_stale_signatures_get_401_and_do_nothing(
     assert probe.seen == []
     assert slack.fake.responses == []
     assert slack.fake.calls_to("chat.postMessage") == []
+
+
+BROKEN_BODIES = [
+    pytest.param('{"type": "event_callback", "event": {', True, id="json"),
+    pytest.param("payload=%7B%22type%22%3A+%22block_actions", False, id="form-payload"),
+    pytest.param("[1, 2]", True, id="json-not-an-object"),
+    pytest.param("payload=%5B%5D", False, id="form-payload-not-an-object"),
+    pytest.param(b"\xff\xfe{", True, id="not-utf8"),
+]
+
+
+async def _post_raw(
+    slack: Harness, body: bytes, json_body: bool, headers: dict[str, str]
+) -> tuple[int, str]:
+    headers = {
+        **headers,
+        "Content-Type": "application/json" if json_body else "application/x-www-form-urlencoded",
+    }
+    async with slack.session.post(slack.sender.url, data=body, headers=headers) as response:
+        return response.status, await response.text()
+
+
+def _signed(body: bytes, *, secret: str = SIGNING_SECRET, age: float = 0) -> dict[str, str]:
+    stamp = str(int(time.time() - age))
+    digest = hmac.new(secret.encode(), f"v0:{stamp}:".encode() + body, hashlib.sha256)
+    return {"X-Slack-Request-Timestamp": stamp, "X-Slack-Signature": f"v0={digest.hexdigest()}"}
+
+
+@pytest.mark.parametrize(("body", "json_body"), BROKEN_BODIES)
+async def test_unparsable_bodies_get_401_unless_signed_and_then_400(
+    slack: Harness, probe: Probe, body: str | bytes, json_body: bool
+) -> None:
+    raw = body.encode() if isinstance(body, str) else body
+    # The signature is checked before the body is read as JSON: whoever cannot sign
+    # learns nothing about the parser.
+    assert (await _post_raw(slack, raw, json_body, {}))[0] == 401
+    forged = _signed(raw, secret="wrong-secret")
+    assert (await _post_raw(slack, raw, json_body, forged))[0] == 401
+    assert (await _post_raw(slack, raw, json_body, _signed(raw, age=600)))[0] == 401
+    garbage_stamp = {**_signed(raw), "X-Slack-Request-Timestamp": "soon"}
+    assert (await _post_raw(slack, raw, json_body, garbage_stamp))[0] == 401
+    status, text = await _post_raw(slack, raw, json_body, _signed(raw))
+    assert status == 400
+    assert "Traceback" not in text
+    # The endpoint still serves well-formed requests afterwards.
+    assert (await slack.command("help"))["text"]
+    assert probe.seen == []
+
+
+async def test_slacks_certificate_probe_is_answered_unsigned(slack: Harness) -> None:
+    status, _ = await _post_raw(slack, b"ssl_check=1&token=legacy", False, {})
+    assert status == 200
 
 
 # -- events ------------------------------------------------------------------------------
@@ -807,6 +913,31 @@ async def test_two_workspaces_installed_by_oauth_each_use_their_own_token(
                 await asyncio.sleep(0.01)
         with pytest.raises(PlatformError, match="not installed"):
             await h.adapter.platform.send_dm("TTWO", MEMBER, Message("still there?"))
+
+
+@pytest.mark.filterwarnings("ignore:BasicAuth is deprecated:DeprecationWarning")
+async def test_an_installed_workspace_is_acked_without_asking_a_slow_slack_after_a_restart(
+    fake: FakeSlack, settings: Settings, sqlite_db: Database, probe: Probe
+) -> None:
+    fake.client_credentials = ("client-1", "client-secret")
+    fake.add_oauth_code("code-one", "TONE", "xoxb-one", name="Guild One")
+    fake.add_user("TONE", MEMBER, "ana")
+    oauth = slack_settings(
+        settings, fake, slack_client_id="client-1", slack_client_secret=Secret("client-secret")
+    )
+    oauth = replace(oauth, slack_bot_token=Secret(""))
+    async with running_slack(fake, oauth, sqlite_db, extra_handlers=[probe.handlers]) as h:
+        assert (await _install(h, "code-one")).startswith("200")
+    async with running_slack(fake, oauth, sqlite_db, extra_handlers=[probe.handlers]) as h:
+        fake.delay = 2.5
+        calls_before = len(fake.calls)
+        key = uuid.uuid4().hex
+        body = slash_command(
+            "help", team_id="TONE", user_id=MEMBER, response_url=fake.response_url(key)
+        )
+        assert await _acked_within(h, body) < 1.0
+        assert (await h.response(key, within=15))["text"]
+        assert [c.method for c in fake.calls[calls_before:] if c.method == "auth.test"] == []
 
 
 # -- Socket Mode, health, entry point, manifest ------------------------------------------------
