@@ -233,7 +233,7 @@ async def skip(ctx: Context) -> Reply:
     [AMA_PARAM],
 )
 async def close_command(ctx: Context) -> Reply:
-    ama = await service.resolve_ama(ctx)
+    ama = await service.resolve_ama(ctx, include_closed=True)
     return Reply.text(await service.close_by_hand(ctx, ama.id or 0))
 
 

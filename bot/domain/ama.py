@@ -5,6 +5,7 @@ the order in which questions reach the host."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -333,8 +334,10 @@ def describe_span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str
 
 def describe_lead(lead: timedelta) -> str:
     """How long until something starts: `15 minutes`, `1 hour 30 minutes`, `24 hours`.
-    Reminders say this rather than "tomorrow", which a late delivery could make false."""
-    minutes = max(1, round(lead.total_seconds() / 60))
+    Reminders say this rather than "tomorrow", which a late delivery could make false.
+    Minutes round up: a tick runs up to a minute after the reminder's moment, and
+    14 minutes 20 seconds to go is still "in 15 minutes", not 14."""
+    minutes = max(1, math.ceil(lead.total_seconds() / 60))
     if minutes < 60:
         return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
     if minutes >= 120:

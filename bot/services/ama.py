@@ -252,10 +252,16 @@ async def control_panel(
     return Message(text, tuple(buttons))
 
 
-async def close_ama(outbox: Outbox, templates: Templates, ama: Ama, now: datetime) -> None:
+async def close_ama(
+    outbox: Outbox, templates: Templates, ama: Ama, now: datetime, *, by_hand: bool = False
+) -> None:
     """Close the AMA: recap in the channel (answered questions linking to their
     threads), the unanswered ones to the host. An AMA never announced closes quietly;
-    one announced but never live is called off in its channel."""
+    one announced but never live is called off in its channel.
+
+    The question on screen when time runs out counts as answered (the host was
+    answering it in its thread). Closed `by_hand`, the host chose to stop with the
+    Answered button at hand, so it goes back to the unanswered ones."""
     assert ama.id is not None
     announced = ama.state != AmaState.SCHEDULED
     went_live = ama.live_at is not None
@@ -267,14 +273,21 @@ async def close_ama(outbox: Outbox, templates: Templates, ama: Ama, now: datetim
     session = outbox.session
     asked = await store.questions(session, ama.id, ASKED_STATUSES)
     for question in asked:
-        # The host was on it when time ran out: it has its thread, so it counts.
-        if question.status == QuestionStatus.ANSWERING and await store.change_status(
-            session,
-            question.id or 0,
-            {QuestionStatus.ANSWERING},
-            QuestionStatus.ANSWERED,
-            resolved_at=now,
-        ):
+        if question.status != QuestionStatus.ANSWERING:
+            continue
+        if by_hand:
+            changed = await store.change_status(
+                session, question.id or 0, {QuestionStatus.ANSWERING}, QuestionStatus.APPROVED
+            )
+        else:
+            changed = await store.change_status(
+                session,
+                question.id or 0,
+                {QuestionStatus.ANSWERING},
+                QuestionStatus.ANSWERED,
+                resolved_at=now,
+            )
+        if changed:
             await refresh_question_post(outbox, templates, question)
     summary = await ama_summary(session, ama, asked)
     host = Trusted(mention(ama.host_user_id))
@@ -451,9 +464,10 @@ def scheduled_summary(done: Scheduled) -> str:
 
 
 async def resolve_ama(ctx: Context, *, include_closed: bool = False) -> Ama:
-    """The AMA a command means: the `ama=<id>` option; else the upcoming or live AMA
-    of the current channel; else the community's only open AMA; else the member is
-    asked to choose."""
+    """The AMA a command means: the `ama=<id>` option; else the live or upcoming AMA
+    of the current channel; else (`include_closed`: export, close) the channel's
+    most recent AMA; else the community's only open AMA; else the member is asked
+    to choose. The channel's own AMA always wins over one elsewhere."""
     platform, workspace = ctx.inbound.platform, ctx.inbound.workspace_id
     if "ama" in ctx.args:
         ama = await store.get_ama(ctx.session, platform, workspace, ctx.args["ama"])
@@ -464,14 +478,14 @@ async def resolve_ama(ctx: Context, *, include_closed: bool = False) -> Ama:
     here = [ama for ama in open_now if ama.channel_id == ctx.inbound.channel_id]
     if here:
         return next((ama for ama in here if ama.state == AmaState.LIVE), here[0])
-    if len(open_now) == 1:
-        return open_now[0]
     if include_closed and ctx.inbound.channel_id:
         latest = await store.latest_in_channel(
             ctx.session, platform, workspace, ctx.inbound.channel_id
         )
         if latest is not None:
             return latest
+    if len(open_now) == 1:
+        return open_now[0]
     if not open_now:
         raise CommandError(
             "There's no AMA open right now. Admins can schedule one with "
@@ -552,11 +566,14 @@ async def close_by_hand(ctx: Context, ama_id: int) -> str:
     )
     if ama is None:
         raise CommandError("That AMA no longer exists.")
-    await require_host_or_admin(ctx, ama, "close the AMA")
+    # Closed is public knowledge; saying so beats "only the host can close".
     if ama.state == AmaState.CLOSED:
-        raise CommandError(f"AMA #{ama.id} is already closed.")
+        raise CommandError(
+            f"AMA #{ama.id} is already closed. Read it with `/kindred ama export ama={ama.id}`."
+        )
+    await require_host_or_admin(ctx, ama, "close the AMA")
     previous = AmaState(ama.state)
-    await close_ama(ctx.outbox, ctx.runtime.templates, ama, ctx.now())
+    await close_ama(ctx.outbox, ctx.runtime.templates, ama, ctx.now(), by_hand=True)
     channel = channel_link(ama.channel_id)
     if previous == AmaState.SCHEDULED:
         return f"Cancelled AMA #{ama.id} before its announcement; nobody was notified."

@@ -61,13 +61,17 @@ async def submit(
 ) -> Reply:
     """Check and post a question; offer an existing one when it is nearly the same.
 
-    The AMA row is locked first, so a member's concurrent questions are counted one
-    after the other and Q-numbers never collide."""
+    The open AMAs of its channel are locked first, so a member's concurrent
+    questions are counted one after the other and Q-numbers never collide, not even
+    between two AMAs of one channel."""
     session = ctx.session
-    ama = await store.get_ama(
-        session, ctx.inbound.platform, ctx.inbound.workspace_id, ama_id, lock=True
-    )
-    if ama is None or ama.id is None:
+    platform, workspace = ctx.inbound.platform, ctx.inbound.workspace_id
+    found = await store.get_ama(session, platform, workspace, ama_id)
+    if found is None:
+        raise CommandError("That AMA no longer exists.")
+    locked = await store.lock_open_in_channel(session, platform, workspace, found.channel_id)
+    ama = next((open_ama for open_ama in locked if open_ama.id == ama_id), found)
+    if ama.id is None:
         raise CommandError("That AMA no longer exists.")
     require_asking(ama)
     try:
@@ -84,7 +88,8 @@ async def submit(
     if len(mine) >= ama.max_questions:
         numbers = ", ".join(f"Q{q.number}" for q in mine)
         raise CommandError(
-            f"You already have {len(mine)} open questions in AMA #{ama.id} ({numbers}); the "
+            f"You already have {plural(len(mine), 'open question')} in AMA #{ama.id} "
+            f"({numbers}); the "
             f"limit is {ama.max_questions}. You can ask again once one is answered; meanwhile, "
             "upvote the questions you'd like answered."
         )
@@ -102,7 +107,7 @@ async def submit(
         question = draft
         question.status = status
         question.similar_to_id = None
-    store.assign_number(ama, question)
+    store.assign_number(ama, question, await store.highest_number_in_channel(session, ama))
     await session.flush()
     hidden = " anonymously" if anonymous else ""
     if ama.moderated and ama.mod_channel_id:

@@ -417,6 +417,78 @@ async def test_live_session_recap_and_export(
     assert MEMBER_TEXT_START not in document
 
 
+async def test_closing_with_a_question_live_leaves_it_unanswered(
+    app: Community, platform: FakePlatform
+) -> None:
+    await app.say(SCHEDULE)
+    await ask(app, "bob", "How do you scale support teams?")
+    await ask(app, "carol", "Which KPIs matter most to executives?")
+    await app.advance(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    panel = app.last("dm", "ana")
+    live = await app.press(button(panel.message, "ama.next"), "ana", message=panel.ref)
+    assert "Now answering Q1" in seen(live.update_original)
+    assert "Closed AMA #1." in seen(await app.say("ama close", "ana"))
+    recap = seen(app.last("post", CHANNEL))
+    assert "0 answered · 2 asked" in recap
+    assert "2 questions stay unanswered" in recap
+    unanswered = seen(app.last("dm", "ana"))
+    assert "2 questions were not answered" in unanswered and "Q1 (▲ 0) · <@bob>" in unanswered
+    assert "being answered now" not in seen(app.last("update", CHANNEL))
+    assert [(q.number, q.status) for q in await stored_questions(app)] == [
+        (1, "approved"),
+        (2, "approved"),
+    ]
+    await app.say("ama export", "bob")
+    document = app.last("dm", "bob").message.attachment
+    assert document is not None
+    assert "No questions were answered." in document.content.decode()
+
+
+async def test_closed_amas_say_so_and_commands_pick_the_channels_ama(app: Community) -> None:
+    await app.say(SCHEDULE)
+    await app.say(
+        'ama schedule host:<@erin> title:"CX leadership" at:"2026-11-25 15:00"', channel="C-b"
+    )
+    assert "Called off AMA #2" in seen(await app.say("ama close", "erin", channel="C-b"))
+    # Not "only the host can close": AMA #2 is this channel's, and it is closed.
+    for user, command in (("bob", "ama close"), ("erin", "ama close"), ("bob", "ama close ama=2")):
+        answer = seen(await app.say(command, user, channel="C-b"))
+        assert answer.startswith("AMA #2 is already closed."), answer
+    assert seen(await app.say("ama export", "bob", channel="C-b")) == (
+        "I've sent you AMA #2 as a Markdown file in a DM."
+    )
+    assert seen(await app.say("ama export", "bob")) == (
+        "I've sent you AMA #1 as a Markdown file in a DM."
+    )
+
+
+async def test_question_numbers_are_unique_in_a_channel(app: Community) -> None:
+    await app.say(SCHEDULE)
+    await app.say('ama schedule host:<@erin> title:"CX leadership" at:"2026-11-26 15:00"')
+    assert "as Q1 in <#C-ama>" in await ask(app, "bob", "How do you scale support teams?")
+    second = await ask(app, "carol", "How do you coach new team leads?", ama=2)
+    assert "as Q2 in <#C-ama>" in second
+    assert seen(app.last("post", CHANNEL)) == "Q2 · <@carol>\n> How do you coach new team leads?"
+    assert "as Q3 in <#C-ama>" in await ask(app, "dan", "Which KPIs matter most to execs?")
+    queue = seen(await app.say("ama queue ama=2", "erin"))
+    assert "1. Q2 (▲ 0) · <@carol>" in queue
+    numbers = [(q.ama_id, q.number) for q in await stored_questions(app)]
+    assert numbers == [(1, 1), (2, 2), (1, 3)]
+
+
+async def test_counts_of_one_are_singular(app: Community) -> None:
+    await app.say(SCHEDULE + " max_questions:1")
+    assert "Up to 1 open question per member." in seen(app.last("post", CHANNEL))
+    await ask(app, "bob", "How do you scale support teams?")
+    limit = await ask(app, "bob", "Which KPIs matter most to execs?")
+    assert "You already have 1 open question in AMA #1 (Q1); the limit is 1." in limit
+    await app.press(button(app.last("post", CHANNEL).message, "ama.upvote"), "carol")
+    await app.say("ama export", "bob")
+    document = app.last("dm", "bob").message.attachment
+    assert document is not None
+    assert "- Questions: 1 asked, 0 answered, 1 vote\n" in document.content.decode()
+
+
 async def test_anonymous_authors_appear_nowhere_public(
     app: Community, platform: FakePlatform, clock: Clock
 ) -> None:

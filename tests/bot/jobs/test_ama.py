@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -89,6 +89,15 @@ async def test_reminders_already_past_at_scheduling_are_skipped(
     await app.advance(datetime(2026, 11, 23, 11, 45, tzinfo=UTC))
     assert reminders(platform) == [f"post:{CHANNEL}", "dm:ana"]
     assert "starts in 15 minutes" in seen(app.last("post", CHANNEL))
+
+
+async def test_a_reminder_a_tick_late_still_says_15_minutes(
+    app: Community, platform: FakePlatform
+) -> None:
+    await app.say(SCHEDULE)
+    await app.advance(QUARTER_BEFORE + timedelta(seconds=40))
+    assert "starts in 15 minutes" in seen(app.last("post", CHANNEL))
+    assert "starts in 15 minutes" in seen(app.last("dm", "ana"))
 
 
 async def test_downtime_skips_stale_reminders_and_a_missed_session_is_called_off(
