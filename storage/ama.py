@@ -52,7 +52,8 @@ class Ama(SQLModel, table=True):
     # When the next timeline event (announce, reminders, start, close) is due;
     # None once closed.
     next_event_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    # Questions are numbered Q1, Q2… per AMA.
+    # The last Q-number given in this AMA. Numbers run on across the AMAs of one
+    # channel, so a later AMA there starts after the earlier ones' (never a second Q1).
     question_count: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     live_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -244,9 +245,41 @@ async def add_question(
     return question
 
 
-def assign_number(ama: Ama, question: AmaQuestion) -> int:
-    """Give a submitted question its Q-number (the caller holds the AMA's lock)."""
-    ama.question_count += 1
+async def lock_open_in_channel(
+    session: AsyncSession, platform: str, workspace_id: str, channel_id: str
+) -> list[Ama]:
+    """Lock the channel's open AMAs, always in id order (so two askers never wait
+    on each other in a cycle): Q-numbers are unique per channel."""
+    query = (
+        select(Ama)
+        .where(
+            col(Ama.platform) == platform,
+            col(Ama.workspace_id) == workspace_id,
+            col(Ama.channel_id) == channel_id,
+            col(Ama.state) != "closed",
+        )
+        .order_by(col(Ama.id))
+        .with_for_update()
+        # Rows read before the lock are reloaded: their counters may have moved.
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def highest_number_in_channel(session: AsyncSession, ama: Ama) -> int:
+    """The highest Q-number given in any AMA of `ama`'s channel."""
+    query = select(func.max(Ama.question_count)).where(
+        col(Ama.platform) == ama.platform,
+        col(Ama.workspace_id) == ama.workspace_id,
+        col(Ama.channel_id) == ama.channel_id,
+    )
+    return int((await session.execute(query)).scalar_one_or_none() or 0)
+
+
+def assign_number(ama: Ama, question: AmaQuestion, after: int = 0) -> int:
+    """Give a submitted question its Q-number, the next after both this AMA's last
+    and `after` (the channel's highest; the caller holds the channel's locks)."""
+    ama.question_count = max(ama.question_count, after) + 1
     question.number = ama.question_count
     return question.number
 

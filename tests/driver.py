@@ -48,6 +48,7 @@ class Community:
         workspace: str = "W1",
         channel: str | None = "CGENERAL",
         admin: str = "UADMIN",
+        deliver_each: bool = False,
     ) -> None:
         self.kindred = kindred
         self.platform = platform
@@ -55,6 +56,9 @@ class Community:
         self.workspace = workspace
         self.channel = channel
         self.admin = admin
+        # Deliver the outbox after every event, as a running dispatcher soon would;
+        # turn off to let several events queue up before one `deliver`.
+        self.deliver_each = deliver_each
         platform.admins.add(admin)
 
     # -- what members do ------------------------------------------------------------
@@ -73,7 +77,10 @@ class Community:
         )
 
     async def handle(self, inbound: Inbound) -> Reply | None:
-        return await self.kindred.handle(inbound)
+        reply = await self.kindred.handle(inbound)
+        if self.deliver_each:
+            await self.deliver()
+        return reply
 
     async def command(
         self, text: str, user: str | None = None, channel: str | None = "", **fields: Any

@@ -5,6 +5,7 @@ the order in which questions reach the host."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,22 @@ class QuestionStatus(StrEnum):
     REJECTED = "rejected"
 
 
+# How a question's status reads in a sentence ("it is …").
+STATUS_WORDS = {
+    QuestionStatus.PENDING: "waiting for moderation",
+    QuestionStatus.ANSWERING: "being answered right now",
+    QuestionStatus.ANSWERED: "already answered",
+    QuestionStatus.SKIPPED: "skipped by the host",
+    QuestionStatus.REJECTED: "not approved",
+    QuestionStatus.APPROVED: "open for votes",
+    QuestionStatus.DRAFT: "not posted",
+}
+
+
+def status_words(status: str) -> str:
+    return STATUS_WORDS[QuestionStatus(status)]
+
+
 # What counts toward a member's limit of open questions.
 OPEN_STATUSES = frozenset(
     {QuestionStatus.PENDING, QuestionStatus.APPROVED, QuestionStatus.ANSWERING}
@@ -61,6 +78,8 @@ OPEN_STATUSES = frozenset(
 ASKED_STATUSES = OPEN_STATUSES | {QuestionStatus.ANSWERED, QuestionStatus.SKIPPED}
 
 MIN_QUESTION_LENGTH = 10
+MAX_TITLE_LENGTH = 150
+MAX_REASON_LENGTH = 300
 MAX_QUESTION_LENGTH = 300
 DEFAULT_MAX_OPEN_QUESTIONS = 3
 DEFAULT_DURATION = timedelta(minutes=60)
@@ -95,6 +114,44 @@ def clean_question(text: str) -> str:
             "Shorter questions get more votes (and better answers)."
         )
     return cleaned
+
+
+def clean_title(text: str) -> str:
+    title = " ".join(text.split())
+    if len(title) > MAX_TITLE_LENGTH:
+        raise AmaInputError(
+            f"The title is {len(title)} characters; keep it under {MAX_TITLE_LENGTH}."
+        )
+    return title
+
+
+def clean_reason(text: str) -> str | None:
+    """A moderator's rejection reason, whitespace collapsed; None when left empty."""
+    reason = " ".join(text.split()) or None
+    if reason is not None and len(reason) > MAX_REASON_LENGTH:
+        raise AmaInputError(f"Keep the reason under {MAX_REASON_LENGTH} characters.")
+    return reason
+
+
+def check_moderation(
+    channel_id: str, moderated: bool | None, mod_channel: str | None
+) -> tuple[bool, str | None]:
+    """Whether the AMA is moderated and where its review queue lives. Moderation is
+    on when a review channel is given, unless turned off explicitly."""
+    is_moderated = moderated if moderated is not None else mod_channel is not None
+    if is_moderated and mod_channel is None:
+        raise AmaInputError(
+            "A moderated AMA needs a private channel for its review queue: add "
+            "`mod_channel:#ama-mods`."
+        )
+    if not is_moderated and mod_channel is not None:
+        raise AmaInputError("`mod_channel` only applies to moderated AMAs: add `moderated:on`.")
+    if mod_channel == channel_id:
+        raise AmaInputError(
+            "The review queue shows who asked anonymous questions, so it needs its own "
+            "private channel, not the AMA channel."
+        )
+    return is_moderated, mod_channel
 
 
 # --- near-duplicates -------------------------------------------------------------
@@ -277,8 +334,10 @@ def describe_span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str
 
 def describe_lead(lead: timedelta) -> str:
     """How long until something starts: `15 minutes`, `1 hour 30 minutes`, `24 hours`.
-    Reminders say this rather than "tomorrow", which a late delivery could make false."""
-    minutes = max(1, round(lead.total_seconds() / 60))
+    Reminders say this rather than "tomorrow", which a late delivery could make false.
+    Minutes round up: a tick runs up to a minute after the reminder's moment, and
+    14 minutes 20 seconds to go is still "in 15 minutes", not 14."""
+    minutes = max(1, math.ceil(lead.total_seconds() / 60))
     if minutes < 60:
         return f"{minutes} minute" if minutes == 1 else f"{minutes} minutes"
     if minutes >= 120:
@@ -355,3 +414,23 @@ def due_events(
 def next_event_time(events: Sequence[TimelineEvent], after: datetime) -> datetime | None:
     """When the first event after `after` is due (None once the close has happened)."""
     return next((event.at for event in events if event.at > after), None)
+
+
+_REMINDER_WORDS = {EventKind.REMIND_DAY: "a day before", EventKind.REMIND_SOON: "15 minutes before"}
+
+
+def reminder_words(events: Sequence[TimelineEvent]) -> list[str]:
+    """The reminders an AMA's timeline sends, as the scheduling answer names them."""
+    kinds = {event.kind for event in events}
+    return [words for kind, words in _REMINDER_WORDS.items() if kind in kinds]
+
+
+def state_words(state: str, announce_at: datetime, starts_at: datetime, zone: ZoneInfo) -> str:
+    """Where the AMA stands, for queues, the home tab and the export."""
+    if state == AmaState.SCHEDULED:
+        return f"questions open {describe_time(announce_at, zone)}"
+    if state == AmaState.COLLECTING:
+        return f"collecting questions, starts {describe_time(starts_at, zone)}"
+    if state == AmaState.LIVE:
+        return "🔴 live now"
+    return "closed"

@@ -1,6 +1,7 @@
-"""AMA timeline work: announcement, reminders a day and 15 minutes before, going
-live and closing, each run exactly once across replicas through one periodic tick
-(the scheduling pattern every database-driven feature uses).
+"""AMA sessions: scheduling, which AMA a command means, the timeline (announcement,
+reminders a day and 15 minutes before, going live and closing, each run exactly
+once across replicas through one periodic tick), closing by hand and the export.
+Questions, votes, moderation and the host's live panel are in `ama_questions`.
 
 The announce, live and close steps are also what the `/kindred ama` commands call
 (an announcement "now", a close by the host), so both paths send the same messages.
@@ -9,28 +10,42 @@ The announce, live and close steps are also what the `/kindred ama` commands cal
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.context import Context
+from bot.core.errors import CommandError
 from bot.core.feature import Figures, Period
 from bot.core.formatting import channel_link
-from bot.core.mentions import mention
+from bot.core.mentions import member_text, mention, strip_markup_for_plain_text
 from bot.core.outbox import Outbox, message_to_payload
 from bot.core.platform import Button, ButtonStyle, Message
 from bot.core.templates import Templates, Trusted
 from bot.domain.ama import (
     ASKED_STATUSES,
+    ASKING_STATES,
+    DEFAULT_DURATION,
+    DEFAULT_MAX_OPEN_QUESTIONS,
+    AmaInputError,
     AmaState,
     EventKind,
     QuestionStatus,
     TimelineEvent,
+    check_moderation,
+    clean_title,
     describe_lead,
     describe_span,
+    describe_time,
     next_event_time,
+    parse_duration,
+    parse_time,
     ranked,
+    reminder_words,
+    state_words,
     timeline,
     transition,
 )
@@ -87,6 +102,10 @@ def asker_label(question: AmaQuestion) -> Trusted:
 
 def when_label(ama: Ama) -> Trusted:
     return Trusted(describe_span(ama.starts_at, ama.ends_at, zone_of(ama)))
+
+
+def state_label(ama: Ama) -> str:
+    return state_words(ama.state, ama.announce_at, ama.starts_at, zone_of(ama))
 
 
 def ask_button(ama: Ama) -> Button:
@@ -234,10 +253,16 @@ async def control_panel(
     return Message(text, tuple(buttons))
 
 
-async def close_ama(outbox: Outbox, templates: Templates, ama: Ama, now: datetime) -> None:
+async def close_ama(
+    outbox: Outbox, templates: Templates, ama: Ama, now: datetime, *, by_hand: bool = False
+) -> None:
     """Close the AMA: recap in the channel (answered questions linking to their
     threads), the unanswered ones to the host. An AMA never announced closes quietly;
-    one announced but never live is called off in its channel."""
+    one announced but never live is called off in its channel.
+
+    The question on screen when time runs out counts as answered (the host was
+    answering it in its thread). Closed `by_hand`, the host chose to stop with the
+    Answered button at hand, so it goes back to the unanswered ones."""
     assert ama.id is not None
     announced = ama.state != AmaState.SCHEDULED
     went_live = ama.live_at is not None
@@ -249,14 +274,21 @@ async def close_ama(outbox: Outbox, templates: Templates, ama: Ama, now: datetim
     session = outbox.session
     asked = await store.questions(session, ama.id, ASKED_STATUSES)
     for question in asked:
-        # The host was on it when time ran out: it has its thread, so it counts.
-        if question.status == QuestionStatus.ANSWERING and await store.change_status(
-            session,
-            question.id or 0,
-            {QuestionStatus.ANSWERING},
-            QuestionStatus.ANSWERED,
-            resolved_at=now,
-        ):
+        if question.status != QuestionStatus.ANSWERING:
+            continue
+        if by_hand:
+            changed = await store.change_status(
+                session, question.id or 0, {QuestionStatus.ANSWERING}, QuestionStatus.APPROVED
+            )
+        else:
+            changed = await store.change_status(
+                session,
+                question.id or 0,
+                {QuestionStatus.ANSWERING},
+                QuestionStatus.ANSWERED,
+                resolved_at=now,
+            )
+        if changed:
             await refresh_question_post(outbox, templates, question)
     summary = await ama_summary(session, ama, asked)
     host = Trusted(mention(ama.host_user_id))
@@ -342,3 +374,272 @@ async def metrics(session: AsyncSession, period: Period) -> Figures:
         "distinct_askers": figures.distinct_askers,
         "votes": figures.votes,
     }
+
+
+# --- scheduling -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    ama: Ama
+    announced_now: bool
+    host_has_profile: bool
+
+
+async def schedule_ama(ctx: Context) -> Scheduled:
+    """Validate `ama schedule`'s arguments, store the AMA and, unless a later
+    announcement was asked for, announce it now."""
+    args = ctx.args
+    now = ctx.now()
+    admin = await ctx.member()
+    zone = ZoneInfo(admin.timezone or ctx.runtime.settings.timezone)
+    channel_id = args.get("channel") or ctx.inbound.channel_id
+    try:
+        title = clean_title(args["title"])
+        starts_at = parse_time(args["at"], zone, now)
+        duration = parse_duration(args["duration"]) if "duration" in args else DEFAULT_DURATION
+        announce_at = (
+            parse_time(args["announce"], zone, now, "announce") if "announce" in args else now
+        )
+        if announce_at >= starts_at:
+            raise AmaInputError(
+                f"The announcement ({describe_time(announce_at, zone)}) must come before the "
+                f"start ({describe_time(starts_at, zone)})."
+            )
+        if not channel_id:
+            raise AmaInputError("Tell me where the AMA happens: add `channel:#ama`.")
+        moderated, mod_channel_id = check_moderation(
+            channel_id, args.get("moderated"), args.get("mod_channel")
+        )
+    except AmaInputError as error:
+        raise CommandError(str(error)) from None
+    ends_at = starts_at + duration
+    platform, workspace = ctx.inbound.platform, ctx.inbound.workspace_id
+    clash = await store.overlapping(
+        ctx.session, platform, workspace, channel_id, starts_at, ends_at
+    )
+    if clash is not None:
+        span = describe_span(clash.starts_at, clash.ends_at, zone)
+        raise CommandError(
+            f"{channel_link(channel_id)} already has AMA #{clash.id} "
+            f"({member_text(clash.title)}) on {span}. Pick another time or channel."
+        )
+    host = await ctx.member(args["host"])
+    ama = Ama(
+        platform=platform,
+        workspace_id=workspace,
+        title=title,
+        host_user_id=host.user_id,
+        channel_id=channel_id,
+        created_by=ctx.inbound.user_id,
+        timezone=zone.key,
+        moderated=moderated,
+        mod_channel_id=mod_channel_id,
+        max_questions=args.get("max_questions", DEFAULT_MAX_OPEN_QUESTIONS),
+        state=AmaState.SCHEDULED,
+        announce_at=announce_at,
+        starts_at=starts_at,
+        ends_at=ends_at,
+        next_event_at=announce_at,
+        created_at=now,
+    )
+    ctx.session.add(ama)
+    await ctx.session.flush()
+    announced_now = "announce" not in args
+    if announced_now:
+        await announce(ctx.outbox, ctx.runtime.templates, ama)
+    return Scheduled(ama, announced_now, host_has_profile=bool(host.bio or host.role))
+
+
+def scheduled_summary(done: Scheduled) -> str:
+    ama = done.ama
+    zone = zone_of(ama)
+    lines = [
+        f"Scheduled **AMA #{ama.id}: {member_text(ama.title)}** with {mention(ama.host_user_id)}, "
+        f"{when_label(ama)}, in {channel_link(ama.channel_id)}."
+    ]
+    if ama.moderated and ama.mod_channel_id:
+        lines.append(f"Questions wait for approval in {channel_link(ama.mod_channel_id)}.")
+    if done.announced_now:
+        lines.append("I posted the announcement with an Ask button; questions are open.")
+    else:
+        lines.append(
+            f"I'll announce it and open questions on {describe_time(ama.announce_at, zone)}."
+        )
+    reminders = reminder_words(ama_timeline(ama))
+    if reminders:
+        lines.append(f"Reminders go out {' and '.join(reminders)}.")
+    if not done.host_has_profile:
+        lines.append(
+            f"Tip: the announcement shows the host's bio; {mention(ama.host_user_id)} can add "
+            'one with `/kindred profile set role="…" bio="…"` before the next reminder.'
+        )
+    return "\n".join(lines)
+
+
+# --- which AMA --------------------------------------------------------------------
+
+
+async def resolve_ama(ctx: Context, *, include_closed: bool = False) -> Ama:
+    """The AMA a command means: the `ama=<id>` option; else the live or upcoming AMA
+    of the current channel; else (`include_closed`: export, close) the channel's
+    most recent AMA; else the community's only open AMA; else the member is asked
+    to choose. The channel's own AMA always wins over one elsewhere."""
+    platform, workspace = ctx.inbound.platform, ctx.inbound.workspace_id
+    if "ama" in ctx.args:
+        ama = await store.get_ama(ctx.session, platform, workspace, ctx.args["ama"])
+        if ama is None:
+            raise CommandError(f"There is no AMA #{ctx.args['ama']} here.")
+        return ama
+    open_now = await store.open_amas(ctx.session, platform, workspace)
+    here = [ama for ama in open_now if ama.channel_id == ctx.inbound.channel_id]
+    if here:
+        return next((ama for ama in here if ama.state == AmaState.LIVE), here[0])
+    if include_closed and ctx.inbound.channel_id:
+        latest = await store.latest_in_channel(
+            ctx.session, platform, workspace, ctx.inbound.channel_id
+        )
+        if latest is not None:
+            return latest
+    if len(open_now) == 1:
+        return open_now[0]
+    if not open_now:
+        raise CommandError(
+            "There's no AMA open right now. Admins can schedule one with "
+            '`/kindred ama schedule host:@ana title:"Scaling support" at:"2026-12-01 15:00"`.'
+        )
+    listing = "\n".join(
+        f"• `ama={ama.id}`: {member_text(ama.title)} in {channel_link(ama.channel_id)}, "
+        f"{when_label(ama)}"
+        for ama in open_now
+    )
+    raise CommandError(f"Several AMAs are open; say which one with `ama=<id>`:\n{listing}")
+
+
+def button_id(ctx: Context) -> int:
+    """The id a button or form carries (an AMA's or a question's)."""
+    try:
+        return int(ctx.inbound.value)
+    except ValueError:
+        raise CommandError("That button is out of date. Try `/kindred ama queue`.") from None
+
+
+async def ama_from_button(ctx: Context, *, lock: bool = False) -> Ama:
+    ama = await store.get_ama(
+        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, button_id(ctx), lock=lock
+    )
+    if ama is None:
+        raise CommandError("That AMA no longer exists.")
+    return ama
+
+
+async def require_host_or_admin(ctx: Context, ama: Ama, what: str) -> None:
+    if ctx.inbound.user_id == ama.host_user_id or await ctx.is_admin():
+        return
+    raise CommandError(f"Only the host ({mention(ama.host_user_id)}) or an admin can {what}.")
+
+
+def require_asking(ama: Ama) -> None:
+    if ama.state == AmaState.SCHEDULED:
+        raise CommandError(
+            f"AMA #{ama.id} opens for questions on {describe_time(ama.announce_at, zone_of(ama))}."
+        )
+    if ama.state not in ASKING_STATES:
+        raise CommandError(
+            f"AMA #{ama.id} ({member_text(ama.title)}) has closed. "
+            f"Read it with `/kindred ama export ama={ama.id}`."
+        )
+
+
+def require_live(ama: Ama) -> None:
+    if ama.state == AmaState.LIVE:
+        return
+    if ama.state == AmaState.CLOSED:
+        raise CommandError(f"AMA #{ama.id} has closed.")
+    raise CommandError(
+        f"AMA #{ama.id} goes live on {describe_time(ama.starts_at, zone_of(ama))}; "
+        "the control panel works from then."
+    )
+
+
+async def askable_amas(ctx: Context) -> list[Ama]:
+    """Open AMAs taking questions now (the member's home tab lists them)."""
+    return [
+        ama
+        for ama in await store.open_amas(
+            ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id
+        )
+        if ama.state in ASKING_STATES
+    ]
+
+
+# --- closing by hand and the export -----------------------------------------------
+
+
+async def close_by_hand(ctx: Context, ama_id: int) -> str:
+    """The host (or an admin) ends the AMA now; the answer says what happened."""
+    ama = await store.get_ama(
+        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, ama_id, lock=True
+    )
+    if ama is None:
+        raise CommandError("That AMA no longer exists.")
+    # Closed is public knowledge; saying so beats "only the host can close".
+    if ama.state == AmaState.CLOSED:
+        raise CommandError(
+            f"AMA #{ama.id} is already closed. Read it with `/kindred ama export ama={ama.id}`."
+        )
+    await require_host_or_admin(ctx, ama, "close the AMA")
+    previous = AmaState(ama.state)
+    await close_ama(ctx.outbox, ctx.runtime.templates, ama, ctx.now(), by_hand=True)
+    channel = channel_link(ama.channel_id)
+    if previous == AmaState.SCHEDULED:
+        return f"Cancelled AMA #{ama.id} before its announcement; nobody was notified."
+    if previous == AmaState.COLLECTING:
+        return f"Called off AMA #{ama.id}; I let {channel} know."
+    return (
+        f"Closed AMA #{ama.id}. The recap is in {channel}, and the host has a note with any "
+        f"unanswered questions. Get the whole AMA with `/kindred ama export ama={ama.id}`."
+    )
+
+
+async def export_markdown(session: AsyncSession, templates: Templates, ama: Ama) -> str:
+    """The whole AMA as a document. Anonymous askers appear as "Anonymous"."""
+    if ama.state == AmaState.SCHEDULED:
+        raise CommandError(f"AMA #{ama.id} hasn't been announced yet; there's nothing to export.")
+    summary = await ama_summary(session, ama)
+    people = await members.members_by_user_ids(
+        session,
+        ama.platform,
+        ama.workspace_id,
+        sorted({q.author_user_id for q in summary.visible} | {ama.host_user_id}),
+    )
+
+    def name(user_id: str) -> str:
+        member = people.get(user_id)
+        return member.display_name if member is not None else user_id
+
+    def shown(question: AmaQuestion) -> dict[str, object]:
+        link = summary.links.get(question.id or -1)
+        return {
+            "number": question.number,
+            "votes": question.votes,
+            "asker": "Anonymous" if question.anonymous else name(question.author_user_id),
+            "text": question.text,
+            "link": link,
+            "skipped": question.status == QuestionStatus.SKIPPED,
+        }
+
+    document = templates.render(
+        "ama/export",
+        ama_id=ama.id,
+        title=ama.title,
+        host=name(ama.host_user_id),
+        when=when_label(ama),
+        status=state_label(ama),
+        asked=len(summary.visible),
+        votes=summary.votes,
+        answered=[shown(q) for q in summary.answered],
+        unanswered=[shown(q) for q in summary.unanswered],
+    )
+    # A file is never parsed for pings; the member-text markers have no meaning there.
+    return strip_markup_for_plain_text(document) + "\n"

@@ -12,17 +12,13 @@ from sqlalchemy import select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
 from bot.core.app import Kindred
-from bot.core.mentions import (
-    MEMBER_TEXT_START,
-    escape_for_slack,
-    render,
-    strip_markup_for_plain_text,
-)
-from bot.core.platform import Button, Inbound, Message, MessageRef, Reply
+from bot.core.mentions import MEMBER_TEXT_START, escape_for_slack, render
+from bot.core.platform import Button, Message, MessageRef, Reply
 from storage.ama import Ama, AmaQuestion
 from storage.models import OutboxMessage
 from tests.bot.adapters.slack_harness import ADMIN, MEMBER, populate, running_slack, slack_settings
 from tests.conftest import Clock
+from tests.driver import Community, plain
 from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord, Member
 from tests.fakes.platform import FakePlatform, Sent
@@ -52,68 +48,26 @@ def platform() -> FakePlatform:
 
 
 @pytest.fixture
-async def app(kindred: Kindred) -> Kindred:
-    await kindred.start(dispatch=False, schedule=False)
-    return kindred
+def community(kindred: Kindred, platform: FakePlatform, clock: Clock) -> Community:
+    """Alice is the admin; commands are typed in the AMA channel."""
+    return ama_community(kindred, platform, clock)
 
 
-def command(text: str, user: str = "alice", channel: str | None = CHANNEL) -> Inbound:
-    return Inbound(
-        kind="command",
-        platform="fake",
-        workspace_id="W1",
-        user_id=user,
-        channel_id=channel,
-        text=text,
-        user_name=user.title(),
-    )
+def ama_community(kindred: Kindred, platform: FakePlatform, clock: Clock) -> Community:
+    return Community(kindred, platform, clock, channel=CHANNEL, admin="alice", deliver_each=True)
 
 
-def pressed(button: Button, user: str, message: MessageRef | None = None) -> Inbound:
-    return Inbound(
-        kind="button",
-        platform="fake",
-        workspace_id="W1",
-        user_id=user,
-        channel_id=message.channel_id if message else CHANNEL,
-        action_id=button.action_id,
-        value=button.value,
-        message=message,
-    )
+@pytest.fixture
+async def app(community: Community) -> Community:
+    await community.kindred.start(dispatch=False, schedule=False)
+    return community
 
 
-def submitted(callback_id: str, value: str, user: str, **options: str) -> Inbound:
-    return Inbound(
-        kind="modal_submit",
-        platform="fake",
-        workspace_id="W1",
-        user_id=user,
-        action_id=callback_id,
-        value=value,
-        options=options,
-    )
-
-
-async def run(kindred: Kindred, inbound: Inbound) -> Reply:
-    reply = await kindred.handle(inbound)
-    await kindred.dispatcher.drain()
-    assert reply is not None
-    return reply
-
-
-async def say(kindred: Kindred, text: str, user: str = "alice", channel: str = CHANNEL) -> str:
-    reply = await run(kindred, command(text, user, channel))
-    assert reply.message is not None
-    return plain(reply.message.text)
-
-
-def plain(text: str) -> str:
+def seen(shown: Sent | Reply | Message | str | None) -> str:
     """What a reader sees, without the bold markers."""
-    return strip_markup_for_plain_text(text).replace("**", "")
-
-
-def seen(sent: Sent) -> str:
-    return plain(sent.message.text)
+    if isinstance(shown, Sent):
+        shown = shown.message
+    return plain(shown).replace("**", "")
 
 
 def button(message: Message | None, action_id: str) -> Button:
@@ -123,40 +77,28 @@ def button(message: Message | None, action_id: str) -> Button:
     return found[0]
 
 
-def last_sent(platform: FakePlatform, kind: str, target: str | None = None) -> Sent:
-    matches = [s for s in platform.sent if s.kind == kind and target in (None, s.target)]
-    assert matches, f"nothing sent as {kind} to {target}"
-    return matches[-1]
-
-
-async def advance_to(kindred: Kindred, clock: Clock, moment: datetime) -> None:
-    clock.now = moment
-    await kindred.scheduler.catch_up()
-    await kindred.dispatcher.drain()
-
-
-async def stored_ama(kindred: Kindred, ama_id: int = 1) -> Ama:
-    async with kindred.db.sessions() as session:
+async def stored_ama(community: Community, ama_id: int = 1) -> Ama:
+    async with community.kindred.db.sessions() as session:
         return (await session.execute(select(Ama).where(Ama.id == ama_id))).scalar_one()
 
 
-async def stored_questions(kindred: Kindred) -> list[AmaQuestion]:
-    async with kindred.db.sessions() as session:
+async def stored_questions(community: Community) -> list[AmaQuestion]:
+    async with community.kindred.db.sessions() as session:
         return list((await session.execute(select(AmaQuestion).order_by(AmaQuestion.id))).scalars())
 
 
-async def ask(kindred: Kindred, user: str, question: str, **options: Any) -> str:
+async def ask(community: Community, user: str, question: str, **options: Any) -> str:
     named = " ".join(f"{name}={value}" for name, value in options.items())
-    return await say(kindred, f"ama ask {named} {question}".replace("  ", " "), user)
+    return seen(await community.say(f"ama ask {named} {question}".replace("  ", " "), user))
 
 
 async def test_schedule_validates_and_announces_with_the_host_bio(
-    app: Kindred, platform: FakePlatform
+    app: Community, platform: FakePlatform
 ) -> None:
-    await say(
-        app, 'profile set role="VP Support" company=Globex bio="Built a 200-person team"', "ana"
+    await app.say(
+        'profile set role="VP Support" company=Globex bio="Built a 200-person team"', "ana"
     )
-    assert "Only community admins" in await say(app, SCHEDULE, "bob")
+    assert "Only community admins" in seen(await app.say(SCHEDULE, "bob"))
     refusals = {
         'at:"next week"': 'Use `at:"2026-11-30 15:00"` (time zone UTC)',
         'at:"2026-11-22 15:00"': "is in the past",
@@ -167,10 +109,10 @@ async def test_schedule_validates_and_announces_with_the_host_bio(
         'at:"2026-11-24 15:00" announce:"2026-11-25 10:00"': "must come before the start",
     }
     for options, message in refusals.items():
-        text = await say(app, f'ama schedule host:<@ana> title:"Scaling support" {options}')
+        text = seen(await app.say(f'ama schedule host:<@ana> title:"Scaling support" {options}'))
         assert message in text, text
-    await say(app, "profile set timezone=Europe/Paris")
-    text = await say(app, SCHEDULE + " duration:45m")
+    await app.say("profile set timezone=Europe/Paris")
+    text = seen(await app.say(SCHEDULE + " duration:45m"))
     assert text.startswith(
         "Scheduled AMA #1: Scaling support with <@ana>, Tue 24 Nov 2026, 15:00–15:45 "
         "(Europe/Paris), in <#C-ama>."
@@ -179,50 +121,48 @@ async def test_schedule_validates_and_announces_with_the_host_bio(
     assert "Tip:" not in text
     ama = await stored_ama(app)
     assert (ama.starts_at, ama.state) == (datetime(2026, 11, 24, 14, 0, tzinfo=UTC), "collecting")
-    announcement = last_sent(platform, "post", CHANNEL)
+    announcement = app.last("post", CHANNEL)
     assert "AMA #1: Scaling support" in seen(announcement)
     assert "VP Support at Globex" in seen(announcement)
     assert "> Built a 200-person team" in seen(announcement)
     assert announcement.message.mentions == ("ana",)
     assert button(announcement.message, "ama.ask").value == "1"
-    clash = await say(app, 'ama schedule host:<@bob> title:Other at:"2026-11-24 15:30"')
+    clash = seen(await app.say('ama schedule host:<@bob> title:Other at:"2026-11-24 15:30"'))
     assert "<#C-ama> already has AMA #1 (Scaling support)" in clash
-    assert "Tip: the announcement shows the host's bio" in await say(
-        app, 'ama schedule host:<@bob> title:Other at:"2026-11-24 15:30" channel:<#C-b>'
+    assert "Tip: the announcement shows the host's bio" in seen(
+        await app.say('ama schedule host:<@bob> title:Other at:"2026-11-24 15:30" channel:<#C-b>')
     )
 
 
 async def test_a_later_announcement_opens_questions_at_its_time(
-    app: Kindred, platform: FakePlatform, clock: Clock
+    app: Community, platform: FakePlatform, clock: Clock
 ) -> None:
-    text = await say(app, SCHEDULE + ' announce:"2026-11-23 12:00"')
+    text = seen(await app.say(SCHEDULE + ' announce:"2026-11-23 12:00"'))
     assert "I'll announce it and open questions on Mon 23 Nov 2026, 12:00 (UTC)." in text
     assert platform.sent == []
     refused = await ask(app, "bob", "How do you hire for empathy?")
     assert refused == "AMA #1 opens for questions on Mon 23 Nov 2026, 12:00 (UTC)."
-    await advance_to(app, clock, datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
-    assert "AMA #1: Scaling support" in seen(last_sent(platform, "post", CHANNEL))
+    await app.advance(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
+    assert "AMA #1: Scaling support" in seen(app.last("post", CHANNEL))
     assert (await stored_ama(app)).state == "collecting"
     assert "Posted your question as Q1" in await ask(app, "bob", "How do you hire for empathy?")
 
 
 async def test_question_limits_duplicates_and_near_duplicates(
-    app: Kindred, platform: FakePlatform
+    app: Community, platform: FakePlatform
 ) -> None:
-    await say(app, SCHEDULE + " max_questions:2")
-    form = await run(app, command("ama ask", "bob"))
+    await app.say(SCHEDULE + " max_questions:2")
+    form = await app.command("ama ask", "bob")
     assert form.modal is not None and (form.modal.callback_id, form.modal.value) == (
         "ama.ask_submit",
         "1",
     )
-    empty = await run(app, submitted("ama.ask_submit", "1", "bob", question="  "))
-    assert empty.message is not None and "Your question is empty" in plain(empty.message.text)
+    empty = await app.submit("ama.ask_submit", "1", "bob", question="  ")
+    assert empty.message is not None and "Your question is empty" in seen(empty.message.text)
     assert "the limit is 300" in await ask(app, "bob", "why " * 80)
-    assert "Anonymous should be yes or no" in plain(
+    assert "Anonymous should be yes or no" in seen(
         (
-            await run(
-                app, submitted("ama.ask_submit", "1", "bob", question="x" * 20, anonymous="?")
-            )
+            await app.submit("ama.ask_submit", "1", "bob", question="x" * 20, anonymous="?")
         ).message.text  # type: ignore[union-attr]
     )
     first = await ask(app, "bob", "What's Bob's view on scaling support teams?")
@@ -234,76 +174,73 @@ async def test_question_limits_duplicates_and_near_duplicates(
         app, "bob", "what's bob's view on scaling support teams"
     )
 
-    exact = await run(app, command("ama ask How do you measure CSAT", "carol"))
-    assert exact.message is not None and "already asked as Q2 (▲ 0)" in plain(exact.message.text)
-    voted = await run(app, pressed(button(exact.message, "ama.upvote"), "carol"))
-    assert voted.message is not None and "Upvoted Q2 (now 1 vote)" in plain(voted.message.text)
+    exact = await app.command("ama ask How do you measure CSAT", "carol")
+    assert exact.message is not None and "already asked as Q2 (▲ 0)" in seen(exact.message.text)
+    voted = await app.press(button(exact.message, "ama.upvote"), "carol")
+    assert voted.message is not None and "Upvoted Q2 (now 1 vote)" in seen(voted.message.text)
 
-    offer = await run(
-        app, command("ama ask What is Bob's view on scaling a support team?", "carol")
-    )
+    offer = await app.command("ama ask What is Bob's view on scaling a support team?", "carol")
     assert offer.message is not None
-    assert "A similar question was already asked as Q1 (▲ 0)" in plain(offer.message.text)
-    anyway = await run(app, pressed(button(offer.message, "ama.ask_anyway"), "carol"))
-    assert anyway.message is not None and "as Q3" in plain(anyway.message.text)
-    again = await run(app, pressed(button(offer.message, "ama.ask_anyway"), "carol"))
-    assert again.message is not None and "You already posted that question as Q3" in plain(
+    assert "A similar question was already asked as Q1 (▲ 0)" in seen(offer.message.text)
+    anyway = await app.press(button(offer.message, "ama.ask_anyway"), "carol")
+    assert anyway.message is not None and "as Q3" in seen(anyway.message.text)
+    again = await app.press(button(offer.message, "ama.ask_anyway"), "carol")
+    assert again.message is not None and "You already posted that question as Q3" in seen(
         again.message.text
     )
-    assert "What is Bob's view on scaling a support team?" in seen(last_sent(platform, "post"))
+    assert "What is Bob's view on scaling a support team?" in seen(app.last("post"))
 
-    offer = await run(app, command("ama ask How do you measure your CSAT?", "dan"))
+    offer = await app.command("ama ask How do you measure your CSAT?", "dan")
     assert offer.message is not None
-    instead = await run(app, pressed(button(offer.message, "ama.upvote_instead"), "dan"))
-    assert instead.message is not None and "Upvoted Q2 (now 2 votes)" in plain(instead.message.text)
+    instead = await app.press(button(offer.message, "ama.upvote_instead"), "dan")
+    assert instead.message is not None and "Upvoted Q2 (now 2 votes)" in seen(instead.message.text)
     # Someone else's button is not yours to press.
-    stolen = await run(app, pressed(button(offer.message, "ama.ask_anyway"), "erin"))
-    assert stolen.message is not None and "That suggestion has expired" in plain(
-        stolen.message.text
-    )
+    stolen = await app.press(button(offer.message, "ama.ask_anyway"), "erin")
+    assert stolen.message is not None and "That suggestion has expired" in seen(stolen.message.text)
     statuses = [(q.number, q.status) for q in await stored_questions(app)]
     assert statuses == [(1, "approved"), (2, "approved"), (3, "approved")]
 
 
 async def test_votes_toggle_and_edit_the_post_once_per_burst(
-    app: Kindred, platform: FakePlatform
+    app: Community, platform: FakePlatform
 ) -> None:
-    await say(app, SCHEDULE)
+    await app.say(SCHEDULE)
     await ask(app, "bob", "How do you scale support teams?")
-    post = last_sent(platform, "post", CHANNEL)
+    post = app.last("post", CHANNEL)
     upvote = button(post.message, "ama.upvote")
     assert upvote.label == "▲ Upvote (0)"
-    own = await run(app, pressed(upvote, "bob", post.ref))
-    assert own.message is not None and "your own question" in plain(own.message.text)
+    own = await app.press(upvote, "bob", message=post.ref)
+    assert own.message is not None and "your own question" in seen(own.message.text)
 
-    reply = await run(app, pressed(upvote, "carol", post.ref))
-    assert reply.message is not None and plain(reply.message.text) == "▲ Upvoted Q1 (now 1 vote)."
-    assert button(last_sent(platform, "update").message, "ama.upvote").label == "▲ Upvote (1)"
-    reply = await run(app, pressed(upvote, "carol", post.ref))
+    reply = await app.press(upvote, "carol", message=post.ref)
+    assert reply.message is not None and seen(reply.message.text) == "▲ Upvoted Q1 (now 1 vote)."
+    assert button(app.last("update").message, "ama.upvote").label == "▲ Upvote (1)"
+    reply = await app.press(upvote, "carol", message=post.ref)
     assert reply.message is not None
-    assert plain(reply.message.text) == "Removed your vote from Q1 (now 0 votes)."
-    assert button(last_sent(platform, "update").message, "ama.upvote").label == "▲ Upvote (0)"
+    assert seen(reply.message.text) == "Removed your vote from Q1 (now 0 votes)."
+    assert button(app.last("update").message, "ama.upvote").label == "▲ Upvote (0)"
 
     updates = len(platform.texts("update"))
+    app.deliver_each = False
     for voter in ("dan", "erin", "farid", "carol"):
-        await app.handle(pressed(upvote, voter, post.ref))
-    await app.dispatcher.drain()
+        await app.press(upvote, voter, message=post.ref)
+    await app.deliver()
     assert len(platform.texts("update")) == updates + 1
-    assert button(last_sent(platform, "update").message, "ama.upvote").label == "▲ Upvote (4)"
-    queue = await run(app, command("ama queue", "carol"))
+    assert button(app.last("update").message, "ama.upvote").label == "▲ Upvote (4)"
+    queue = await app.command("ama queue", "carol")
     assert queue.message is not None
-    assert "1. Q1 (▲ 4, you voted) · <@bob>: How do you scale support teams?" in plain(
-        plain(queue.message.text)
+    assert "1. Q1 (▲ 4, you voted) · <@bob>: How do you scale support teams?" in seen(
+        seen(queue.message.text)
     )
     assert button(queue.message, "ama.upvote").label == "Unvote Q1"
 
 
 async def test_member_text_is_mention_safe_when_reposted(
-    app: Kindred, platform: FakePlatform
+    app: Community, platform: FakePlatform
 ) -> None:
-    await say(app, SCHEDULE)
+    await app.say(SCHEDULE)
     await ask(app, "bob", "<!channel> @everyone how do you scale <@U0> support?")
-    post = last_sent(platform, "post", CHANNEL)
+    post = app.last("post", CHANNEL)
     assert MEMBER_TEXT_START in post.message.text
     slack = render(post.message.text, escape_for_slack)
     assert "<!channel>" not in slack and "&lt;!channel&gt;" in slack
@@ -311,146 +248,145 @@ async def test_member_text_is_mention_safe_when_reposted(
 
 
 async def test_moderation_queue_approve_and_reject_with_a_reason(
-    app: Kindred, platform: FakePlatform
+    app: Community, platform: FakePlatform
 ) -> None:
-    await say(app, SCHEDULE + " moderated:on mod_channel:<#C-mods> max_questions:1")
+    await app.say(SCHEDULE + " moderated:on mod_channel:<#C-mods> max_questions:1")
     text = await ask(app, "bob", "How do you onboard new agents?", anonymous="yes")
     assert "Thanks! Your anonymous question is Q1. Moderators review it" in text
-    review = last_sent(platform, "post", MODS)
+    review = app.last("post", MODS)
     assert "Q1 for AMA #1 (Scaling support) from <@bob>, asked anonymously" in seen(review)
     assert [p for p in platform.sent if p.target == CHANNEL and "onboard" in seen(p)] == []
 
     approve = button(review.message, "ama.approve")
-    denied = await run(app, pressed(approve, "carol", review.ref))
-    assert denied.message is not None and "Only community admins" in plain(denied.message.text)
-    approved = await run(app, pressed(approve, "alice", review.ref))
+    denied = await app.press(approve, "carol", message=review.ref)
+    assert denied.message is not None and "Only community admins" in seen(denied.message.text)
+    approved = await app.press(approve, "alice", message=review.ref)
     assert approved.update_original is not None
-    assert "Approved by <@alice>" in plain(approved.update_original.text)
+    assert "Approved by <@alice>" in seen(approved.update_original.text)
     assert approved.update_original.buttons == ()
-    shown = last_sent(platform, "post", CHANNEL)
+    shown = app.last("post", CHANNEL)
     assert seen(shown) == "Q1 · Anonymous\n> How do you onboard new agents?"
-    twice = await run(app, pressed(approve, "alice", review.ref))
+    twice = await app.press(approve, "alice", message=review.ref)
     assert twice.message is not None
-    assert "Q1 was already moderated by <@alice>: it is open for votes." in plain(
-        plain(twice.message.text)
+    assert "Q1 was already moderated by <@alice>: it is open for votes." in seen(
+        seen(twice.message.text)
     )
 
     await ask(app, "carol", "Is outsourcing tier 1 ever worth it?")
-    review = last_sent(platform, "post", MODS)
-    form = await run(app, pressed(button(review.message, "ama.reject"), "alice", review.ref))
+    review = app.last("post", MODS)
+    form = await app.press(button(review.message, "ama.reject"), "alice", message=review.ref)
     assert form.modal is not None and form.modal.callback_id == "ama.reject_submit"
-    done = await run(
-        app,
-        submitted("ama.reject_submit", form.modal.value, "alice", reason="Off topic  for this AMA"),
+    done = await app.submit(
+        "ama.reject_submit", form.modal.value, "alice", reason="Off topic  for this AMA"
     )
     assert (
         done.message is not None
-        and plain(done.message.text) == "Rejected Q2; I've told the asker privately."
+        and seen(done.message.text) == "Rejected Q2; I've told the asker privately."
     )
-    note = seen(last_sent(platform, "dm", "carol"))
+    note = seen(app.last("dm", "carol"))
     assert "was not approved" in note and "Reason: Off topic for this AMA" in note
-    assert "Rejected by <@alice>: Off topic for this AMA." in seen(
-        last_sent(platform, "update", MODS)
-    )
+    assert "Rejected by <@alice>: Off topic for this AMA." in seen(app.last("update", MODS))
     # A rejected question frees the member's slot (limit 1).
     assert "Thanks! Your question is Q3" in await ask(
         app, "carol", "Which KPIs matter most to execs?"
     )
 
 
-async def test_which_ama_a_command_means(app: Kindred) -> None:
+async def test_which_ama_a_command_means(app: Community) -> None:
     assert "There's no AMA open right now" in await ask(app, "bob", "How do you scale support?")
-    await say(app, SCHEDULE)
-    await say(
-        app, 'ama schedule host:<@erin> title:"CX leadership" at:"2026-11-25 15:00"', channel="C-b"
+    await app.say(SCHEDULE)
+    await app.say(
+        'ama schedule host:<@erin> title:"CX leadership" at:"2026-11-25 15:00"', channel="C-b"
     )
-    many = await say(app, "ama queue", "bob", channel="C-other")
+    many = seen(await app.say("ama queue", "bob", channel="C-other"))
     assert "Several AMAs are open; say which one with `ama=<id>`" in many
     assert "• `ama=2`: CX leadership in <#C-b>" in many
-    assert "AMA #2: CX leadership" in await say(app, "ama queue", "bob", channel="C-b")
-    assert "AMA #1: Scaling support" in await say(app, "ama queue ama=1", "bob", channel="C-b")
-    assert "There is no AMA #9 here." in await say(app, "ama queue ama=9", "bob")
-    assert "Only the host (<@erin>) or an admin can close the AMA." in await say(
-        app, "ama close", "bob", channel="C-b"
+    assert "AMA #2: CX leadership" in seen(await app.say("ama queue", "bob", channel="C-b"))
+    assert "AMA #1: Scaling support" in seen(await app.say("ama queue ama=1", "bob", channel="C-b"))
+    assert "There is no AMA #9 here." in seen(await app.say("ama queue ama=9", "bob"))
+    assert "Only the host (<@erin>) or an admin can close the AMA." in seen(
+        await app.say("ama close", "bob", channel="C-b")
     )
-    assert "Cancelled" not in await say(app, "ama close", "erin", channel="C-b")
-    assert "AMA #1: Scaling support" in await say(app, "ama queue", "bob", channel="C-other")
-    home = await run(
-        app, Inbound(kind="home_opened", platform="fake", workspace_id="W1", user_id="bob")
-    )
-    assert home.message is not None and "AMA #1: Scaling support with <@ana>" in plain(
-        plain(home.message.text)
+    assert "Cancelled" not in seen(await app.say("ama close", "erin", channel="C-b"))
+    assert "AMA #1: Scaling support" in seen(await app.say("ama queue", "bob", channel="C-other"))
+    home = await app.handle(app.inbound("home_opened", "bob"))
+    assert (
+        home is not None
+        and home.message is not None
+        and "AMA #1: Scaling support with <@ana>" in seen(seen(home.message.text))
     )
     assert button(home.message, "ama.ask").value == "1"
 
 
 async def test_live_session_recap_and_export(
-    app: Kindred, platform: FakePlatform, clock: Clock
+    app: Community, platform: FakePlatform, clock: Clock
 ) -> None:
-    await say(app, SCHEDULE + " duration:45m")
+    await app.say(SCHEDULE + " duration:45m")
     await ask(app, "bob", "How do you scale support teams?")
     await ask(app, "carol", "What's your favourite CX metric?", anonymous="yes")
     await ask(app, "dan", "How do you report churn to the board?")
     for voter in ("erin", "farid"):
         post = next(p for p in platform.sent if "favourite" in seen(p))
-        await run(app, pressed(button(post.message, "ama.upvote"), voter, post.ref))
-    await run(app, pressed(button(platform.sent[1].message, "ama.upvote"), "erin"))
+        await app.press(button(post.message, "ama.upvote"), voter, message=post.ref)
+    await app.press(button(platform.sent[1].message, "ama.upvote"), "erin")
 
-    await advance_to(app, clock, datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    await app.advance(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
     assert (await stored_ama(app)).state == "live"
     assert "AMA #1 is live: Scaling support with <@ana>, until 15:45 (UTC)" in seen(
-        last_sent(platform, "post", CHANNEL)
+        app.last("post", CHANNEL)
     )
-    panel = last_sent(platform, "dm", "ana")
+    panel = app.last("dm", "ana")
     assert "3 questions are waiting." in seen(panel)
     next_button = button(panel.message, "ama.next")
-    refused = await run(app, pressed(next_button, "bob", panel.ref))
-    assert refused.message is not None and "Only the host (<@ana>) or an admin" in plain(
-        plain(refused.message.text)
+    refused = await app.press(next_button, "bob", message=panel.ref)
+    assert refused.message is not None and "Only the host (<@ana>) or an admin" in seen(
+        seen(refused.message.text)
     )
 
-    shown = await run(app, pressed(next_button, "ana", panel.ref))
+    # Buttons carry no display name here, as on the old Slack payloads: the export
+    # below names the host by the handle she was scheduled with.
+    shown = await app.press(next_button, "ana", message=panel.ref, user_name="")
     assert shown.update_original is not None
-    live_text = plain(shown.update_original.text)
+    live_text = seen(shown.update_original.text)
     assert "Posted Q2 in <#C-ama>." in live_text
     assert "Now answering Q2 (▲ 2) from Anonymous" in live_text
     parent = next(p for p in platform.sent if seen(p).startswith("🎙️ Q2"))
     assert seen(parent) == "🎙️ Q2 (▲ 2) · asked by Anonymous\n> What's your favourite CX metric?"
-    prompt = last_sent(platform, "thread_reply", CHANNEL)
+    prompt = app.last("thread_reply", CHANNEL)
     assert prompt.message.mentions == ("ana",)
-    async with app.db.sessions() as session:
+    async with app.kindred.db.sessions() as session:
         thread = (
             await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "thread_reply"))
         ).scalar_one()
     assert thread.sent_ref is not None and thread.sent_ref["thread_id"] == parent.ref.message_id
-    assert "being answered now" in seen(last_sent(platform, "update", CHANNEL))
-    still = await run(app, pressed(next_button, "ana", panel.ref))
+    assert "being answered now" in seen(app.last("update", CHANNEL))
+    still = await app.press(next_button, "ana", message=panel.ref, user_name="")
     assert still.update_original is not None
-    assert "Q2 is still open: mark it Answered or Skip first." in plain(still.update_original.text)
+    assert "Q2 is still open: mark it Answered or Skip first." in seen(still.update_original.text)
 
     # Members keep asking and voting while the AMA is live.
     assert "as Q4" in await ask(app, "erin", "How do you keep agents motivated?")
-    answered = await run(app, pressed(button(shown.update_original, "ama.answered"), "ana"))
+    answered = await app.press(button(shown.update_original, "ama.answered"), "ana", user_name="")
     assert answered.update_original is not None
-    assert "✅ Marked Q2 answered." in plain(answered.update_original.text)
-    assert "✅ answered" in seen(last_sent(platform, "update", CHANNEL))
-    again = await run(app, pressed(button(shown.update_original, "ama.answered"), "ana"))
+    assert "✅ Marked Q2 answered." in seen(answered.update_original.text)
+    assert "✅ answered" in seen(app.last("update", CHANNEL))
+    again = await app.press(button(shown.update_original, "ama.answered"), "ana", user_name="")
     assert again.message is not None and "Q2 isn't being answered: it is already answered." in (
-        plain(again.message.text)
+        seen(again.message.text)
     )
-    second = await run(app, pressed(button(answered.update_original, "ama.next"), "ana"))
-    assert second.update_original is not None and "Now answering Q1" in plain(
-        plain(second.update_original.text)
+    second = await app.press(button(answered.update_original, "ama.next"), "ana", user_name="")
+    assert second.update_original is not None and "Now answering Q1" in seen(
+        seen(second.update_original.text)
     )
-    skipped = await run(app, pressed(button(second.update_original, "ama.skip"), "ana"))
+    skipped = await app.press(button(second.update_original, "ama.skip"), "ana", user_name="")
     assert skipped.update_original is not None
-    assert "⏭️ Skipped Q1." in plain(skipped.update_original.text)
-    assert "2 questions are waiting." in plain(skipped.update_original.text)
+    assert "⏭️ Skipped Q1." in seen(skipped.update_original.text)
+    assert "2 questions are waiting." in seen(skipped.update_original.text)
 
-    closed = await run(app, pressed(button(skipped.update_original, "ama.close"), "ana"))
+    closed = await app.press(button(skipped.update_original, "ama.close"), "ana", user_name="")
     assert closed.update_original is not None
-    assert plain(closed.update_original.text).startswith("Closed AMA #1. The recap is in <#C-ama>")
-    recap = last_sent(platform, "post", CHANNEL)
+    assert seen(closed.update_original.text).startswith("Closed AMA #1. The recap is in <#C-ama>")
+    recap = app.last("post", CHANNEL)
     assert seen(recap).startswith(
         "📝 AMA #1 recap: Scaling support with <@ana>\n1 answered · 4 asked · 3 votes"
     )
@@ -459,18 +395,19 @@ async def test_live_session_recap_and_export(
         "What's your favourite CX metric?"
     ) in seen(recap)
     assert "3 questions stay unanswered; <@ana> has the list." in seen(recap)
-    unanswered = seen(last_sent(platform, "dm", "ana"))
+    unanswered = seen(app.last("dm", "ana"))
     assert "3 questions were not answered" in unanswered
     assert unanswered.index("Q1 (▲ 1) · <@bob>") < unanswered.index("Q3 (▲ 0) · <@dan>")
-    assert "already closed" in await say(app, "ama close ama=1", "ana")
-    assert "has closed; the votes are final" in plain(
-        (
-            await run(app, pressed(button(platform.sent[1].message, "ama.upvote"), "dan"))
-        ).message.text  # type: ignore[union-attr]
+    assert "already closed" in seen(await app.say("ama close ama=1", "ana"))
+    assert "has closed; the votes are final" in seen(
+        (await app.press(button(platform.sent[1].message, "ama.upvote"), "dan")).message.text  # type: ignore[union-attr]
     )
 
-    assert await say(app, "ama export", "bob") == "I've sent you AMA #1 as a Markdown file in a DM."
-    export = last_sent(platform, "dm", "bob").message.attachment
+    assert (
+        seen(await app.say("ama export", "bob"))
+        == "I've sent you AMA #1 as a Markdown file in a DM."
+    )
+    export = app.last("dm", "bob").message.attachment
     assert export is not None and export.filename == "ama-1.md"
     document = export.content.decode("utf-8")
     assert document.startswith("# AMA #1: Scaling support\n\n- Host: ana\n")
@@ -480,33 +417,103 @@ async def test_live_session_recap_and_export(
     assert MEMBER_TEXT_START not in document
 
 
-async def test_anonymous_authors_appear_nowhere_public(
-    app: Kindred, platform: FakePlatform, clock: Clock
+async def test_closing_with_a_question_live_leaves_it_unanswered(
+    app: Community, platform: FakePlatform
 ) -> None:
-    await say(app, SCHEDULE + " moderated:on mod_channel:<#C-mods>")
+    await app.say(SCHEDULE)
+    await ask(app, "bob", "How do you scale support teams?")
+    await ask(app, "carol", "Which KPIs matter most to executives?")
+    await app.advance(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    panel = app.last("dm", "ana")
+    live = await app.press(button(panel.message, "ama.next"), "ana", message=panel.ref)
+    assert "Now answering Q1" in seen(live.update_original)
+    assert "Closed AMA #1." in seen(await app.say("ama close", "ana"))
+    recap = seen(app.last("post", CHANNEL))
+    assert "0 answered · 2 asked" in recap
+    assert "2 questions stay unanswered" in recap
+    unanswered = seen(app.last("dm", "ana"))
+    assert "2 questions were not answered" in unanswered and "Q1 (▲ 0) · <@bob>" in unanswered
+    assert "being answered now" not in seen(app.last("update", CHANNEL))
+    assert [(q.number, q.status) for q in await stored_questions(app)] == [
+        (1, "approved"),
+        (2, "approved"),
+    ]
+    await app.say("ama export", "bob")
+    document = app.last("dm", "bob").message.attachment
+    assert document is not None
+    assert "No questions were answered." in document.content.decode()
+
+
+async def test_closed_amas_say_so_and_commands_pick_the_channels_ama(app: Community) -> None:
+    await app.say(SCHEDULE)
+    await app.say(
+        'ama schedule host:<@erin> title:"CX leadership" at:"2026-11-25 15:00"', channel="C-b"
+    )
+    assert "Called off AMA #2" in seen(await app.say("ama close", "erin", channel="C-b"))
+    # Not "only the host can close": AMA #2 is this channel's, and it is closed.
+    for user, command in (("bob", "ama close"), ("erin", "ama close"), ("bob", "ama close ama=2")):
+        answer = seen(await app.say(command, user, channel="C-b"))
+        assert answer.startswith("AMA #2 is already closed."), answer
+    assert seen(await app.say("ama export", "bob", channel="C-b")) == (
+        "I've sent you AMA #2 as a Markdown file in a DM."
+    )
+    assert seen(await app.say("ama export", "bob")) == (
+        "I've sent you AMA #1 as a Markdown file in a DM."
+    )
+
+
+async def test_question_numbers_are_unique_in_a_channel(app: Community) -> None:
+    await app.say(SCHEDULE)
+    await app.say('ama schedule host:<@erin> title:"CX leadership" at:"2026-11-26 15:00"')
+    assert "as Q1 in <#C-ama>" in await ask(app, "bob", "How do you scale support teams?")
+    second = await ask(app, "carol", "How do you coach new team leads?", ama=2)
+    assert "as Q2 in <#C-ama>" in second
+    assert seen(app.last("post", CHANNEL)) == "Q2 · <@carol>\n> How do you coach new team leads?"
+    assert "as Q3 in <#C-ama>" in await ask(app, "dan", "Which KPIs matter most to execs?")
+    queue = seen(await app.say("ama queue ama=2", "erin"))
+    assert "1. Q2 (▲ 0) · <@carol>" in queue
+    numbers = [(q.ama_id, q.number) for q in await stored_questions(app)]
+    assert numbers == [(1, 1), (2, 2), (1, 3)]
+
+
+async def test_counts_of_one_are_singular(app: Community) -> None:
+    await app.say(SCHEDULE + " max_questions:1")
+    assert "Up to 1 open question per member." in seen(app.last("post", CHANNEL))
+    await ask(app, "bob", "How do you scale support teams?")
+    limit = await ask(app, "bob", "Which KPIs matter most to execs?")
+    assert "You already have 1 open question in AMA #1 (Q1); the limit is 1." in limit
+    await app.press(button(app.last("post", CHANNEL).message, "ama.upvote"), "carol")
+    await app.say("ama export", "bob")
+    document = app.last("dm", "bob").message.attachment
+    assert document is not None
+    assert "- Questions: 1 asked, 0 answered, 1 vote\n" in document.content.decode()
+
+
+async def test_anonymous_authors_appear_nowhere_public(
+    app: Community, platform: FakePlatform, clock: Clock
+) -> None:
+    await app.say(SCHEDULE + " moderated:on mod_channel:<#C-mods>")
     await ask(app, "carol", "How do you coach underperforming agents?", anonymous="yes")
     await ask(app, "carol", "Should support report to product or to ops?", anonymous="yes")
     for review in [p for p in platform.sent if p.target == MODS]:
-        await run(app, pressed(button(review.message, "ama.approve"), "alice", review.ref))
-    await run(
-        app, pressed(button(last_sent(platform, "post", CHANNEL).message, "ama.upvote"), "bob")
-    )
-    await advance_to(app, clock, datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
-    panel = last_sent(platform, "dm", "ana")
-    live = await run(app, pressed(button(panel.message, "ama.next"), "ana", panel.ref))
+        await app.press(button(review.message, "ama.approve"), "alice", message=review.ref)
+    await app.press(button(app.last("post", CHANNEL).message, "ama.upvote"), "bob")
+    await app.advance(datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    panel = app.last("dm", "ana")
+    live = await app.press(button(panel.message, "ama.next"), "ana", message=panel.ref)
     assert live.update_original is not None
-    await run(app, pressed(button(live.update_original, "ama.answered"), "ana"))
-    await advance_to(app, clock, datetime(2026, 11, 24, 16, 0, tzinfo=UTC))
-    await say(app, "ama export", "bob")
+    await app.press(button(live.update_original, "ama.answered"), "ana")
+    await app.advance(datetime(2026, 11, 24, 16, 0, tzinfo=UTC))
+    await app.say("ama export", "bob")
 
-    assert "Thank you <@ana>" in seen(last_sent(platform, "post", CHANNEL))
+    assert "Thank you <@ana>" in seen(app.last("post", CHANNEL))
     public = [s for s in platform.sent if s.target != MODS and s.kind != "group"]
     assert len(public) > 8
     for sent in public:
         attachment = sent.message.attachment
         words = seen(sent) + (attachment.content.decode() if attachment else "")
         assert "carol" not in words.lower(), sent
-    assert "from <@carol>, asked anonymously" in seen(last_sent(platform, "post", MODS))
+    assert "from <@carol>, asked anonymously" in seen(app.last("post", MODS))
 
 
 async def test_console_end_to_end(sqlite_db: Any, settings: Any, clock: Clock) -> None:

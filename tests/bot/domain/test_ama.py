@@ -13,6 +13,7 @@ from bot.domain.ama import (
     EventKind,
     LifecycleError,
     clean_question,
+    describe_lead,
     describe_span,
     due_events,
     find_similar,
@@ -203,3 +204,11 @@ def test_due_events_follow_the_cursor_and_drop_stale_ones() -> None:
     assert due_events(events, None, close.at) == []
     assert next_event_time(events, day.at) == soon.at
     assert next_event_time(events, close.at) is None
+
+
+def test_lead_times_round_up_to_the_minute() -> None:
+    # A tick runs up to a minute after a reminder's moment: still "in 15 minutes".
+    assert describe_lead(timedelta(minutes=14, seconds=20)) == "15 minutes"
+    assert describe_lead(timedelta(minutes=15)) == "15 minutes"
+    assert describe_lead(timedelta(hours=23, minutes=59, seconds=30)) == "24 hours"
+    assert describe_lead(timedelta(seconds=5)) == "1 minute"
