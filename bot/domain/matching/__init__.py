@@ -10,16 +10,32 @@ Layout: `model` (the value types), `costs` (pair costs as arrays, history look-u
 and Edmonds matching from `matching`), `sparse` (big communities: batched swap search).
 """
 
+from bot.domain.matching.assignment import (
+    AssignmentConfig,
+    AssignmentQuality,
+    AssignmentResult,
+    Mentee,
+    Mentor,
+    MentorMatch,
+    assign_mentors,
+)
 from bot.domain.matching.costs import shared_working_hours
 from bot.domain.matching.engine import make_groups
 from bot.domain.matching.model import Candidate, History, PairingConfig, PairingResult, RoundQuality
 
 __all__ = [
+    "AssignmentConfig",
+    "AssignmentQuality",
+    "AssignmentResult",
     "Candidate",
     "History",
+    "Mentee",
+    "Mentor",
+    "MentorMatch",
     "PairingConfig",
     "PairingResult",
     "RoundQuality",
+    "assign_mentors",
     "make_groups",
     "shared_working_hours",
 ]

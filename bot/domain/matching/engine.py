@@ -8,11 +8,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from bot.domain.matching.costs import (
-    EagerHistory,
+    ArrayHistory,
     FloatArray,
     HistoryIndex,
     IntArray,
-    LazyHistory,
     Problem,
     build_problem,
     group_sizes,
@@ -57,9 +56,7 @@ def make_groups(
     problem = build_problem(candidates, history, config)
     rng = np.random.default_rng(config.seed)
     dense = problem.size <= DENSE_LIMIT
-    index: EagerHistory | LazyHistory = (
-        EagerHistory(problem, history.last_met) if dense else LazyHistory(problem, history.last_met)
-    )
+    index = ArrayHistory(problem, history)
     placed = np.ones(problem.size, dtype=bool)
     if not problem.has_blocks:
         slots = _solve(problem, index, np.flatnonzero(placed), config, rng)
@@ -105,7 +102,7 @@ def _blocked_out(problem: Problem, placement_order: IntArray) -> IntArray:
 
 def _solve(
     problem: Problem,
-    index: EagerHistory | LazyHistory,
+    index: ArrayHistory,
     members: IntArray,
     config: PairingConfig,
     rng: np.random.Generator,
@@ -116,7 +113,7 @@ def _solve(
         return np.zeros((0, 2), dtype=np.int64)
     if len(sizes) == 1:
         return members[None, :]
-    if isinstance(index, EagerHistory):
+    if problem.size <= DENSE_LIMIT:
         cost = _cost_matrix(problem, index, members)
         local = solve_dense(cost, problem.oversize_penalty[members], config.group_size, rng)
         return np.where(local != EMPTY, members[local], EMPTY)
@@ -132,7 +129,7 @@ def _solve(
     )
 
 
-def _cost_matrix(problem: Problem, index: EagerHistory, members: IntArray) -> FloatArray:
+def _cost_matrix(problem: Problem, index: ArrayHistory, members: IntArray) -> FloatArray:
     cost = problem.attribute_cost_matrix(members)
     position = np.full(problem.size, EMPTY, dtype=np.int64)
     position[members] = np.arange(members.size)

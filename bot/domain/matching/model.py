@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+IntArray = npt.NDArray[np.int64]
+StrArray = npt.NDArray[np.str_]
 
 HOURS_PER_DAY = 24.0
 # Real-world UTC offsets run from -12:00 to +14:00; the check is symmetric.
@@ -40,16 +46,166 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """What earlier rounds left behind.
+    """What earlier rounds left behind, as arrays.
 
-    `last_met` maps each unordered pair that met to how many rounds ago they last met
-    (1 = the previous round). Ids of members absent this round are ignored everywhere.
+    `member_ids` is the index space of the meetings: meeting k is between
+    `member_ids[first[k]]` and `member_ids[second[k]]`, `rounds_ago[k]` rounds ago (1 = the
+    previous round). Arrays cross the boundary because at 50,000 members a community carries
+    about half a million met pairs, and one Python object per pair costs more than the whole
+    search. Construction normalises: ids sorted, `first < second`, each pair once at its most
+    recent meeting, meetings sorted by pair, so later look-ups need no sort. Building from
+    already normal arrays (what `after` returns) costs a few linear passes. Ids of members
+    absent this round are ignored everywhere.
     """
 
-    last_met: Mapping[frozenset[str], int]
+    member_ids: StrArray = field(default_factory=lambda: np.zeros(0, dtype=str))
+    first: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    second: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rounds_ago: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     trio_last_round: frozenset[str] = frozenset()
     left_out_last_round: frozenset[str] = frozenset()
     blocked: frozenset[frozenset[str]] = frozenset()
+
+    def __post_init__(self) -> None:
+        ids = np.asarray(self.member_ids)
+        if ids.size == 0:
+            ids = np.zeros(0, dtype=str)
+        first = np.asarray(self.first, dtype=np.int64)
+        second = np.asarray(self.second, dtype=np.int64)
+        ago = np.asarray(self.rounds_ago, dtype=np.int64)
+        if not first.shape == second.shape == ago.shape or first.ndim != 1:
+            raise ValueError("History.first, second and rounds_ago must be equal-length 1-d")
+        if first.size and (
+            min(first.min(), second.min()) < 0 or max(first.max(), second.max()) >= ids.size
+        ):
+            raise ValueError("History meetings must index into member_ids")
+        if first.size and ago.min() < 1:
+            raise ValueError("History.rounds_ago must be at least 1")
+        if (first == second).any():
+            raise ValueError("a member cannot have met themself")
+        if ids.size > 1 and not (ids[1:] > ids[:-1]).all():
+            order = np.argsort(ids, kind="stable")
+            ids = ids[order]
+            if (ids[1:] == ids[:-1]).any():
+                raise ValueError("History.member_ids must be unique")
+            rank = np.empty(order.size, dtype=np.int64)
+            rank[order] = np.arange(order.size)
+            first, second = rank[first], rank[second]
+        low, high = np.minimum(first, second), np.maximum(first, second)
+        keys = (low << 32) | high
+        if keys.size > 1 and not (keys[1:] > keys[:-1]).all():
+            # Most recent meeting first within each pair, then keep each pair's first row.
+            order = np.lexsort((ago, keys))
+            keys, low, high, ago = keys[order], low[order], high[order], ago[order]
+            keep = np.append(True, keys[1:] != keys[:-1])
+            low, high, ago = low[keep], high[keep], ago[keep]
+        for name, value in (
+            ("member_ids", ids),
+            ("first", low),
+            ("second", high),
+            ("rounds_ago", ago),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(self, name, value)
+
+    @classmethod
+    def from_pairs(
+        cls,
+        last_met: Mapping[frozenset[str], int],
+        *,
+        trio_last_round: frozenset[str] = frozenset(),
+        left_out_last_round: frozenset[str] = frozenset(),
+        blocked: frozenset[frozenset[str]] = frozenset(),
+    ) -> History:
+        """A history from a mapping of each met pair to rounds ago; for small communities."""
+        pairs = [tuple(pair) for pair in last_met]
+        if any(len(pair) != 2 for pair in pairs):
+            raise ValueError("History keys must be pairs of two member ids")
+        ids = sorted({member for pair in pairs for member in pair})
+        position = {member: k for k, member in enumerate(ids)}
+        return cls(
+            member_ids=np.array(ids, dtype=str),
+            first=np.array([position[pair[0]] for pair in pairs], dtype=np.int64),
+            second=np.array([position[pair[1]] for pair in pairs], dtype=np.int64),
+            rounds_ago=np.fromiter(last_met.values(), np.int64, len(pairs)),
+            trio_last_round=trio_last_round,
+            left_out_last_round=left_out_last_round,
+            blocked=blocked,
+        )
+
+    @property
+    def last_met(self) -> dict[frozenset[str], int]:
+        """The meetings as a mapping of pair to rounds ago (one object per pair: slow at scale)."""
+        ids = self.member_ids.tolist()
+        return {
+            frozenset((ids[a], ids[b])): ago
+            for a, b, ago in zip(
+                self.first.tolist(), self.second.tolist(), self.rounds_ago.tolist(), strict=True
+            )
+        }
+
+    def after(
+        self,
+        groups: Sequence[Sequence[str]],
+        *,
+        in_trio: Iterable[str] = (),
+        forget: Iterable[str] = (),
+    ) -> History:
+        """The history one round later: every meeting a round older, these groups met 1 round
+        ago, `in_trio` made the trio, members in `forget` (who left) dropped. Blocks carry
+        over; who was left out is the caller's to say, so that starts empty.
+
+        Linear in the history plus a sort of the round's own pairs: old meetings stay sorted
+        and the new ones are merged in.
+        """
+        flat = [member for group in groups for member in group]
+        new_ids = np.array(flat, dtype=str) if flat else np.zeros(0, dtype=str)
+        ids = np.union1d(self.member_ids, new_ids) if new_ids.size else self.member_ids
+        gone = list(forget)
+        if gone:
+            ids = np.setdiff1d(ids, np.array(gone, dtype=str))
+        # Old indices move monotonically into the new id space, so old meetings stay sorted.
+        old_at = np.searchsorted(ids, self.member_ids)
+        present = np.zeros(self.member_ids.size, dtype=bool)
+        inside = old_at < ids.size
+        present[inside] = ids[old_at[inside]] == self.member_ids[inside]
+        keep = present[self.first] & present[self.second]
+        first, second = old_at[self.first[keep]], old_at[self.second[keep]]
+        ago = self.rounds_ago[keep] + 1
+        new_first, new_second = _group_pairs(np.searchsorted(ids, new_ids), list(map(len, groups)))
+        low, high = np.minimum(new_first, new_second), np.maximum(new_first, new_second)
+        new_keys = np.unique((low << 32) | high)
+        keys = (first << 32) | second
+        at = np.searchsorted(keys, new_keys)
+        again = at < keys.size
+        again[again] = keys[at[again]] == new_keys[again]
+        ago[at[again]] = 1
+        fresh, fresh_at = new_keys[~again], at[~again]
+        first = np.insert(first, fresh_at, fresh >> 32)
+        second = np.insert(second, fresh_at, fresh & 0xFFFFFFFF)
+        ago = np.insert(ago, fresh_at, 1)
+        return History(
+            member_ids=ids,
+            first=first,
+            second=second,
+            rounds_ago=ago,
+            trio_last_round=frozenset(in_trio),
+            blocked=self.blocked,
+        )
+
+
+def _group_pairs(members: IntArray, sizes: Sequence[int]) -> tuple[IntArray, IntArray]:
+    """Every pair inside every group of `members`, laid out group after group."""
+    size_of = np.array(sizes, dtype=np.int64)
+    starts = np.cumsum(size_of) - size_of
+    firsts, seconds = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+    for size in np.unique(size_of).tolist():
+        begin = starts[size_of == size]
+        for s in range(size):
+            for t in range(s + 1, size):
+                firsts.append(members[begin + s])
+                seconds.append(members[begin + t])
+    return np.concatenate(firsts), np.concatenate(seconds)
 
 
 @dataclass(frozen=True, slots=True)
