@@ -21,13 +21,29 @@ from bot.domain.matching.assignment import (
 )
 from bot.domain.matching.costs import shared_working_hours
 from bot.domain.matching.engine import make_groups
+from bot.domain.matching.groups import (
+    Applicant,
+    BackfillResult,
+    Cohort,
+    CohortConfig,
+    CohortQuality,
+    CohortResult,
+    backfill_seat,
+    make_cohorts,
+)
 from bot.domain.matching.model import Candidate, History, PairingConfig, PairingResult, RoundQuality
 
 __all__ = [
+    "Applicant",
     "AssignmentConfig",
     "AssignmentQuality",
     "AssignmentResult",
+    "BackfillResult",
     "Candidate",
+    "Cohort",
+    "CohortConfig",
+    "CohortQuality",
+    "CohortResult",
     "History",
     "Mentee",
     "Mentor",
@@ -36,6 +52,8 @@ __all__ = [
     "PairingResult",
     "RoundQuality",
     "assign_mentors",
+    "backfill_seat",
+    "make_cohorts",
     "make_groups",
     "shared_working_hours",
 ]
