@@ -39,6 +39,7 @@ OTHER_COMPANY_SCORE = 1.0
 OVERLAP_SCORE = 2.0  # at a full working day of overlap, pro rata below
 _FULL_OVERLAP_HOURS = 8.0
 _CHUNK_PAIRS = 2_000_000  # mentee x mentor scores computed at once (16 MB of float64)
+_TOPIC_TABLE = (TOPIC_SCORE * np.arange(_MAX_TOPICS_SCORED + 1)).astype(np.float32)
 _LEVEL_WORDS = ("", "one level", "two levels", "three levels", "four levels")
 
 
@@ -84,7 +85,7 @@ class AssignmentConfig:
     same_company_allowed: bool = False
     blocked: frozenset[frozenset[str]] = frozenset()
     ended_badly: frozenset[frozenset[str]] = frozenset()
-    top_k: int = 30
+    top_k: int = 20
     spread: float = 0.5
     min_score: float = 0.0
 
@@ -186,26 +187,55 @@ def _encode(
     return side(mentees, slice(0, cut)), side(mentors, slice(cut, None)), overlap
 
 
-def _scores(
-    mentees: _People, rows: slice, mentors: _People, overlap: FloatArray, config: AssignmentConfig
-) -> FloatArray:
-    """Fit of mentees[rows] with every mentor; -inf where excluded by company."""
-    shared = np.zeros((rows.stop - rows.start, len(mentors.ids)), dtype=np.int64)
-    for word in range(mentees.topics.shape[1]):
-        both = mentees.topics[rows, word, None] & mentors.topics[None, :, word]
-        shared += np.bitwise_count(both)
-    score = TOPIC_SCORE * np.minimum(shared, _MAX_TOPICS_SCORED).astype(np.float64)
-    gap = mentors.seniority[None, :] - mentees.seniority[rows, None]
+@dataclass(frozen=True, slots=True)
+class _FitTable:
+    """Seniority gap and time overlap scores depend on (level, window) alone: a few dozen
+    codes a side, so they are one table look-up per pair instead of arithmetic per pair."""
+
+    mentee_code: IntArray
+    mentor_code: IntArray
+    table: npt.NDArray[np.float32]
+
+
+def _fit_table(mentees: _People, mentors: _People, overlap: FloatArray) -> _FitTable:
+    windows = overlap.shape[0]
+    levels = np.unique(np.concatenate([mentees.seniority, mentors.seniority]))
+
+    # Code = level rank * (windows + 1) + window, the last window standing for unknown.
+    def codes(people: _People) -> IntArray:
+        window = np.where(people.window >= 0, people.window, windows)
+        rank = np.searchsorted(levels, people.seniority)
+        return np.asarray(rank * (windows + 1) + window, dtype=np.int64)
+
+    level_of = np.repeat(levels, windows + 1)
+    window_of = np.tile(np.arange(windows + 1), levels.size)
+    gap = level_of[None, :] - level_of[:, None]  # mentor (column) above mentee (row)
     gap_table = np.array(GAP_SCORE)
-    score += np.where(gap < 0, WRONG_WAY_SCORE, gap_table[np.clip(gap, 0, len(GAP_SCORE) - 1)])
+    table = np.where(gap < 0, WRONG_WAY_SCORE, gap_table[np.clip(gap, 0, len(GAP_SCORE) - 1)])
+    known = np.append(np.ones(windows, dtype=bool), False)
+    padded = np.zeros((windows + 1, windows + 1))
+    padded[:windows, :windows] = overlap
+    a, b = window_of[:, None], window_of[None, :]
+    hours = np.where(known[a] & known[b], padded[a, b], _FULL_OVERLAP_HOURS / 2)
+    table = table + OVERLAP_SCORE * np.minimum(hours, _FULL_OVERLAP_HOURS) / _FULL_OVERLAP_HOURS
+    return _FitTable(codes(mentees), codes(mentors), table.astype(np.float32))
+
+
+def _scores(
+    mentees: _People, rows: slice, mentors: _People, fit: _FitTable, config: AssignmentConfig
+) -> npt.NDArray[np.float32]:
+    """Fit of mentees[rows] with every mentor; -inf where excluded by company."""
+    score = fit.table[fit.mentee_code[rows, None], fit.mentor_code[None, :]]
+    shared = np.bitwise_count(mentees.topics[rows, 0, None] & mentors.topics[None, :, 0])
+    for word in range(1, mentees.topics.shape[1]):
+        shared += np.bitwise_count(mentees.topics[rows, word, None] & mentors.topics[None, :, word])
+    score += _TOPIC_TABLE[np.minimum(shared, _MAX_TOPICS_SCORED)]
     mine, theirs = mentees.company[rows, None], mentors.company[None, :]
     same = (mine == theirs) & (mine >= 0)
-    score += np.where(same, 0.0, OTHER_COMPANY_SCORE)
-    a, b = mentees.window[rows, None], mentors.window[None, :]
-    hours = overlap[np.maximum(a, 0), np.maximum(b, 0)]
-    hours = np.where((a >= 0) & (b >= 0), hours, _FULL_OVERLAP_HOURS / 2)
-    score += OVERLAP_SCORE * np.minimum(hours, _FULL_OVERLAP_HOURS) / _FULL_OVERLAP_HOURS
-    if not config.same_company_allowed:
+    score += np.float32(OTHER_COMPANY_SCORE)
+    if config.same_company_allowed:
+        score[same] -= np.float32(OTHER_COMPANY_SCORE)
+    else:
         score[same] = -np.inf
     return score
 
@@ -238,12 +268,13 @@ def _top_k(
     left: _People, right: _People, overlap: FloatArray, config: AssignmentConfig, k: int
 ) -> tuple[IntArray, IntArray, FloatArray]:
     bad_rows, bad_cols = _excluded(left, right, config.blocked | config.ended_badly)
+    fit = _fit_table(left, right, overlap)
     k = min(k, len(right.ids))
     step = max(1, _CHUNK_PAIRS // max(1, len(right.ids)))
     rows_out, cols_out, scores_out = [], [], []
     for begin in range(0, len(left.ids), step):
         rows = slice(begin, min(begin + step, len(left.ids)))
-        score = _scores(left, rows, right, overlap, config)
+        score = _scores(left, rows, right, fit, config)
         inside = (bad_rows >= rows.start) & (bad_rows < rows.stop)
         score[bad_rows[inside] - rows.start, bad_cols[inside]] = -np.inf
         best = np.argpartition(-score, k - 1, axis=1)[:, :k] if k < score.shape[1] else None
@@ -258,7 +289,8 @@ def _top_k(
     if not rows_out:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0)
-    return np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(scores_out)
+    scores = np.concatenate(scores_out).astype(np.float64)
+    return np.concatenate(rows_out), np.concatenate(cols_out), scores
 
 
 def slot_layout(capacities: IntArray) -> tuple[IntArray, IntArray]:

@@ -547,7 +547,7 @@ def _describe(enc: _Encoded, applicants: Sequence[Applicant], slots: IntArray) -
     starts = _unpack(acc[:, : enc.slot_words])[:, :CELLS]
     tags = _unpack(acc[:, enc.slot_words :])[:, : len(enc.tag_names)]
     free_cells = _unpack(free)[:, :CELLS]
-    has_slot = [bool(v) for v in starts.any(axis=1)]
+    has_slot = [bool(v) for v in np.asarray(starts.any(axis=1), dtype=bool).tolist()]
     first = starts.argmax(axis=1)
     rolled = np.take_along_axis(free_cells, (first[:, None] + np.arange(CELLS)) % CELLS, axis=1)
     length = np.where(rolled.all(axis=1), CELLS, rolled.argmin(axis=1))
