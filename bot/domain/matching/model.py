@@ -160,19 +160,32 @@ class History:
         """
         flat = [member for group in groups for member in group]
         new_ids = np.array(flat, dtype=str) if flat else np.zeros(0, dtype=str)
-        ids = np.union1d(self.member_ids, new_ids) if new_ids.size else self.member_ids
-        gone = list(forget)
-        if gone:
-            ids = np.setdiff1d(ids, np.array(gone, dtype=str))
-        # Old indices move monotonically into the new id space, so old meetings stay sorted.
-        old_at = np.searchsorted(ids, self.member_ids)
-        present = np.zeros(self.member_ids.size, dtype=bool)
-        inside = old_at < ids.size
-        present[inside] = ids[old_at[inside]] == self.member_ids[inside]
+        old_ids = self.member_ids
+        # Sorting strings is what costs at 50,000 members, so only the few newcomers and
+        # leavers are sorted; everyone else keeps their order, found by binary search.
+        found_at = _find(old_ids, new_ids)
+        newcomers = np.unique(new_ids[found_at < 0])
+        kept = np.ones(old_ids.size, dtype=bool)
+        gone_at = _find(old_ids, np.array(list(forget), dtype=str))
+        kept[gone_at[gone_at >= 0]] = False
+        kept[found_at[found_at >= 0]] = True  # in this round: not gone after all
+        base = old_ids[kept]
+        inserted_at = np.searchsorted(base, newcomers)
+        # Widen first: insert casts to the array's own width and would cut longer ids.
+        ids = np.insert(base.astype(np.result_type(base, newcomers)), inserted_at, newcomers)
+        # Old index -> new index: rank among the kept, plus newcomers sorted before it.
+        rank = np.cumsum(kept) - 1
+        old_to_new = np.where(kept, rank + np.searchsorted(inserted_at, rank, side="right"), -1)
+        newcomer_at = inserted_at + np.arange(newcomers.size)
+        present = kept
         keep = present[self.first] & present[self.second]
-        first, second = old_at[self.first[keep]], old_at[self.second[keep]]
+        first, second = old_to_new[self.first[keep]], old_to_new[self.second[keep]]
         ago = self.rounds_ago[keep] + 1
-        new_first, new_second = _group_pairs(np.searchsorted(ids, new_ids), list(map(len, groups)))
+        round_at = np.empty(new_ids.size, dtype=np.int64)
+        known = found_at >= 0
+        round_at[known] = old_to_new[found_at[known]]
+        round_at[~known] = newcomer_at[np.searchsorted(newcomers, new_ids[~known])]
+        new_first, new_second = _group_pairs(round_at, list(map(len, groups)))
         low, high = np.minimum(new_first, new_second), np.maximum(new_first, new_second)
         new_keys = np.unique((low << 32) | high)
         keys = (first << 32) | second
@@ -192,6 +205,14 @@ class History:
             trio_last_round=frozenset(in_trio),
             blocked=self.blocked,
         )
+
+
+def _find(sorted_ids: StrArray, wanted: StrArray) -> IntArray:
+    """Position of each wanted id in `sorted_ids`, -1 when absent."""
+    if not sorted_ids.size or not wanted.size:
+        return np.full(wanted.size, -1, dtype=np.int64)
+    at = np.minimum(np.searchsorted(sorted_ids, wanted), sorted_ids.size - 1)
+    return np.where(sorted_ids[at] == wanted, at, -1).astype(np.int64)
 
 
 def _group_pairs(members: IntArray, sizes: Sequence[int]) -> tuple[IntArray, IntArray]:

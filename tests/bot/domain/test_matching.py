@@ -618,3 +618,47 @@ def test_grow_matching_reaches_a_maximum_matching() -> None:
         assert ((mate == UNMATCHED) | (grown != UNMATCHED)).all(), "a matched vertex lost its mate"
         edges = frozenset((int(a), int(b)) for a, b in zip(*np.nonzero(adjacent), strict=True))
         assert matched.size // 2 == maximum_matching_size(edges, frozenset(range(size)))
+
+
+# --- history as arrays -----------------------------------------------------------------------
+
+
+def test_history_after_matches_a_mapping_kept_by_hand() -> None:
+    rng = random.Random(3)
+    people = [f"u{k}" * rng.randint(1, 3) for k in range(40)]  # ids of mixed width
+    history = History()
+    expected: dict[frozenset[str], int] = {}
+    for _ in range(12):
+        present = rng.sample(people, 24)
+        groups = [present[k : k + 2] for k in range(0, 22, 2)] + [present[22:]]
+        forget = rng.sample([p for p in people if p not in present], 3)
+        expected = {pair: ago + 1 for pair, ago in expected.items() if not pair & set(forget)}
+        expected.update(dict.fromkeys(pairs_of(groups), 1))
+        history = history.after(groups, in_trio=groups[-1], forget=forget)
+        assert history.last_met == expected
+        assert history.trio_last_round == frozenset(groups[-1])
+
+
+def test_history_keeps_each_pairs_latest_meeting_whatever_the_order() -> None:
+    history = History(
+        member_ids=np.array(["c", "a", "b"]),
+        first=np.array([0, 1, 2, 1]),
+        second=np.array([1, 0, 1, 2]),
+        rounds_ago=np.array([5, 2, 7, 3]),
+    )
+    assert history.last_met == {pair("a", "c"): 2, pair("a", "b"): 3}
+    assert list(history.member_ids) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="unique"):
+        History(
+            member_ids=np.array(["a", "a"]),
+            first=np.array([0]),
+            second=np.array([1]),
+            rounds_ago=np.array([1]),
+        )
+    with pytest.raises(ValueError, match="at least 1"):
+        History(
+            member_ids=np.array(["a", "b"]),
+            first=np.array([0]),
+            second=np.array([1]),
+            rounds_ago=np.array([0]),
+        )
