@@ -9,10 +9,10 @@ and every other round has an odd count. Both engines see the same membership eve
 and each keeps its own history, so repeats reflect each engine's own past choices. The
 random baseline is what peers do: shuffle, pair neighbours, the odd one joins the last pair.
 
-Each engine keeps what the coffee job keeps between rounds: one normalised candidate per
-member (rebuilt only when a profile changes, here when a member joins) and the history as
-arrays (`History.after`). Timings run with the garbage collector on, as in the bot, and
-cover the whole job of a round: listing the candidates, the engine call and the history
+The job keeps between rounds what a big community's coffee job would keep per process: the
+candidates as a `CandidateTable` (updated with who joined and who left) and each engine's
+history as arrays (`History.after`). Timings run with the garbage collector on, as in the
+bot, and cover the whole job of a round: the table update, the engine call and the history
 update.
 """
 
@@ -35,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.domain.matching import (
     Candidate,
+    CandidateTable,
     History,
     PairingConfig,
     make_groups,
@@ -57,7 +58,7 @@ INDUSTRIES = 10
 HOME_REGION_SHARE = 0.7
 
 Groups = tuple[tuple[str, ...], ...]
-Grouper = Callable[[list[Candidate], History, int], Groups]
+Grouper = Callable[[CandidateTable, History, int], Groups]
 
 
 class Community:
@@ -76,12 +77,16 @@ class Community:
         self.cached: dict[str, Candidate] = {}  # member id -> candidate, the job's cache
         for _ in range(size):
             self._join()
+        self.joined: list[Candidate] = []  # since the table was last brought up to date
+        self.table = CandidateTable.from_candidates(list(self.cached.values()))
 
     def _join(self) -> None:
         member_id = f"u{self.next_id:07d}"
         self.next_id += 1
         if not self.attributes:
             self.profiles[member_id] = self.cached[member_id] = Candidate(member_id)
+            if hasattr(self, "joined"):
+                self.joined.append(self.cached[member_id])
             return
         rng = self.rng
         company = rng.choices(range(len(self.company_weights)), self.company_weights)[0]
@@ -97,6 +102,8 @@ class Community:
             work_end_hour=start + 8.0,
         )
         self.cached[member_id] = self.candidate_for(self.profiles[member_id])
+        if hasattr(self, "joined"):
+            self.joined.append(self.cached[member_id])
 
     @staticmethod
     def candidate_for(profile: Candidate) -> Candidate:
@@ -113,6 +120,12 @@ class Community:
     def candidates(self) -> list[Candidate]:
         """This round's candidates, from the job's cache."""
         return list(self.cached.values())
+
+    def update_table(self, leaving: Sequence[str]) -> CandidateTable:
+        """The job's table brought up to date with who joined and who left (timed)."""
+        self.table = self.table.changed(self.joined, removed=leaving)
+        self.joined = []
+        return self.table
 
     def churn(self, round_index: int) -> list[str]:
         """10% leave, newcomers join; odd rounds have one member more. Returns who left."""
@@ -189,7 +202,7 @@ def rounds_ago(history: History, pairs: Sequence[tuple[str, str]]) -> np.ndarray
 def kindred_engine(seed: int) -> Grouper:
     """The engine as the coffee job calls it."""
 
-    def group(candidates: list[Candidate], history: History, round_index: int) -> Groups:
+    def group(candidates: CandidateTable, history: History, round_index: int) -> Groups:
         config = PairingConfig(seed=seed * 1000 + round_index)
         return make_groups(candidates, history, config).groups
 
@@ -199,8 +212,8 @@ def kindred_engine(seed: int) -> Grouper:
 def random_engine(seed: int) -> Grouper:
     rng = random.Random(seed)
 
-    def group(candidates: list[Candidate], history: History, round_index: int) -> Groups:
-        ids = [candidate.member_id for candidate in candidates]
+    def group(candidates: CandidateTable, history: History, round_index: int) -> Groups:
+        ids = candidates.member_ids.tolist()
         rng.shuffle(ids)
         pairs = [ids[k : k + 2] for k in range(0, len(ids) - 1, 2)]
         if len(ids) % 2 and pairs:
@@ -225,14 +238,16 @@ def simulate(
     floors = Floors()
     for round_index in range(rounds):
         leaving = community.churn(round_index) if round_index else []
+        # The collector stays on: the bot runs with it.
+        started = time.perf_counter()
+        table = community.update_table(leaving)
+        table_s = time.perf_counter() - started
         for name, engine in engines.items():
             ledger = ledgers[name]
             if stop_at_repeat and ledger.first_repeat_round is not None:
                 continue
-            # The collector stays on: the bot runs with it.
-            started = time.perf_counter()
-            candidates = community.candidates()
-            groups = engine(candidates, ledger.history, round_index)
+            started = time.perf_counter() - table_s  # the table update counts for each engine
+            groups = engine(table, ledger.history, round_index)
             elapsed = time.perf_counter() - started
             ledger.record(groups, community.cached, round_index)
             started = time.perf_counter()

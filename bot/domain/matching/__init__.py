@@ -31,7 +31,14 @@ from bot.domain.matching.groups import (
     backfill_seat,
     make_cohorts,
 )
-from bot.domain.matching.model import Candidate, History, PairingConfig, PairingResult, RoundQuality
+from bot.domain.matching.model import (
+    Candidate,
+    CandidateTable,
+    History,
+    PairingConfig,
+    PairingResult,
+    RoundQuality,
+)
 
 __all__ = [
     "Applicant",
@@ -40,6 +47,7 @@ __all__ = [
     "AssignmentResult",
     "BackfillResult",
     "Candidate",
+    "CandidateTable",
     "Cohort",
     "CohortConfig",
     "CohortQuality",

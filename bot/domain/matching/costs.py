@@ -18,7 +18,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from bot.domain.matching.model import HOURS_PER_DAY, Candidate, History, PairingConfig
+from bot.domain.matching.model import (
+    HOURS_PER_DAY,
+    Candidate,
+    CandidateTable,
+    History,
+    PairingConfig,
+)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
@@ -239,10 +245,56 @@ def _positions(ids: list[str], members: Iterable[str]) -> IntArray:
     return np.array(found, dtype=np.int64)
 
 
+def _table_codes(codes: IntArray) -> tuple[IntArray, int]:
+    """A table's codes renumbered by first appearance in id order, as `_column_codes` does,
+    so a table and the same candidates as objects make the same problem."""
+    distinct, first_at, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    rank = np.empty(distinct.size, dtype=np.int64)
+    rank[np.argsort(first_at, kind="stable")] = np.arange(distinct.size)
+    renumbered = rank[inverse.ravel()]
+    if distinct.size and distinct[0] == -1:
+        renumbered[codes == -1] = -1
+    return renumbered, int(distinct.size)
+
+
+def _problem_from_table(
+    table: CandidateTable,
+) -> tuple[list[str], FloatArray, FloatArray, IntArray, int, IntArray, int]:
+    window_start, window_length = utc_window(
+        table.utc_offset_hours, table.work_start_hour, table.work_end_hour
+    )
+    company, company_count = _table_codes(table.company)
+    industry, industry_count = _table_codes(table.industry)
+    return (
+        table.member_ids.tolist(),
+        window_start,
+        window_length,
+        company,
+        company_count,
+        industry,
+        industry_count,
+    )
+
+
 def build_problem(
-    candidates: Sequence[Candidate], history: History, config: PairingConfig
+    candidates: Sequence[Candidate] | CandidateTable, history: History, config: PairingConfig
 ) -> Problem:
     """Sort candidates by id (so input order never matters) and lay them out as arrays."""
+    if isinstance(candidates, CandidateTable):
+        ids, window_start, window_length, company, company_count, industry, industry_count = (
+            _problem_from_table(candidates)
+        )
+        return _finish_problem(
+            ids,
+            window_start,
+            window_length,
+            company,
+            company_count,
+            industry,
+            industry_count,
+            history,
+            config,
+        )
     raw_ids = list(map(attrgetter("member_id"), candidates))
     size = len(raw_ids)
     if all(map(lt, raw_ids, islice(raw_ids, 1, None))):
@@ -263,7 +315,31 @@ def build_problem(
     window_start, window_length = utc_window(offset, starts, ends)
     company, company_count = _column_codes(candidates, "company", into_id_order)
     industry, industry_count = _column_codes(candidates, "industry", into_id_order)
+    return _finish_problem(
+        ids,
+        window_start,
+        window_length,
+        company,
+        company_count,
+        industry,
+        industry_count,
+        history,
+        config,
+    )
 
+
+def _finish_problem(
+    ids: list[str],
+    window_start: FloatArray,
+    window_length: FloatArray,
+    company: IntArray,
+    company_count: int,
+    industry: IntArray,
+    industry_count: int,
+    history: History,
+    config: PairingConfig,
+) -> Problem:
+    size = len(ids)
     trio_last_round = np.zeros(size, dtype=bool)
     trio_last_round[_positions(ids, history.trio_last_round)] = True
     left_out_last_round = np.zeros(size, dtype=bool)

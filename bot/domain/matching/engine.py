@@ -21,6 +21,7 @@ from bot.domain.matching.dense import solve_dense
 from bot.domain.matching.matching import UNMATCHED, grow_matching
 from bot.domain.matching.model import (
     Candidate,
+    CandidateTable,
     History,
     PairingConfig,
     PairingResult,
@@ -35,7 +36,7 @@ DENSE_LIMIT = 1000
 
 
 def make_groups(
-    candidates: Sequence[Candidate], history: History, config: PairingConfig
+    candidates: Sequence[Candidate] | CandidateTable, history: History, config: PairingConfig
 ) -> PairingResult:
     """Group one round's candidates (DESIGN.md §5).
 
@@ -176,13 +177,19 @@ def _result(
     first, second = _within_group_pairs(slots)
     ages = index.rounds_ago(first, second)
     widths = (slots != EMPTY).sum(axis=1)
-    ids = np.array(problem.ids, dtype=object)
+    ids = problem.ids
     groups: list[tuple[str, ...]] = []
-    # Rows come in runs of equal width (largest groups first); convert run by run.
+    # Rows come in runs of equal width (largest groups first); each run becomes its tuples
+    # straight from one id column per seat, with no list per row (at 50,000 members the
+    # Python objects, not the search, are what a round costs).
     run_starts = np.flatnonzero(np.diff(widths, prepend=-1))
     run_stops = np.append(run_starts, widths.size)[1:]
-    for start, stop in zip(run_starts, run_stops, strict=True):
-        groups.extend(map(tuple, ids[slots[start:stop, : widths[start]]].tolist()))
+    for start, stop in zip(run_starts.tolist(), run_stops.tolist(), strict=True):
+        seats = [
+            map(ids.__getitem__, slots[start:stop, seat].tolist())
+            for seat in range(int(widths[start]))
+        ]
+        groups.extend(zip(*seats, strict=True))
     placed = np.zeros(problem.size, dtype=bool)
     placed[slots[slots != EMPTY]] = True
     oversize = slots[widths > config.group_size]
@@ -194,8 +201,8 @@ def _result(
         same_company_pairs=int(problem.same_company(first, second).sum()),
         low_overlap_pairs=int(problem.low_overlap(first, second).sum()),
         total_pairs=int(first.size),
-        in_trio=tuple(ids[np.sort(oversize[oversize != EMPTY])].tolist()),
-        left_out=tuple(ids[~placed].tolist()),
+        in_trio=tuple(map(ids.__getitem__, np.sort(oversize[oversize != EMPTY]).tolist())),
+        left_out=tuple(map(ids.__getitem__, np.flatnonzero(~placed).tolist())),
         solver_ms=(time.perf_counter() - started) * 1000.0,
     )
     return PairingResult(groups=tuple(groups), quality=quality)

@@ -13,6 +13,7 @@ import pytest
 
 from bot.domain.matching import (
     Candidate,
+    CandidateTable,
     History,
     PairingConfig,
     PairingResult,
@@ -661,4 +662,47 @@ def test_history_keeps_each_pairs_latest_meeting_whatever_the_order() -> None:
             first=np.array([0]),
             second=np.array([1]),
             rounds_ago=np.array([0]),
+        )
+
+
+@pytest.mark.parametrize("size", [7, 60, 1_300])
+def test_a_candidate_table_groups_exactly_like_the_objects(size: int) -> None:
+    candidates = community(size, seed=size, companies=5, industries=3, offsets=(-5, 0, 3, None))
+    history = History.from_pairs(
+        {
+            pair(candidates[k].member_id, candidates[k + 1].member_id): 1 + k % 4
+            for k in range(0, size - 1, 2)
+        }
+    )
+    table = CandidateTable.from_candidates(list(reversed(candidates)))
+    for seed in range(3):
+        config = PairingConfig(seed=seed)
+        assert (
+            make_groups(table, history, config).groups
+            == make_groups(candidates, history, config).groups
+        )
+
+
+def test_a_candidate_table_changes_like_a_rebuilt_one() -> None:
+    rng = random.Random(4)
+    candidates = community(300, seed=4, companies=7, offsets=(0, 5, None))
+    table = CandidateTable.from_candidates(candidates)
+    current = {c.member_id: c for c in candidates}
+    for step in range(5):
+        removed = rng.sample(sorted(current), 30)
+        fresh = community(30, seed=100 + step, companies=9, offsets=(2, None), prefix=f"n{step}-")
+        moved = [
+            Candidate(m, company="moved", utc_offset_hours=1.0)
+            for m in rng.sample(sorted(set(current) - set(removed)), 5)
+        ]
+        table = table.changed([*fresh, *moved], removed=removed)
+        for member in removed:
+            del current[member]
+        current.update({c.member_id: c for c in [*fresh, *moved]})
+        rebuilt = CandidateTable.from_candidates(list(current.values()))
+        assert table.member_ids.tolist() == rebuilt.member_ids.tolist()
+        result = make_groups(table, NO_HISTORY, PairingConfig(seed=step))
+        assert (
+            result.groups
+            == make_groups(list(current.values()), NO_HISTORY, PairingConfig(seed=step)).groups
         )
