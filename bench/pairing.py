@@ -38,6 +38,7 @@ from bot.domain.matching import (
     CandidateTable,
     History,
     PairingConfig,
+    PairingResult,
     make_groups,
     shared_working_hours,
 )
@@ -58,7 +59,7 @@ INDUSTRIES = 10
 HOME_REGION_SHARE = 0.7
 
 Groups = tuple[tuple[str, ...], ...]
-Grouper = Callable[[CandidateTable, History, int], Groups]
+Grouper = Callable[[CandidateTable, History, int], Groups | PairingResult]
 
 
 class Community:
@@ -155,8 +156,11 @@ class Ledger:
     first_repeat_round: int | None = None
     times_ms: list[float] = field(default_factory=list)
 
-    def update(self, groups: Groups, leaving: Sequence[str]) -> None:
+    def update(self, groups: Groups | PairingResult, leaving: Sequence[str]) -> None:
         """The job's bookkeeping after a round (timed)."""
+        if isinstance(groups, PairingResult):
+            self.history = self.history.after_round(groups, forget=leaving)
+            return
         trios = [group for group in groups if len(group) > 2]
         in_trio = [member for group in trios for member in group]
         self.history = self.history.after(groups, in_trio=in_trio, forget=leaving)
@@ -202,9 +206,9 @@ def rounds_ago(history: History, pairs: Sequence[tuple[str, str]]) -> np.ndarray
 def kindred_engine(seed: int) -> Grouper:
     """The engine as the coffee job calls it."""
 
-    def group(candidates: CandidateTable, history: History, round_index: int) -> Groups:
+    def group(candidates: CandidateTable, history: History, round_index: int) -> PairingResult:
         config = PairingConfig(seed=seed * 1000 + round_index)
-        return make_groups(candidates, history, config).groups
+        return make_groups(candidates, history, config)
 
     return group
 
@@ -247,11 +251,12 @@ def simulate(
             if stop_at_repeat and ledger.first_repeat_round is not None:
                 continue
             started = time.perf_counter() - table_s  # the table update counts for each engine
-            groups = engine(table, ledger.history, round_index)
+            made = engine(table, ledger.history, round_index)
             elapsed = time.perf_counter() - started
+            groups = made.groups if isinstance(made, PairingResult) else made
             ledger.record(groups, community.cached, round_index)
             started = time.perf_counter()
-            ledger.update(groups, leaving)
+            ledger.update(made, leaving)
             ledger.times_ms.append((elapsed + time.perf_counter() - started) * 1000.0)
         candidates = community.candidates()
         floors.low_overlap += timezone_clusters_odd(candidates) // 2

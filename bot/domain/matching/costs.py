@@ -390,6 +390,11 @@ class ArrayHistory:
         found = np.zeros(known.size, dtype=bool)
         found[inside] = ids[at[inside]] == known[inside]
         position = np.where(found, at, -1)
+        # Each round member's index in the history's ids (-1 for newcomers), so the round
+        # can be carried into the history without looking ids up again.
+        self.history_index = np.full(problem.size, -1, dtype=np.int64)
+        self.history_index[at[found]] = np.flatnonzero(found)
+        self.history_ids = known
         first, second = position[history.first], position[history.second]
         present = (first >= 0) & (second >= 0)
         self.first = first[present]

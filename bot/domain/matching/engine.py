@@ -10,7 +10,6 @@ import numpy as np
 from bot.domain.matching.costs import (
     ArrayHistory,
     FloatArray,
-    HistoryIndex,
     IntArray,
     Problem,
     build_problem,
@@ -169,7 +168,7 @@ def _member_to_drop(problem: Problem, slots: IntArray, placement_rank: IntArray)
 
 def _result(
     problem: Problem,
-    index: HistoryIndex,
+    index: ArrayHistory,
     slots: IntArray,
     config: PairingConfig,
     started: float,
@@ -178,24 +177,12 @@ def _result(
     ages = index.rounds_ago(first, second)
     widths = (slots != EMPTY).sum(axis=1)
     ids = problem.ids
-    groups: list[tuple[str, ...]] = []
-    # Rows come in runs of equal width (largest groups first); each run becomes its tuples
-    # straight from one id column per seat, with no list per row (at 50,000 members the
-    # Python objects, not the search, are what a round costs).
-    run_starts = np.flatnonzero(np.diff(widths, prepend=-1))
-    run_stops = np.append(run_starts, widths.size)[1:]
-    for start, stop in zip(run_starts.tolist(), run_stops.tolist(), strict=True):
-        seats = [
-            map(ids.__getitem__, slots[start:stop, seat].tolist())
-            for seat in range(int(widths[start]))
-        ]
-        groups.extend(zip(*seats, strict=True))
     placed = np.zeros(problem.size, dtype=bool)
     placed[slots[slots != EMPTY]] = True
     oversize = slots[widths > config.group_size]
     quality = RoundQuality(
         participants=int(placed.sum()),
-        groups=len(groups),
+        groups=len(slots),
         repeat_pairs=int(((ages >= 1) & (ages <= config.repeat_window)).sum()),
         any_repeat_pairs=int((ages >= 1).sum()),
         same_company_pairs=int(problem.same_company(first, second).sum()),
@@ -205,4 +192,10 @@ def _result(
         left_out=tuple(map(ids.__getitem__, np.flatnonzero(~placed).tolist())),
         solver_ms=(time.perf_counter() - started) * 1000.0,
     )
-    return PairingResult(groups=tuple(groups), quality=quality)
+    return PairingResult(
+        member_ids=ids,
+        slots=slots,
+        quality=quality,
+        history_ids=index.history_ids,
+        history_index=index.history_index,
+    )

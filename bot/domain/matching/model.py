@@ -283,11 +283,55 @@ class History:
         """
         flat = [member for group in groups for member in group]
         new_ids = np.array(flat, dtype=str) if flat else np.zeros(0, dtype=str)
+        entry = np.arange(len(flat))
+        first, second = _group_pairs(entry, list(map(len, groups)))
+        found_at = _find(self.member_ids, new_ids)
+        return self._advance(found_at, new_ids[found_at < 0], first, second, in_trio, forget)
+
+    def after_round(self, result: PairingResult, *, forget: Iterable[str] = ()) -> History:
+        """`after` for a round `make_groups` made with this history, from its arrays: no
+        group tuples, and only newcomers' ids are looked at as strings."""
+        valid = result.slots >= 0
+        members = result.slots[valid]
+        entry = np.full(result.slots.shape, -1, dtype=np.int64)
+        entry[valid] = np.arange(members.size)
+        firsts, seconds = [np.zeros(0, dtype=np.int64)], [np.zeros(0, dtype=np.int64)]
+        for s in range(result.slots.shape[1]):
+            for t in range(s + 1, result.slots.shape[1]):
+                both = valid[:, s] & valid[:, t]
+                firsts.append(entry[both, s])
+                seconds.append(entry[both, t])
+        if result.history_ids is self.member_ids:
+            found_at = result.history_index[members]
+        else:
+            ids = np.array(result.member_ids, dtype=str)
+            found_at = _find(self.member_ids, ids[members] if members.size else ids[:0])
+        missing = [result.member_ids[m] for m in members[found_at < 0].tolist()]
+        return self._advance(
+            found_at,
+            np.array(missing, dtype=str),
+            np.concatenate(firsts),
+            np.concatenate(seconds),
+            result.quality.in_trio,
+            forget,
+        )
+
+    def _advance(
+        self,
+        found_at: IntArray,
+        missing: StrArray,
+        pair_first: IntArray,
+        pair_second: IntArray,
+        in_trio: Iterable[str],
+        forget: Iterable[str],
+    ) -> History:
+        """The next history: round entry k is old member `found_at[k]`, or (where that is
+        -1) the next id of `missing`; the round's pairs are entries (`pair_first`,
+        `pair_second`)."""
         old_ids = self.member_ids
         # Sorting strings is what costs at 50,000 members, so only the few newcomers and
         # leavers are sorted; everyone else keeps their order, found by binary search.
-        found_at = _find(old_ids, new_ids)
-        newcomers = np.unique(new_ids[found_at < 0])
+        newcomers = np.unique(missing)
         kept = np.ones(old_ids.size, dtype=bool)
         gone_at = _find(old_ids, np.array(list(forget), dtype=str))
         kept[gone_at[gone_at >= 0]] = False
@@ -300,15 +344,14 @@ class History:
         rank = np.cumsum(kept) - 1
         old_to_new = np.where(kept, rank + np.searchsorted(inserted_at, rank, side="right"), -1)
         newcomer_at = inserted_at + np.arange(newcomers.size)
-        present = kept
-        keep = present[self.first] & present[self.second]
+        keep = kept[self.first] & kept[self.second]
         first, second = old_to_new[self.first[keep]], old_to_new[self.second[keep]]
         ago = self.rounds_ago[keep] + 1
-        round_at = np.empty(new_ids.size, dtype=np.int64)
+        round_at = np.empty(found_at.size, dtype=np.int64)
         known = found_at >= 0
         round_at[known] = old_to_new[found_at[known]]
-        round_at[~known] = newcomer_at[np.searchsorted(newcomers, new_ids[~known])]
-        new_first, new_second = _group_pairs(round_at, list(map(len, groups)))
+        round_at[~known] = newcomer_at[np.searchsorted(newcomers, missing)]
+        new_first, new_second = round_at[pair_first], round_at[pair_second]
         low, high = np.minimum(new_first, new_second), np.maximum(new_first, new_second)
         new_keys = np.unique((low << 32) | high)
         keys = (first << 32) | second
@@ -416,9 +459,42 @@ class RoundQuality:
         return 1.0 - self.low_overlap_pairs / self.total_pairs if self.total_pairs else 1.0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class PairingResult:
-    """The groups of a round; every candidate is in exactly one group or in `left_out`."""
+    """The groups of a round; every candidate is in exactly one group or in `left_out`.
 
-    groups: tuple[tuple[str, ...], ...]
+    The groups are also arrays: row k of `slots` holds indices into `member_ids` (the
+    round's ids, sorted), -1 where a seat is empty. `groups` builds the tuples on first
+    use; `History.after_round` uses the arrays, so a big community's job need not build
+    25,000 tuples to carry the round forward. `history_index` maps each round member to
+    their index in the history the round was made with (-1 for newcomers).
+    """
+
+    member_ids: list[str]
+    slots: IntArray
     quality: RoundQuality
+    history_ids: StrArray
+    history_index: IntArray
+    _groups: list[tuple[tuple[str, ...], ...]] = field(default_factory=list, repr=False)
+
+    @property
+    def groups(self) -> tuple[tuple[str, ...], ...]:
+        if not self._groups:
+            self._groups.append(_group_tuples(self.member_ids, self.slots))
+        return self._groups[0]
+
+
+def _group_tuples(ids: list[str], slots: IntArray) -> tuple[tuple[str, ...], ...]:
+    widths = (slots >= 0).sum(axis=1)
+    groups: list[tuple[str, ...]] = []
+    # Rows come in runs of equal width (largest groups first); each run becomes its tuples
+    # straight from one id column per seat, with no list per row.
+    run_starts = np.flatnonzero(np.diff(widths, prepend=-1))
+    run_stops = np.append(run_starts, widths.size)[1:]
+    for start, stop in zip(run_starts.tolist(), run_stops.tolist(), strict=True):
+        seats = [
+            map(ids.__getitem__, slots[start:stop, seat].tolist())
+            for seat in range(int(widths[start]))
+        ]
+        groups.extend(zip(*seats, strict=True))
+    return tuple(groups)

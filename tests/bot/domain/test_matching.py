@@ -706,3 +706,21 @@ def test_a_candidate_table_changes_like_a_rebuilt_one() -> None:
             result.groups
             == make_groups(list(current.values()), NO_HISTORY, PairingConfig(seed=step)).groups
         )
+
+
+@pytest.mark.parametrize("size", [11, 1_201])
+def test_after_round_carries_the_history_like_after(size: int) -> None:
+    rng = random.Random(size)
+    everyone = community(size + 40, seed=size, companies=4, offsets=(0, 4))
+    history = History()
+    for round_index in range(4):
+        present = rng.sample(everyone, size)
+        table = CandidateTable.from_candidates(present)
+        result = make_groups(table if round_index % 2 else present, history, PairingConfig())
+        gone = [c.member_id for c in rng.sample([c for c in everyone if c not in present], 5)]
+        by_arrays = history.after_round(result, forget=gone)
+        by_groups = history.after(result.groups, in_trio=result.quality.in_trio, forget=gone)
+        assert by_arrays.last_met == by_groups.last_met
+        assert by_arrays.member_ids.tolist() == by_groups.member_ids.tolist()
+        assert by_arrays.trio_last_round == by_groups.trio_last_round
+        history = by_arrays
