@@ -369,6 +369,7 @@ def _result(
     matches: list[MentorMatch] = []
     unmatched: list[tuple[str, str]] = []
     bad = 0
+    allowed = _allowed_mentors(left, right, config)
     mine = left.window[np.arange(len(mentees))]
     theirs = right.window[np.maximum(mentor_of, 0)] if mentors else np.full(len(mentees), -1)
     hours = np.where(
@@ -378,7 +379,7 @@ def _result(
         zip(mentees, mentor_of.tolist(), score_of.tolist(), strict=True)
     ):
         if m < 0:
-            unmatched.append((mentee.member_id, _why_unmatched(mentee, mentors, config)))
+            unmatched.append((mentee.member_id, _why_unmatched(int(allowed[k]), len(mentors))))
             continue
         mentor = mentors[m]
         bad += frozenset((mentee.member_id, mentor.member_id)) in excluded
@@ -406,16 +407,27 @@ def _same_company(a: Mentee, b: Mentor) -> bool:
     return a.company is not None and a.company == b.company
 
 
-def _why_unmatched(mentee: Mentee, mentors: Sequence[Mentor], config: AssignmentConfig) -> str:
+def _allowed_mentors(left: _People, right: _People, config: AssignmentConfig) -> IntArray:
+    """How many mentors no hard exclusion rules out, per mentee."""
+    count = np.full(len(left.ids), len(right.ids), dtype=np.int64)
+    colleagues = np.bincount(right.company[right.company >= 0], minlength=1)
+    known = (left.company >= 0) & (left.company < colleagues.size)
+    if not config.same_company_allowed:
+        count[known] -= colleagues[left.company[known]]
+    rows, cols = _excluded(left, right, config.blocked | config.ended_badly)
+    if rows.size:
+        pair = np.unique(rows * len(right.ids) + cols)
+        rows, cols = pair // len(right.ids), pair % len(right.ids)
+        same = (left.company[rows] == right.company[cols]) & (left.company[rows] >= 0)
+        counted = config.same_company_allowed | ~same  # colleagues are already taken off
+        count -= np.bincount(rows[counted], minlength=len(left.ids))
+    return count
+
+
+def _why_unmatched(allowed: int, mentors: int) -> str:
     if not mentors:
         return "no mentors this cycle"
-    allowed = [
-        m
-        for m in mentors
-        if frozenset((mentee.member_id, m.member_id)) not in config.blocked | config.ended_badly
-        and (config.same_company_allowed or not _same_company(mentee, m))
-    ]
-    if not allowed:
+    if allowed <= 0:
         return "every mentor is excluded (same company, blocked or a past pair)"
     return "the mentors who fit were all taken by mentees they fit better"
 

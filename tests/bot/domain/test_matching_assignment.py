@@ -155,3 +155,17 @@ def test_who_gets_no_mentor_is_told_why() -> None:
     )
     allowed = assign_mentors([colleague], [mentor], AssignmentConfig(same_company_allowed=True))
     assert [m.mentor_id for m in allowed.matches] == ["r"]
+
+
+def test_a_mentee_left_without_a_seat_is_told_so() -> None:
+    mentor = Mentor("r", capacity=1, topics=frozenset({"docs"}), seniority=2)
+    keen = Mentee("e1", topics=frozenset({"docs"}), seniority=1)
+    other = Mentee("e2", seniority=1)
+    result = assign_mentors([keen, other], [mentor], AssignmentConfig())
+    assert [m.mentee_id for m in result.matches] == ["e1"]
+    assert result.unmatched == (
+        ("e2", "the mentors who fit were all taken by mentees they fit better"),
+    )
+    assert assign_mentors([other], [], AssignmentConfig()).unmatched == (
+        ("e2", "no mentors this cycle"),
+    )
