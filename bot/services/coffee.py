@@ -27,6 +27,7 @@ from datetime import datetime
 from itertools import combinations
 from pathlib import Path
 
+import numpy as np
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -200,23 +201,34 @@ async def read_roster(
 
 async def read_history(session: AsyncSession, program: CoffeeProgram) -> History:
     """Who met whom in this program (rounds ago), the previous round's trio and
-    left-out members, and the community's blocks."""
+    left-out members, and the community's blocks.
+
+    Meetings go to the engine as arrays of member indices (`History` keeps each pair's
+    latest meeting), so a big program's history costs no Python object per pair.
+    """
     assert program.id is not None
     rounds = await coffee.recent_rounds(session, program.id)
     rounds_ago = {round_.id: ago for ago, round_ in enumerate(rounds, start=1)}
-    last_met: dict[frozenset[str], int] = {}
+    index: dict[str, int] = {}
+    first: list[int] = []
+    second: list[int] = []
+    ages: list[int] = []
     grouped = await coffee.grouped_members(session, [key for key in rounds_ago if key])
     for round_id, groups in grouped.items():
         ago = rounds_ago[round_id]
         for user_ids in groups.values():
-            for pair in combinations(user_ids, 2):
-                key = frozenset(pair)
-                if ago < last_met.get(key, ago + 1):
-                    last_met[key] = ago
+            at = [index.setdefault(user_id, len(index)) for user_id in user_ids]
+            for a, b in combinations(at, 2):
+                first.append(a)
+                second.append(b)
+            ages.extend([ago] * (len(at) * (len(at) - 1) // 2))
     blocks = await coffee.community_blocks(session, program.platform, program.workspace_id)
     previous = rounds[0] if rounds else None
     return History(
-        last_met=last_met,
+        member_ids=np.array(list(index), dtype=str),
+        first=np.array(first, dtype=np.int64),
+        second=np.array(second, dtype=np.int64),
+        rounds_ago=np.array(ages, dtype=np.int64),
         trio_last_round=frozenset(previous.in_trio) if previous else frozenset(),
         left_out_last_round=frozenset(previous.left_out) if previous else frozenset(),
         blocked=frozenset(frozenset(pair) for pair in blocks if pair[0] != pair[1]),

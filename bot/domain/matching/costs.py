@@ -9,23 +9,32 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from itertools import chain, count, islice, repeat
+from itertools import count, islice
 from operator import attrgetter, eq, lt
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-from bot.domain.matching.model import HOURS_PER_DAY, Candidate, History, PairingConfig
+from bot.domain.matching.model import (
+    HOURS_PER_DAY,
+    Candidate,
+    CandidateTable,
+    History,
+    PairingConfig,
+)
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-BLOCKED = 1e13
-TRIO_AGAIN = 1e11  # per member who was in the trio last round too
+BLOCKED = 1e15
+TRIO_AGAIN = 1e13  # per member who was in the trio last round too
+# The announcement promises "never the same person twice in a row": a partner from the
+# previous round outranks every other soft defect (#18).
+PREVIOUS_PARTNER = 1e11
 LOW_OVERLAP = 1e9
 RECENT_REPEAT = 1e7  # met within the repeat window
 OLD_REPEAT = 1e5  # met before the repeat window
@@ -57,7 +66,7 @@ def arc_overlap(
     gap = np.mod(start_b - start_a, HOURS_PER_DAY)
     before_midnight = np.maximum(np.minimum(length_a, gap + length_b) - gap, 0.0)
     after_midnight = np.maximum(np.minimum(length_a, gap + length_b - HOURS_PER_DAY), 0.0)
-    return before_midnight + after_midnight
+    return np.asarray(before_midnight + after_midnight, dtype=np.float64)
 
 
 def shared_working_hours(a: Candidate, b: Candidate) -> float:
@@ -68,10 +77,14 @@ def shared_working_hours(a: Candidate, b: Candidate) -> float:
     if a.utc_offset_hours is None or b.utc_offset_hours is None:
         return math.inf
     start_a, length_a = utc_window(
-        np.float64(a.utc_offset_hours), np.float64(a.work_start_hour), np.float64(a.work_end_hour)
+        np.array(a.utc_offset_hours, dtype=np.float64),
+        np.array(a.work_start_hour, dtype=np.float64),
+        np.array(a.work_end_hour, dtype=np.float64),
     )
     start_b, length_b = utc_window(
-        np.float64(b.utc_offset_hours), np.float64(b.work_start_hour), np.float64(b.work_end_hour)
+        np.array(b.utc_offset_hours, dtype=np.float64),
+        np.array(b.work_start_hour, dtype=np.float64),
+        np.array(b.work_end_hour, dtype=np.float64),
     )
     return float(arc_overlap(start_a, length_a, start_b, length_b))
 
@@ -88,6 +101,7 @@ def history_cost(rounds_ago: IntArray, repeat_window: int) -> FloatArray:
     recent = RECENT_REPEAT * (1.0 + 0.25 * (repeat_window - ago) / window)
     old = OLD_REPEAT * (1.0 + 0.25 * _OLD_MEETING_FADE ** np.maximum(ago - repeat_window - 1, 0))
     cost = np.where(ago <= repeat_window, recent, old)
+    cost = np.where(rounds_ago == 1, PREVIOUS_PARTNER, cost)
     return np.where(rounds_ago > 0, cost, 0.0)
 
 
@@ -136,17 +150,19 @@ class Problem:
         return too_little(self.shared_hours(i, j), self.min_shared_hours)
 
     def same_company(self, i: IntArray, j: IntArray) -> BoolArray:
-        return (self.company[i] == self.company[j]) & (self.company[i] >= 0)
+        return np.asarray((self.company[i] == self.company[j]) & (self.company[i] >= 0), dtype=bool)
 
     def same_industry(self, i: IntArray, j: IntArray) -> BoolArray:
-        return (self.industry[i] == self.industry[j]) & (self.industry[i] >= 0)
+        return np.asarray(
+            (self.industry[i] == self.industry[j]) & (self.industry[i] >= 0), dtype=bool
+        )
 
     def blocked(self, i: IntArray, j: IntArray) -> BoolArray:
         if not self.has_blocks:
             return np.zeros(np.broadcast_shapes(np.shape(i), np.shape(j)), dtype=bool)
         keys = self.pair_key(i, j)
         at = np.minimum(np.searchsorted(self.blocked_keys, keys), self.blocked_keys.size - 1)
-        return self.blocked_keys[at] == keys
+        return np.asarray(self.blocked_keys[at] == keys, dtype=bool)
 
     def attribute_cost(self, i: IntArray, j: IntArray) -> FloatArray:
         """Every cost of a pair except meeting history, which lives in a `HistoryIndex`."""
@@ -155,7 +171,7 @@ class Problem:
         cost += SAME_INDUSTRY * self.same_industry(i, j)
         if self.has_blocks:
             cost += BLOCKED * self.blocked(i, j)
-        return cost
+        return np.asarray(cost, dtype=np.float64)
 
     def attribute_cost_matrix(self, members: IntArray) -> FloatArray:
         """`attribute_cost` of every pair of `members` (rows and columns in that order).
@@ -180,7 +196,7 @@ class Problem:
             cost += weight * ((code[:, None] == code[None, :]) & (code >= 0)[:, None])
         if self.has_blocks:
             cost += BLOCKED * self.blocked(members[:, None], members[None, :])
-        return cost
+        return np.asarray(cost, dtype=np.float64)
 
 
 def _column_codes(
@@ -229,10 +245,56 @@ def _positions(ids: list[str], members: Iterable[str]) -> IntArray:
     return np.array(found, dtype=np.int64)
 
 
+def _table_codes(codes: IntArray) -> tuple[IntArray, int]:
+    """A table's codes renumbered by first appearance in id order, as `_column_codes` does,
+    so a table and the same candidates as objects make the same problem."""
+    distinct, first_at, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    rank = np.empty(distinct.size, dtype=np.int64)
+    rank[np.argsort(first_at, kind="stable")] = np.arange(distinct.size)
+    renumbered = rank[inverse.ravel()]
+    if distinct.size and distinct[0] == -1:
+        renumbered[codes == -1] = -1
+    return renumbered, int(distinct.size)
+
+
+def _problem_from_table(
+    table: CandidateTable,
+) -> tuple[list[str], FloatArray, FloatArray, IntArray, int, IntArray, int]:
+    window_start, window_length = utc_window(
+        table.utc_offset_hours, table.work_start_hour, table.work_end_hour
+    )
+    company, company_count = _table_codes(table.company)
+    industry, industry_count = _table_codes(table.industry)
+    return (
+        table.member_ids.tolist(),
+        window_start,
+        window_length,
+        company,
+        company_count,
+        industry,
+        industry_count,
+    )
+
+
 def build_problem(
-    candidates: Sequence[Candidate], history: History, config: PairingConfig
+    candidates: Sequence[Candidate] | CandidateTable, history: History, config: PairingConfig
 ) -> Problem:
     """Sort candidates by id (so input order never matters) and lay them out as arrays."""
+    if isinstance(candidates, CandidateTable):
+        ids, window_start, window_length, company, company_count, industry, industry_count = (
+            _problem_from_table(candidates)
+        )
+        return _finish_problem(
+            ids,
+            window_start,
+            window_length,
+            company,
+            company_count,
+            industry,
+            industry_count,
+            history,
+            config,
+        )
     raw_ids = list(map(attrgetter("member_id"), candidates))
     size = len(raw_ids)
     if all(map(lt, raw_ids, islice(raw_ids, 1, None))):
@@ -253,7 +315,31 @@ def build_problem(
     window_start, window_length = utc_window(offset, starts, ends)
     company, company_count = _column_codes(candidates, "company", into_id_order)
     industry, industry_count = _column_codes(candidates, "industry", into_id_order)
+    return _finish_problem(
+        ids,
+        window_start,
+        window_length,
+        company,
+        company_count,
+        industry,
+        industry_count,
+        history,
+        config,
+    )
 
+
+def _finish_problem(
+    ids: list[str],
+    window_start: FloatArray,
+    window_length: FloatArray,
+    company: IntArray,
+    company_count: int,
+    industry: IntArray,
+    industry_count: int,
+    history: History,
+    config: PairingConfig,
+) -> Problem:
+    size = len(ids)
     trio_last_round = np.zeros(size, dtype=bool)
     trio_last_round[_positions(ids, history.trio_last_round)] = True
     left_out_last_round = np.zeros(size, dtype=bool)
@@ -289,30 +375,32 @@ class HistoryIndex(Protocol):
         ...
 
 
-class EagerHistory:
-    """The whole history as sorted pair keys; right for small communities.
+class ArrayHistory:
+    """The round's share of the history as sorted pair keys in problem positions.
 
-    Converting every entry costs about a microsecond each, which a community of a few
-    hundred members repays at once by pricing all of its pairs in one go.
+    Both id spaces are sorted, so mapping history indices to problem positions is monotonic
+    and the history's sorted meetings stay sorted: no per-pair Python object, no sort.
     """
 
-    def __init__(self, problem: Problem, last_met: Mapping[frozenset[str], int]) -> None:
-        position = {member: k for k, member in enumerate(problem.ids)}
-        pairs = list(last_met)
-        members = list(chain.from_iterable(pairs))
-        if len(members) != 2 * len(pairs):
-            raise ValueError("History.last_met keys must be pairs of two member ids")
-        found = np.fromiter((position.get(m, -1) for m in members), np.int64, len(members))
-        ages = np.fromiter(last_met.values(), np.int64, len(pairs))
-        first, second = found[0::2], found[1::2]
+    def __init__(self, problem: Problem, history: History) -> None:
+        ids = np.array(problem.ids, dtype=str) if problem.ids else np.zeros(0, dtype=str)
+        known = history.member_ids
+        at = np.searchsorted(ids, known)
+        inside = at < ids.size
+        found = np.zeros(known.size, dtype=bool)
+        found[inside] = ids[at[inside]] == known[inside]
+        position = np.where(found, at, -1)
+        # Each round member's index in the history's ids (-1 for newcomers), so the round
+        # can be carried into the history without looking ids up again.
+        self.history_index = np.full(problem.size, -1, dtype=np.int64)
+        self.history_index[at[found]] = np.flatnonzero(found)
+        self.history_ids = known
+        first, second = position[history.first], position[history.second]
         present = (first >= 0) & (second >= 0)
-        self.first = np.minimum(first, second)[present]
-        self.second = np.maximum(first, second)[present]
-        self.ages = ages[present]
-        keys = problem.pair_key(self.first, self.second)
-        order = np.argsort(keys, kind="stable")
-        self._keys = keys[order]
-        self._sorted_ages = self.ages[order]
+        self.first = first[present]
+        self.second = second[present]
+        self.ages = history.rounds_ago[present]
+        self._keys = problem.pair_key(self.first, self.second)
         self._size = problem.size
 
     def rounds_ago(self, i: IntArray, j: IntArray) -> IntArray:
@@ -320,50 +408,7 @@ class EagerHistory:
             return np.zeros(np.broadcast_shapes(np.shape(i), np.shape(j)), dtype=np.int64)
         keys = np.minimum(i, j) * self._size + np.maximum(i, j)
         at = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
-        return np.where(self._keys[at] == keys, self._sorted_ages[at], 0)
-
-
-class LazyHistory:
-    """Looks pairs up in the mapping only when asked; right for big communities.
-
-    A community of 50,000 carries hundreds of thousands of past pairs, far more than the
-    pairs a round ever prices, so only the asked-for pairs are touched, each once.
-    """
-
-    def __init__(self, problem: Problem, last_met: Mapping[frozenset[str], int]) -> None:
-        self._ids = problem.ids
-        self._size = problem.size
-        self._last_met = last_met
-        self._known: dict[int, int] = {}
-
-    def rounds_ago(self, i: IntArray, j: IntArray) -> IntArray:
-        shape = np.broadcast_shapes(np.shape(i), np.shape(j))
-        low = np.broadcast_to(np.minimum(i, j), shape).ravel()
-        high = np.broadcast_to(np.maximum(i, j), shape).ravel()
-        keys = low * self._size + high
-        if not self._known:  # the first, bulk call: nothing to reuse yet
-            ages = self._look_up(low, high)
-            self._known.update(zip(keys.tolist(), ages.tolist(), strict=True))
-            return ages.reshape(shape)
-        ages = np.fromiter(map(self._known.get, keys.tolist(), repeat(-1)), np.int64, keys.size)
-        missing = np.flatnonzero(ages < 0)
-        if missing.size:
-            found = self._look_up(low[missing], high[missing])
-            ages[missing] = found
-            self._known.update(zip(keys[missing].tolist(), found.tolist(), strict=True))
-        return ages.reshape(shape)
-
-    def _look_up(self, low: IntArray, high: IntArray) -> IntArray:
-        ids = self._ids
-        pairs = map(
-            frozenset,
-            zip(
-                map(ids.__getitem__, low.tolist()),
-                map(ids.__getitem__, high.tolist()),
-                strict=True,
-            ),
-        )
-        return np.fromiter(map(self._last_met.get, pairs, repeat(0)), np.int64, low.size)
+        return np.where(self._keys[at] == keys, self.ages[at], 0)
 
 
 def group_sizes(member_count: int, group_size: int) -> list[int]:

@@ -17,12 +17,14 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from bot.domain.matching.costs import (
     BLOCKED,
     IMPROVEMENT_EPS,
     LOW_OVERLAP,
     OLD_REPEAT,
+    PREVIOUS_PARTNER,
     RECENT_REPEAT,
     SAME_COMPANY,
     SAME_INDUSTRY,
@@ -35,7 +37,15 @@ from bot.domain.matching.matching import UNMATCHED, grow_matching
 EMPTY = -1
 # Thresholds of the tiers the matching step tries to clear, most important first: a pair is
 # free of the tier when its cost is below the threshold.
-_MATCHING_TIERS = (BLOCKED, LOW_OVERLAP, RECENT_REPEAT, OLD_REPEAT, SAME_COMPANY, SAME_INDUSTRY)
+_MATCHING_TIERS = (
+    BLOCKED,
+    PREVIOUS_PARTNER,
+    LOW_OVERLAP,
+    RECENT_REPEAT,
+    OLD_REPEAT,
+    SAME_COMPANY,
+    SAME_INDUSTRY,
+)
 # Each pass of the tier loop either lowers the total cost or ends it; this only bounds
 # pathological inputs.
 _MAX_TIER_PASSES = 8
@@ -180,8 +190,8 @@ def _cheapest_trios(cost: FloatArray, penalty: FloatArray, limit: int) -> IntArr
     return np.stack(np.unravel_index(cheapest, trio_cost.shape), axis=1)
 
 
-def _is_oversize(slots: IntArray, group_size: int) -> np.ndarray:
-    return (slots != EMPTY).sum(axis=1) > group_size
+def _is_oversize(slots: IntArray, group_size: int) -> npt.NDArray[np.bool_]:
+    return np.asarray((slots != EMPTY).sum(axis=1) > group_size, dtype=bool)
 
 
 def _total_cost(cost: FloatArray, penalty: FloatArray, slots: IntArray, group_size: int) -> float:

@@ -8,11 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from bot.domain.matching.costs import (
-    EagerHistory,
+    ArrayHistory,
     FloatArray,
-    HistoryIndex,
     IntArray,
-    LazyHistory,
     Problem,
     build_problem,
     group_sizes,
@@ -22,6 +20,7 @@ from bot.domain.matching.dense import solve_dense
 from bot.domain.matching.matching import UNMATCHED, grow_matching
 from bot.domain.matching.model import (
     Candidate,
+    CandidateTable,
     History,
     PairingConfig,
     PairingResult,
@@ -36,7 +35,7 @@ DENSE_LIMIT = 1000
 
 
 def make_groups(
-    candidates: Sequence[Candidate], history: History, config: PairingConfig
+    candidates: Sequence[Candidate] | CandidateTable, history: History, config: PairingConfig
 ) -> PairingResult:
     """Group one round's candidates (DESIGN.md §5).
 
@@ -57,9 +56,7 @@ def make_groups(
     problem = build_problem(candidates, history, config)
     rng = np.random.default_rng(config.seed)
     dense = problem.size <= DENSE_LIMIT
-    index: EagerHistory | LazyHistory = (
-        EagerHistory(problem, history.last_met) if dense else LazyHistory(problem, history.last_met)
-    )
+    index = ArrayHistory(problem, history)
     placed = np.ones(problem.size, dtype=bool)
     if not problem.has_blocks:
         slots = _solve(problem, index, np.flatnonzero(placed), config, rng)
@@ -105,7 +102,7 @@ def _blocked_out(problem: Problem, placement_order: IntArray) -> IntArray:
 
 def _solve(
     problem: Problem,
-    index: EagerHistory | LazyHistory,
+    index: ArrayHistory,
     members: IntArray,
     config: PairingConfig,
     rng: np.random.Generator,
@@ -116,7 +113,7 @@ def _solve(
         return np.zeros((0, 2), dtype=np.int64)
     if len(sizes) == 1:
         return members[None, :]
-    if isinstance(index, EagerHistory):
+    if problem.size <= DENSE_LIMIT:
         cost = _cost_matrix(problem, index, members)
         local = solve_dense(cost, problem.oversize_penalty[members], config.group_size, rng)
         return np.where(local != EMPTY, members[local], EMPTY)
@@ -132,7 +129,7 @@ def _solve(
     )
 
 
-def _cost_matrix(problem: Problem, index: EagerHistory, members: IntArray) -> FloatArray:
+def _cost_matrix(problem: Problem, index: ArrayHistory, members: IntArray) -> FloatArray:
     cost = problem.attribute_cost_matrix(members)
     position = np.full(problem.size, EMPTY, dtype=np.int64)
     position[members] = np.arange(members.size)
@@ -171,7 +168,7 @@ def _member_to_drop(problem: Problem, slots: IntArray, placement_rank: IntArray)
 
 def _result(
     problem: Problem,
-    index: HistoryIndex,
+    index: ArrayHistory,
     slots: IntArray,
     config: PairingConfig,
     started: float,
@@ -179,26 +176,26 @@ def _result(
     first, second = _within_group_pairs(slots)
     ages = index.rounds_ago(first, second)
     widths = (slots != EMPTY).sum(axis=1)
-    ids = np.array(problem.ids, dtype=object)
-    groups: list[tuple[str, ...]] = []
-    # Rows come in runs of equal width (largest groups first); convert run by run.
-    run_starts = np.flatnonzero(np.diff(widths, prepend=-1))
-    run_stops = np.append(run_starts, widths.size)[1:]
-    for start, stop in zip(run_starts, run_stops, strict=True):
-        groups.extend(map(tuple, ids[slots[start:stop, : widths[start]]].tolist()))
+    ids = problem.ids
     placed = np.zeros(problem.size, dtype=bool)
     placed[slots[slots != EMPTY]] = True
     oversize = slots[widths > config.group_size]
     quality = RoundQuality(
         participants=int(placed.sum()),
-        groups=len(groups),
+        groups=len(slots),
         repeat_pairs=int(((ages >= 1) & (ages <= config.repeat_window)).sum()),
         any_repeat_pairs=int((ages >= 1).sum()),
         same_company_pairs=int(problem.same_company(first, second).sum()),
         low_overlap_pairs=int(problem.low_overlap(first, second).sum()),
         total_pairs=int(first.size),
-        in_trio=tuple(ids[np.sort(oversize[oversize != EMPTY])].tolist()),
-        left_out=tuple(ids[~placed].tolist()),
+        in_trio=tuple(map(ids.__getitem__, np.sort(oversize[oversize != EMPTY]).tolist())),
+        left_out=tuple(map(ids.__getitem__, np.flatnonzero(~placed).tolist())),
         solver_ms=(time.perf_counter() - started) * 1000.0,
     )
-    return PairingResult(groups=tuple(groups), quality=quality)
+    return PairingResult(
+        member_ids=ids,
+        slots=slots,
+        quality=quality,
+        history_ids=index.history_ids,
+        history_index=index.history_index,
+    )

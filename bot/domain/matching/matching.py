@@ -56,7 +56,7 @@ class _AlternatingTree:
         self.queue: deque[int] = deque([root])
 
     def members(self) -> BoolArray:
-        return self.outer | (self.parent != UNMATCHED)
+        return np.asarray(self.outer | (self.parent != UNMATCHED), dtype=bool)
 
     def find_augmenting_path(self) -> int:
         """The exposed vertex an augmenting path ends at, or -1 when there is none."""

@@ -174,8 +174,8 @@ def _split_chunks(members: IntArray, spread: FloatArray, width: int, chunk: int)
             block, np.argsort(part_spread.reshape(-1, part_chunk), axis=1), axis=1
         )
         # Row k of a chunk takes members k, k + chunk/width, k + 2*chunk/width...
-        block = block.reshape(len(block), width, part_chunk // width).transpose(0, 2, 1)
-        parts.append(block.reshape(-1, width))
+        rows = block.reshape(len(block), width, part_chunk // width).transpose(0, 2, 1)
+        parts.append(rows.reshape(-1, width))
     return np.concatenate(parts)
 
 

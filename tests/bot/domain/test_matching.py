@@ -13,17 +13,18 @@ import pytest
 
 from bot.domain.matching import (
     Candidate,
+    CandidateTable,
     History,
     PairingConfig,
     PairingResult,
     make_groups,
     shared_working_hours,
 )
-from bot.domain.matching.costs import EagerHistory, Problem, build_problem
+from bot.domain.matching.costs import ArrayHistory, Problem, build_problem
 from bot.domain.matching.engine import DENSE_LIMIT, _cost_matrix
 from bot.domain.matching.matching import UNMATCHED, grow_matching
 
-NO_HISTORY = History(last_met={})
+NO_HISTORY = History()
 
 
 def pair(a: str, b: str) -> frozenset[str]:
@@ -69,10 +70,8 @@ def assert_partition(result: PairingResult, candidates: Sequence[Candidate]) -> 
 
 def history_of(groups: Sequence[Sequence[str]], earlier: History) -> History:
     """The history after a round: these groups met 1 round ago, the rest one round older."""
-    last_met = {key: ago + 1 for key, ago in earlier.last_met.items()}
-    last_met.update(dict.fromkeys(pairs_of(groups), 1))
     in_trio = frozenset(member for group in groups if len(group) == 3 for member in group)
-    return History(last_met=last_met, trio_last_round=in_trio, blocked=earlier.blocked)
+    return earlier.after(groups, in_trio=in_trio)
 
 
 # --- shared working time -------------------------------------------------------------
@@ -170,7 +169,7 @@ def test_two_candidates_make_a_pair(group_size: int) -> None:
 
 
 def test_three_candidates_make_one_trio_even_if_they_were_the_last_trio() -> None:
-    history = History(last_met={}, trio_last_round=frozenset("abc"))
+    history = History(trio_last_round=frozenset("abc"))
     result = make_groups([Candidate(m) for m in "abc"], history, PairingConfig())
     assert [sorted(group) for group in result.groups] == [["a", "b", "c"]]
     assert result.quality.in_trio == ("a", "b", "c")
@@ -178,7 +177,7 @@ def test_three_candidates_make_one_trio_even_if_they_were_the_last_trio() -> Non
 
 
 def test_blocked_pair_of_two_is_left_out() -> None:
-    history = History(last_met={}, blocked=frozenset({pair("a", "b")}))
+    history = History(blocked=frozenset({pair("a", "b")}))
     result = make_groups([Candidate("a"), Candidate("b")], history, PairingConfig())
     assert result.groups == ()
     assert result.quality.left_out == ("a", "b")
@@ -188,7 +187,6 @@ def test_blocked_pair_of_two_is_left_out() -> None:
 def test_who_is_left_out_rotates(left_out_before: str, left_out_now: str) -> None:
     """a and b block each other, so one of them must sit out: not last round's one."""
     history = History(
-        last_met={},
         blocked=frozenset({pair("a", "b")}),
         left_out_last_round=frozenset({left_out_before}),
     )
@@ -218,7 +216,7 @@ def test_blocks_are_never_grouped(size: int) -> None:
     ids = [c.member_id for c in candidates]
     rng = random.Random(size)
     blocked = frozenset(pair(*rng.sample(ids, 2)) for _ in range(size * 3))
-    result = make_groups(candidates, History(last_met={}, blocked=blocked), PairingConfig())
+    result = make_groups(candidates, History(blocked=blocked), PairingConfig())
     assert_partition(result, candidates)
     assert not set(pairs_of(result.groups)) & blocked
     assert result.quality.left_out == ()  # a few blocks each leave everyone placeable
@@ -233,7 +231,7 @@ def test_only_the_member_who_blocked_everyone_is_left_out(size: int) -> None:
     others = size - 1
     expected = [2] * (others // 2 - 1) + [3] if others % 2 else [2] * (others // 2)
     for seed in range(8):
-        history = History(last_met={}, blocked=blocked)
+        history = History(blocked=blocked)
         result = make_groups(candidates, history, PairingConfig(seed=seed))
         assert result.quality.left_out == (loner,)
         assert sorted(len(group) for group in result.groups) == expected
@@ -253,8 +251,8 @@ def test_nobody_is_in_the_trio_two_rounds_running(size: int) -> None:
 def test_same_seed_same_groups_whatever_the_input_order() -> None:
     for size in (40, 41, 1_600):
         candidates = community(size, seed=5, companies=9, offsets=(-3, 0, 4))
-        history = History(
-            last_met={
+        history = History.from_pairs(
+            {
                 pair(candidates[k].member_id, candidates[k + 1].member_id): 1 + k % 9
                 for k in range(0, size - 1, 3)
             },
@@ -304,7 +302,7 @@ def test_small_case_finds_the_only_pairing_without_repeats_or_colleagues() -> No
     ]
     assert len(clean) == 1  # the case is what it claims to be
     for seed in range(6):
-        result = make_groups(candidates, History(last_met=met), PairingConfig(seed=seed))
+        result = make_groups(candidates, History.from_pairs(met), PairingConfig(seed=seed))
         assert {frozenset(group) for group in result.groups} == set(clean[0])
         assert result.quality.any_repeat_pairs == result.quality.same_company_pairs == 0
 
@@ -323,17 +321,43 @@ def test_timezone_comes_before_company() -> None:
 
 
 def test_timezone_comes_before_meeting_again() -> None:
+    # Two rounds ago: a partner from the previous round ranks above timezone (next test).
     candidates = [at_id("a", 0), at_id("b", 0), at_id("c", 9), at_id("d", 9)]
-    met = {pair("a", "b"): 1, pair("c", "d"): 1}
-    result = make_groups(candidates, History(last_met=met), PairingConfig())
+    met = {pair("a", "b"): 2, pair("c", "d"): 2}
+    result = make_groups(candidates, History.from_pairs(met), PairingConfig())
     assert {frozenset(group) for group in result.groups} == {pair("a", "b"), pair("c", "d")}
     assert result.quality.repeat_pairs == 2
+
+
+def test_previous_partner_comes_before_timezone() -> None:
+    candidates = [at_id("a", 0), at_id("b", 0), at_id("c", 9), at_id("d", 9)]
+    met = {pair("a", "b"): 1, pair("c", "d"): 1}
+    result = make_groups(candidates, History.from_pairs(met), PairingConfig())
+    assert {frozenset(group) for group in result.groups} == {pair("a", "c"), pair("b", "d")} or {
+        frozenset(group) for group in result.groups
+    } == {pair("a", "d"), pair("b", "c")}
+    assert result.quality.repeat_pairs == 0
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_never_the_same_partner_twice_in_a_row_in_a_small_program(seed: int) -> None:
+    """#18: six members, two of them far from the rest; a repeat-free round always exists,
+    so nobody meets last round's partner, whatever it costs in shared hours."""
+    candidates = [at_id(m, 0) for m in "abcd"] + [at_id("e", 12), at_id("f", 12)]
+    history = NO_HISTORY
+    previous: set[frozenset[str]] = set()
+    for round_index in range(8):
+        result = make_groups(candidates, history, PairingConfig(seed=seed * 100 + round_index))
+        pairs = set(pairs_of(result.groups))
+        assert not pairs & previous, f"round {round_index + 1}: {sorted(map(sorted, pairs))}"
+        previous = pairs
+        history = history_of(result.groups, history)
 
 
 def test_meeting_again_comes_before_company() -> None:
     candidates = [Candidate(m, company=c) for m, c in zip("abcd", "xxyy", strict=True)]
     met = {pair("a", "c"): 30, pair("b", "d"): 30, pair("a", "d"): 40, pair("b", "c"): 40}
-    result = make_groups(candidates, History(last_met=met), PairingConfig())
+    result = make_groups(candidates, History.from_pairs(met), PairingConfig())
     assert {frozenset(group) for group in result.groups} == {pair("a", "b"), pair("c", "d")}
     assert result.quality.same_company_pairs == 2
     assert result.quality.any_repeat_pairs == 0
@@ -350,7 +374,7 @@ def test_when_everyone_met_the_longest_ago_meet_again(oldest: int, window: int) 
         pair("a", "d"): oldest,
         pair("b", "c"): oldest,
     }
-    result = make_groups(candidates, History(last_met=met), PairingConfig(repeat_window=window))
+    result = make_groups(candidates, History.from_pairs(met), PairingConfig(repeat_window=window))
     assert {frozenset(group) for group in result.groups} == {pair("a", "d"), pair("b", "c")}
     assert result.quality.any_repeat_pairs == 2
     assert result.quality.repeat_pairs == (2 if oldest <= window else 0)
@@ -389,10 +413,10 @@ def test_matches_the_exhaustive_optimum_of_its_own_cost() -> None:
             if rng.random() < 0.3
         }
         trio_before = frozenset(rng.sample(ids, 3)) if rng.random() < 0.5 else frozenset()
-        history = History(last_met=met, trio_last_round=trio_before)
+        history = History.from_pairs(met, trio_last_round=trio_before)
         config = PairingConfig(seed=trial)
         problem = build_problem(candidates, history, config)
-        cost = _cost_matrix(problem, EagerHistory(problem, met), np.arange(size))
+        cost = _cost_matrix(problem, ArrayHistory(problem, history), np.arange(size))
         result = make_groups(candidates, history, config)
         best = min(price(grouping, problem, cost) for grouping in all_groupings(ids))
         assert price(result.groups, problem, cost) <= best + 0.5, f"trial {trial}"
@@ -497,7 +521,7 @@ def test_quality_of_a_hand_checked_trio() -> None:
         Candidate("c", company="y", utc_offset_hours=9),
     ]
     met = {pair("a", "b"): 2, pair("a", "c"): 10}
-    quality = make_groups(candidates, History(last_met=met), PairingConfig()).quality
+    quality = make_groups(candidates, History.from_pairs(met), PairingConfig()).quality
     assert quality.participants == 3
     assert quality.groups == 1
     assert quality.total_pairs == 3
@@ -526,7 +550,8 @@ def test_quality_figures_match_a_recount(size: int) -> None:
         for k in range(size)
     ]
     # A two-hour day shares too little with anyone; the twins share their night only with
-    # each other, and they met last round.
+    # each other, and they met two rounds ago (last round's partner would outrank their
+    # shared hours, #18).
     candidates.append(Candidate("loner", utc_offset_hours=0, work_start_hour=13, work_end_hour=15))
     candidates += [
         Candidate(t, utc_offset_hours=0, work_start_hour=1, work_end_hour=4)
@@ -534,9 +559,9 @@ def test_quality_figures_match_a_recount(size: int) -> None:
     ]
     ids = [c.member_id for c in candidates]
     met = {pair(*rng.sample(ids, 2)): rng.randint(1, 15) for _ in range(size * 4)}
-    met[pair("twin1", "twin2")] = 1
+    met[pair("twin1", "twin2")] = 2
     config = PairingConfig(repeat_window=4, min_shared_hours=3)
-    result = make_groups(candidates, History(last_met=met), config)
+    result = make_groups(candidates, History.from_pairs(met), config)
     by_id = {c.member_id: c for c in candidates}
     pairs = list(pairs_of(result.groups))
     quality = result.quality
@@ -594,3 +619,108 @@ def test_grow_matching_reaches_a_maximum_matching() -> None:
         assert ((mate == UNMATCHED) | (grown != UNMATCHED)).all(), "a matched vertex lost its mate"
         edges = frozenset((int(a), int(b)) for a, b in zip(*np.nonzero(adjacent), strict=True))
         assert matched.size // 2 == maximum_matching_size(edges, frozenset(range(size)))
+
+
+# --- history as arrays -----------------------------------------------------------------------
+
+
+def test_history_after_matches_a_mapping_kept_by_hand() -> None:
+    rng = random.Random(3)
+    people = [f"u{k}" * rng.randint(1, 3) for k in range(40)]  # ids of mixed width
+    history = History()
+    expected: dict[frozenset[str], int] = {}
+    for _ in range(12):
+        present = rng.sample(people, 24)
+        groups = [present[k : k + 2] for k in range(0, 22, 2)] + [present[22:]]
+        forget = rng.sample([p for p in people if p not in present], 3)
+        expected = {pair: ago + 1 for pair, ago in expected.items() if not pair & set(forget)}
+        expected.update(dict.fromkeys(pairs_of(groups), 1))
+        history = history.after(groups, in_trio=groups[-1], forget=forget)
+        assert history.last_met == expected
+        assert history.trio_last_round == frozenset(groups[-1])
+
+
+def test_history_keeps_each_pairs_latest_meeting_whatever_the_order() -> None:
+    history = History(
+        member_ids=np.array(["c", "a", "b"]),
+        first=np.array([0, 1, 2, 1]),
+        second=np.array([1, 0, 1, 2]),
+        rounds_ago=np.array([5, 2, 7, 3]),
+    )
+    assert history.last_met == {pair("a", "c"): 2, pair("a", "b"): 3}
+    assert list(history.member_ids) == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="unique"):
+        History(
+            member_ids=np.array(["a", "a"]),
+            first=np.array([0]),
+            second=np.array([1]),
+            rounds_ago=np.array([1]),
+        )
+    with pytest.raises(ValueError, match="at least 1"):
+        History(
+            member_ids=np.array(["a", "b"]),
+            first=np.array([0]),
+            second=np.array([1]),
+            rounds_ago=np.array([0]),
+        )
+
+
+@pytest.mark.parametrize("size", [7, 60, 1_300])
+def test_a_candidate_table_groups_exactly_like_the_objects(size: int) -> None:
+    candidates = community(size, seed=size, companies=5, industries=3, offsets=(-5, 0, 3, None))
+    history = History.from_pairs(
+        {
+            pair(candidates[k].member_id, candidates[k + 1].member_id): 1 + k % 4
+            for k in range(0, size - 1, 2)
+        }
+    )
+    table = CandidateTable.from_candidates(list(reversed(candidates)))
+    for seed in range(3):
+        config = PairingConfig(seed=seed)
+        assert (
+            make_groups(table, history, config).groups
+            == make_groups(candidates, history, config).groups
+        )
+
+
+def test_a_candidate_table_changes_like_a_rebuilt_one() -> None:
+    rng = random.Random(4)
+    candidates = community(300, seed=4, companies=7, offsets=(0, 5, None))
+    table = CandidateTable.from_candidates(candidates)
+    current = {c.member_id: c for c in candidates}
+    for step in range(5):
+        removed = rng.sample(sorted(current), 30)
+        fresh = community(30, seed=100 + step, companies=9, offsets=(2, None), prefix=f"n{step}-")
+        moved = [
+            Candidate(m, company="moved", utc_offset_hours=1.0)
+            for m in rng.sample(sorted(set(current) - set(removed)), 5)
+        ]
+        table = table.changed([*fresh, *moved], removed=removed)
+        for member in removed:
+            del current[member]
+        current.update({c.member_id: c for c in [*fresh, *moved]})
+        rebuilt = CandidateTable.from_candidates(list(current.values()))
+        assert table.member_ids.tolist() == rebuilt.member_ids.tolist()
+        result = make_groups(table, NO_HISTORY, PairingConfig(seed=step))
+        assert (
+            result.groups
+            == make_groups(list(current.values()), NO_HISTORY, PairingConfig(seed=step)).groups
+        )
+
+
+@pytest.mark.parametrize("size", [11, 1_201])
+def test_after_round_carries_the_history_like_after(size: int) -> None:
+    rng = random.Random(size)
+    everyone = community(size + 40, seed=size, companies=4, offsets=(0, 4))
+    history = History()
+    for round_index in range(4):
+        present = rng.sample(everyone, size)
+        table = CandidateTable.from_candidates(present)
+        result = make_groups(table if round_index % 2 else present, history, PairingConfig())
+        gone = [c.member_id for c in rng.sample([c for c in everyone if c not in present], 5)]
+        by_arrays = history.after_round(result, forget=gone)
+        by_groups = history.after(result.groups, in_trio=result.quality.in_trio, forget=gone)
+        assert by_arrays.last_met == by_groups.last_met
+        assert by_arrays.member_ids.tolist() == by_groups.member_ids.tolist()
+        assert by_arrays.trio_last_round == by_groups.trio_last_round
+        history = by_arrays
