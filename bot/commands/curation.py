@@ -50,6 +50,7 @@ feature = Feature(
         Tick(service.DIGEST_JOB, jobs.DIGEST_TICK_SECONDS, jobs.run_due_digests),
         Tick(jobs.TITLES_TICK, jobs.TITLES_TICK_SECONDS, jobs.fetch_due_titles),
     ),
+    metrics=service.metrics,
 )
 
 

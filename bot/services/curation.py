@@ -12,6 +12,7 @@ platform whether that member is an admin."""
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -25,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
+from bot.core.feature import Figures, Period
 from bot.core.formatting import plural
 from bot.core.mentions import mention
-from bot.core.outbox import Outbox
+from bot.core.outbox import Outbox, payload_to_message
 from bot.core.platform import Button, ButtonStyle, Message, MessageRef
 from bot.core.runtime import Runtime
 from bot.core.scheduler import ClaimedWork
@@ -332,7 +334,7 @@ async def nominate(
         return Nominated(item, created=False, counted=False, hidden=True)
     if not created:
         _merge_nomination(item, note, tags)
-    counted = await store.add_vote(ctx.session, item, user_id, kind)
+    counted = await store.add_vote(ctx.session, item, user_id, kind, ctx.now())
     return Nominated(item, created, counted)
 
 
@@ -517,7 +519,7 @@ def button_item_id(value: str) -> int:
 
 async def upvote(ctx: Context, button_value: str) -> str:
     item = await find_item(ctx, button_item_id(button_value), include_hidden=False)
-    if await store.add_vote(ctx.session, item, ctx.inbound.user_id, "upvote"):
+    if await store.add_vote(ctx.session, item, ctx.inbound.user_id, "upvote", ctx.now()):
         return f"👍 Counted: #{item.id} now has {plural(item.vote_count, 'vote')}."
     return f"You already voted for #{item.id} ({plural(item.vote_count, 'vote')})."
 
@@ -703,3 +705,46 @@ def _urn(platform: str, workspace_id: str, what: str) -> str:
 
 def _atom_time(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# --- Figures for the health report ------------------------------------------------
+
+# `curation.digest:<settings id>:<occurrence>:post` or `…:dm:<user>` (send_digest).
+_DIGEST_KEY = re.compile(rf"^{re.escape(DIGEST_JOB)}:\d+:(?P<occurrence>.+?):(?:post|dm:.*)$")
+
+
+async def metrics(session: AsyncSession, period: Period) -> Figures:
+    """Curation's figures for one community and period: links shared and featured,
+    votes, distinct sharers, digests sent and the items they carried."""
+    scope = (session, period.platform, period.workspace_id, period.start, period.end)
+    digests = await _digests_sent(session, period)
+    items = 0
+    for key in digests.values():
+        payload = await store.outbox_payload(session, period.platform, period.workspace_id, key)
+        if payload is not None:
+            # A digest message carries one upvote button per item (digest_message).
+            message = payload_to_message(payload)
+            items += sum(button.action_id == "curate.upvote" for button in message.buttons)
+    return {
+        "links_shared": await store.count_links_shared(*scope),
+        "links_featured": await store.count_links_featured(*scope),
+        "votes": await store.count_votes(*scope),
+        "distinct_sharers": await store.count_distinct_sharers(*scope),
+        "digests_sent": len(digests),
+        "digest_items": items,
+    }
+
+
+async def _digests_sent(session: AsyncSession, period: Period) -> dict[datetime, str]:
+    """Each digest occurrence in the period that queued a delivery, with one of its
+    outbox keys: an empty week queues nothing, so it is not a digest sent."""
+    keys = await store.outbox_keys(session, period.platform, period.workspace_id, f"{DIGEST_JOB}:")
+    found: dict[datetime, str] = {}
+    for key in sorted(keys):
+        match = _DIGEST_KEY.match(key)
+        if match is None:
+            continue
+        occurrence = datetime.fromisoformat(match["occurrence"])
+        if period.start <= occurrence < period.end:
+            found.setdefault(occurrence, key)
+    return found
