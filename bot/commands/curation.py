@@ -54,6 +54,10 @@ feature = Feature(
 )
 
 
+# Item numbers are integer keys: 2^31 - 1 is the largest PostgreSQL stores, and a
+# larger number would overflow SQLite's 64-bit integers in the query.
+MAX_ITEM_ID = 2**31 - 1
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -121,7 +125,16 @@ async def curate_search(ctx: Context) -> Reply:
 @handlers.command(
     "curate item",
     "Show one library item (curators also get feature, hide and retag buttons)",
-    [Param("item", "int", required=True, help="The item number, e.g. 12", min_value=1)],
+    [
+        Param(
+            "item",
+            "int",
+            required=True,
+            help="The item number, e.g. 12",
+            min_value=1,
+            max_value=MAX_ITEM_ID,
+        )
+    ],
 )
 async def curate_item(ctx: Context) -> Reply:
     return Reply(message=await service.item_view(ctx, ctx.args["item"]))
