@@ -7,13 +7,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, delete, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Text,
+    UniqueConstraint,
+    delete,
+    distinct,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from storage.db import rowcount
-from storage.models import Community
+from storage.models import Community, OutboxMessage
 from storage.types import UTCDateTime, utcnow
 
 TITLE_PENDING = "pending"
@@ -218,12 +229,22 @@ async def add_item(session: AsyncSession, item: CuratedItem) -> CuratedItem | No
     return item
 
 
-async def add_vote(session: AsyncSession, item: CuratedItem, user_id: str, kind: str) -> bool:
-    """Count one member's vote once; False when they had already voted."""
+async def add_vote(
+    session: AsyncSession,
+    item: CuratedItem,
+    user_id: str,
+    kind: str,
+    at: datetime | None = None,
+) -> bool:
+    """Count one member's vote once; False when they had already voted. `at` is
+    the bot's clock (simulated in the console), so figures per period match it."""
     assert item.id is not None
+    vote = CurationVote(item_id=item.id, user_id=user_id, kind=kind)
+    if at is not None:
+        vote.created_at = at
     try:
         async with session.begin_nested():
-            session.add(CurationVote(item_id=item.id, user_id=user_id, kind=kind))
+            session.add(vote)
             await session.flush()
     except IntegrityError:
         return False
@@ -474,3 +495,89 @@ async def curators(session: AsyncSession, platform: str, workspace_id: str) -> l
         .order_by(col(CurationCurator.id))
     )
     return list((await session.execute(query)).scalars())
+
+
+# --- Figures for the health report (bot/services/curation.py `metrics`) -----------
+# Each counts one community's rows in a half-open period [start, end).
+
+
+async def count_links_shared(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> int:
+    """Items first shared in the period (hidden ones too: they were shared)."""
+    query = select(func.count(col(CuratedItem.id))).where(
+        col(CuratedItem.platform) == platform,
+        col(CuratedItem.workspace_id) == workspace_id,
+        col(CuratedItem.created_at) >= start,
+        col(CuratedItem.created_at) < end,
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def count_distinct_sharers(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> int:
+    """Members who first shared at least one item in the period."""
+    query = select(func.count(distinct(col(CuratedItem.shared_by)))).where(
+        col(CuratedItem.platform) == platform,
+        col(CuratedItem.workspace_id) == workspace_id,
+        col(CuratedItem.created_at) >= start,
+        col(CuratedItem.created_at) < end,
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def count_links_featured(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> int:
+    """Items a curator featured in the period and that are still featured."""
+    query = select(func.count(col(CuratedItem.id))).where(
+        col(CuratedItem.platform) == platform,
+        col(CuratedItem.workspace_id) == workspace_id,
+        col(CuratedItem.featured).is_(True),
+        col(CuratedItem.featured_at) >= start,
+        col(CuratedItem.featured_at) < end,
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def count_votes(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> int:
+    """Votes (nominations, reactions and upvotes) cast in the period."""
+    query = (
+        select(func.count(col(CurationVote.id)))
+        .join(CuratedItem, col(CuratedItem.id) == col(CurationVote.item_id))
+        .where(
+            col(CuratedItem.platform) == platform,
+            col(CuratedItem.workspace_id) == workspace_id,
+            col(CurationVote.created_at) >= start,
+            col(CurationVote.created_at) < end,
+        )
+    )
+    return int((await session.execute(query)).scalar_one())
+
+
+async def outbox_keys(
+    session: AsyncSession, platform: str, workspace_id: str, prefix: str
+) -> list[str]:
+    """The outbox keys of one community starting with `prefix` (digest deliveries
+    are keyed by their occurrence, which is when a digest was sent)."""
+    query = select(col(OutboxMessage.dedupe_key)).where(
+        col(OutboxMessage.platform) == platform,
+        col(OutboxMessage.workspace_id) == workspace_id,
+        col(OutboxMessage.dedupe_key).like(f"{_like_escape(prefix)}%", escape="\\"),
+    )
+    return [key for key in (await session.execute(query)).scalars() if key is not None]
+
+
+async def outbox_payload(
+    session: AsyncSession, platform: str, workspace_id: str, key: str
+) -> dict[str, Any] | None:
+    query = select(col(OutboxMessage.payload)).where(
+        col(OutboxMessage.platform) == platform,
+        col(OutboxMessage.workspace_id) == workspace_id,
+        col(OutboxMessage.dedupe_key) == key,
+    )
+    payload: dict[str, Any] | None = (await session.execute(query)).scalar_one_or_none()
+    return payload

@@ -30,9 +30,10 @@ class MovableClock(Protocol):
 
 
 def plain(text: str | Reply | Message | None) -> str:
-    """What a member reads: neutral markup stripped."""
+    """What a member reads: neutral markup stripped. A reply that only updates the
+    message its button sat on reads as that update."""
     if isinstance(text, Reply):
-        text = text.message
+        text = text.message or text.update_original
     if isinstance(text, Message):
         text = text.text
     return strip_markup_for_plain_text(text or "")

@@ -125,11 +125,17 @@ async def show_profile(ctx: Context) -> Reply:
 @handlers.command(
     "profile clear",
     "Remove one field of your profile, or all of it",
-    [Param("field", "choice", "Which field (default: all)", choices=(*FIELDS, "all"))],
+    [Param("field", "choice", "Which field, or all of them", choices=(*FIELDS, "all"))],
 )
 async def clear_profile(ctx: Context) -> Reply:
+    field = ctx.args.get("field")
+    if field is None:
+        # Clearing everything is one word away; without one, nothing is cleared.
+        return Reply.text(
+            f"Which field should I clear? One of {', '.join(FIELDS)}, or `all` for your "
+            "whole profile, e.g. `/kindred profile clear company`."
+        )
     member = await ctx.member()
-    field = ctx.args.get("field", "all")
     for name in FIELDS if field == "all" else (field,):
         setattr(member, name, [] if name == "topics" else None)
     member.profile_updated_at = ctx.now()

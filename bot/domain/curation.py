@@ -293,6 +293,70 @@ def fallback_title(url: NormalisedUrl, text: str = "") -> str:
     return display_title(f"{url.domain}{path}")
 
 
+def merged_tags(existing: Sequence[str], added: Sequence[str]) -> list[str]:
+    """A later nomination's tags join the item's, up to the limit per item."""
+    merged = list(existing)
+    for tag in added:
+        if tag not in merged and len(merged) < MAX_TAGS:
+            merged.append(tag)
+    return merged
+
+
+def tag_text(tags: Sequence[str]) -> str:
+    return " ".join(f"#{tag}" for tag in tags)
+
+
+# --- Finding ---------------------------------------------------------------------
+
+MAX_SEARCH_WORDS = 8
+# How far back `curate top` looks; None is all time.
+PERIODS: dict[str, timedelta | None] = {
+    "week": timedelta(days=7),
+    "month": timedelta(days=30),
+    "all": None,
+}
+
+
+def search_words(text: str) -> list[str]:
+    """The distinct lowercase words of a search, in the order typed."""
+    words = list(dict.fromkeys(clean_text(text).lower().split()))
+    if len(words) > MAX_SEARCH_WORDS:
+        raise CurationError(f"Search with at most {MAX_SEARCH_WORDS} words.")
+    return words
+
+
+def period_and_tag(first: str | None, second: str | None) -> tuple[str, str | None]:
+    """Text platforms send `top #nps` as well as `top month #nps`: a `#tag` in the
+    period's place is the tag."""
+    period = "week"
+    tags: list[str] = []
+    if first is not None:
+        if first.lower() in PERIODS:
+            period = first.lower()
+        elif first.startswith(("#", "<#")):
+            tags.append(first)
+        else:
+            raise CurationError(
+                f"`{clean_text(first)[:40]}` is not a period: use week, month or all "
+                "(and start a tag with #, like `/kindred curate top month #nps`)."
+            )
+    if second is not None:
+        tags.append(second)
+    if not tags:
+        return period, None
+    if len(tags) > 1:
+        raise CurationError("Give one period (week, month or all) and at most one tag.")
+    try:
+        parsed = parse_tags(tags[0])
+    except CurationError:
+        raise CurationError(
+            f"`{clean_text(tags[0])[:40]}` is neither a period (week, month, all) nor a tag."
+        ) from None
+    if len(parsed) != 1:
+        raise CurationError("Filter by one tag at a time, like `/kindred curate top month #nps`.")
+    return period, parsed[0]
+
+
 # --- Reactions -------------------------------------------------------------------
 
 DEFAULT_EMOJI = "pushpin"
@@ -325,6 +389,14 @@ def canonical_emoji(text: str) -> str:
         name = custom.group(1)
     name = name.split("::", 1)[0].strip(":").replace("\ufe0f", "")
     return _CHARACTER_NAMES.get(name, name.lower())
+
+
+def configured_emoji(text: str) -> str | None:
+    """The curation reaction an admin typed, as stored: None for the default pin."""
+    emoji = clean_text(text).strip(":")
+    if not emoji or len(emoji) > 64 or " " in emoji:
+        raise CurationError("Give one emoji, like `emoji=pushpin` or `emoji=📌`.")
+    return None if canonical_emoji(emoji) == DEFAULT_EMOJI else emoji
 
 
 def emoji_matches(configured: str | None, reaction: str) -> bool:

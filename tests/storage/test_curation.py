@@ -5,13 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from bot.commands.curation import feature as curation_feature
+from bot.core.feature import Period
+from bot.core.templates import Templates
 from bot.domain.curation import normalise_url
+from bot.services.curation import metrics as curation_metrics
+from bot.services.curation import send_digest
 from storage import curation as store
-from storage.curation import CuratedItem
+from storage.curation import CuratedItem, CurationSettings
 from storage.db import Database
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
 
 
 def new_item(url: str, *, title: str = "A title", tags: list[str] | None = None) -> CuratedItem:
@@ -118,3 +125,83 @@ async def test_search_and_tag_filters(db: Database) -> None:
         assert await titles(["why", "journey"]) == []
         tagged = await store.top_items(session, "fake", "W1", since=None, tag="nps", limit=10)
         assert [item.title for item in tagged] == ["Journey_mapping"]
+
+
+async def test_metrics_count_one_community_and_one_period(db: Database) -> None:
+    """The health report's figures: rows before or after the period, and rows of
+    another workspace, never count."""
+    start, end = NOW, NOW + timedelta(days=7)
+    templates = Templates(TEMPLATES)
+
+    def shared(url: str, at: datetime, by: str, workspace: str = "W1") -> CuratedItem:
+        item = new_item(url)
+        item.workspace_id, item.created_at, item.shared_by = workspace, at, by
+        return item
+
+    inside = [
+        await add(db, shared("https://one.example/x", start, "U1")),
+        await add(db, shared("https://two.example/x", start + timedelta(days=1), "U1")),
+        await add(db, shared("https://three.example/x", end - timedelta(seconds=1), "U2")),
+    ]
+    before = await add(db, shared("https://old.example/x", start - timedelta(seconds=1), "U3"))
+    after = await add(db, shared("https://new.example/x", end, "U4"))
+    elsewhere = await add(db, shared("https://one.example/x", start, "U5", workspace="W2"))
+    async with db.transaction() as session:
+        for item_id, voters, at in (
+            (inside[0], ("U1", "U2", "U3"), start + timedelta(hours=1)),
+            (before, ("U1",), start + timedelta(hours=2)),  # an old item's vote in the period
+            (inside[1], ("U2",), end),  # after the period
+            (elsewhere, ("U1", "U2"), start + timedelta(hours=1)),
+        ):
+            item = await session.get(CuratedItem, item_id)
+            assert item is not None
+            for voter in voters:
+                assert await store.add_vote(session, item, voter, "upvote", at)
+        for item_id, at in (
+            (inside[0], start + timedelta(days=2)),
+            (before, start - timedelta(days=1)),
+            (after, end + timedelta(hours=1)),
+            (elsewhere, start + timedelta(days=2)),
+        ):
+            item = await session.get(CuratedItem, item_id)
+            assert item is not None
+            item.featured, item.featured_at = True, at
+        # Digests: one inside the period (to a channel and a subscriber), one after
+        # it, one of the other workspace; an empty week queues nothing.
+        for workspace, occurrence in (
+            ("W1", start + timedelta(days=3)),
+            ("W1", end),
+            ("W2", start + timedelta(days=3)),
+        ):
+            settings = CurationSettings(
+                platform="fake", workspace_id=workspace, digest_channel_id="CD"
+            )
+            settings = await store.get_settings(session, "fake", workspace) or settings
+            settings.last_digest_at = occurrence - timedelta(days=7)
+            await store.add_settings(session, settings)
+            await store.subscribe(session, "fake", workspace, "S1")
+            await send_digest(templates, session, settings, occurrence)
+        empty = await store.get_settings(session, "fake", "W1")
+        assert empty is not None
+        empty.last_digest_at = start + timedelta(days=4)
+        assert await send_digest(templates, session, empty, start + timedelta(days=4)) == 0
+
+    async with db.transaction() as session:
+        figures = await curation_metrics(session, Period("fake", "W1", start, end))
+    assert figures == {
+        "links_shared": 3,
+        "links_featured": 1,
+        "votes": 4,
+        "distinct_sharers": 2,
+        "digests_sent": 1,
+        # The digest in the period carried what was shared in its week: the first
+        # two items and the one shared a second before the period.
+        "digest_items": 3,
+    }
+    async with db.transaction() as session:
+        nothing = await curation_metrics(session, Period("fake", "W9", start, end))
+    assert set(nothing.values()) == {0}
+
+
+def test_the_curation_feature_declares_its_metrics() -> None:
+    assert curation_feature.metrics is curation_metrics

@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator
-from dataclasses import replace
 
 import feedparser
 import pytest
@@ -19,17 +18,16 @@ from bot.adapters.console import ConsoleCommunity, ConsoleSession
 from bot.adapters.discord_render import render_text as discord_text
 from bot.adapters.slack_render import to_mrkdwn
 from bot.core.app import Kindred
-from bot.core.mentions import strip_markup_for_plain_text
-from bot.core.platform import Inbound, MessageRef, Reply
+from bot.core.platform import MessageRef
 from bot.core.settings import Settings
 from bot.core.web import web_application
 from bot.services.curation_titles import TitleResult, title_fetches
 from storage.curation import CuratedItem, CurationVote
 from storage.db import Database
 from tests.conftest import Clock
-from tests.fakes.platform import FakePlatform
+from tests.driver import Community, plain
 
-ADMIN = "A1"
+ADMIN = "UADMIN"  # the driver's admin
 
 
 class FakeFetcher:
@@ -46,210 +44,173 @@ class FakeFetcher:
 
 
 @pytest.fixture
-async def fetcher(kindred: Kindred, platform: FakePlatform) -> AsyncIterator[FakeFetcher]:
-    platform.admins.add(ADMIN)
+async def fetcher(kindred: Kindred) -> AsyncIterator[FakeFetcher]:
     fake = FakeFetcher()
     title_fetches(kindred).fetcher = fake
     yield fake
     await title_fetches(kindred).wait_idle()
 
 
-def command(text: str, user: str = "U1", *, channel: str = "C1", private: bool = False) -> Inbound:
-    return Inbound(
-        kind="command",
-        platform="fake",
-        workspace_id="W1",
-        user_id=user,
-        channel_id=channel,
-        text=text,
-        channel_is_private=private,
-    )
+def posted(message_id: str = "m1") -> MessageRef:
+    """The chat message a member reacts to."""
+    return MessageRef("C1", message_id, permalink=f"https://chat.example/C1/{message_id}")
 
 
-def reaction(
-    emoji: str,
-    text: str,
-    user: str = "U1",
-    *,
-    message_id: str = "m1",
-    event_id: str | None = None,
-    private: bool = False,
-) -> Inbound:
-    return Inbound(
-        kind="reaction",
-        platform="fake",
-        workspace_id="W1",
-        user_id=user,
-        channel_id="C1",
-        text=text,
-        reaction=emoji,
-        message=MessageRef("C1", message_id, permalink=f"https://chat.example/C1/{message_id}"),
-        event_id=event_id or f"ev-{user}-{message_id}-{emoji}",
-        channel_is_private=private,
-    )
+# A library card's buttons sit on a message, so curator buttons update it.
+CARD = MessageRef("C1", "card")
 
 
-def button(action: str, value: str, user: str = "U1", *, kind: str = "button") -> Inbound:
-    return Inbound(
-        kind=kind,  # type: ignore[arg-type]
-        platform="fake",
-        workspace_id="W1",
-        user_id=user,
-        channel_id="C1",
-        action_id=action,
-        value=value,
-        message=MessageRef("C1", "card") if kind == "button" else None,
-    )
-
-
-def plain(reply: Reply | None) -> str:
-    assert reply is not None
-    message = reply.message or reply.update_original
-    assert message is not None
-    return strip_markup_for_plain_text(message.text)
-
-
-async def say(kindred: Kindred, text: str, user: str = "U1", **options: bool) -> str:
-    return plain(await kindred.handle(command(text, user, **options)))
-
-
-async def items(kindred: Kindred) -> list[CuratedItem]:
-    async with kindred.db.sessions() as session:
+async def items(community: Community) -> list[CuratedItem]:
+    async with community.kindred.db.sessions() as session:
         query = select(CuratedItem).order_by(CuratedItem.id)
         return list((await session.execute(query)).scalars())
 
 
-async def votes(kindred: Kindred) -> int:
-    async with kindred.db.sessions() as session:
+async def votes(community: Community) -> int:
+    async with community.kindred.db.sessions() as session:
         return (await session.execute(select(func.count()).select_from(CurationVote))).scalar_one()
 
 
 async def test_nominating_by_command_stores_the_item_and_fetches_its_title(
-    kindred: Kindred, fetcher: FakeFetcher
+    community: Community, fetcher: FakeFetcher
 ) -> None:
     fetcher.titles["https://example.com/a"] = "Why NPS is not enough"
-    text = await say(
-        kindred, 'curate https://example.com/a?utm_source=slack "Great read #NPS #journey"'
+    text = await community.say(
+        'curate https://example.com/a?utm_source=slack "Great read #NPS #journey"', "U1"
     )
     assert text.startswith("📌 Added to the community library.")
     assert "#1" in text and "#nps #journey" in text and "Great read" in text
-    await title_fetches(kindred).wait_idle()
-    (item,) = await items(kindred)
+    await title_fetches(community.kindred).wait_idle()
+    (item,) = await items(community)
     assert (item.url, item.domain, item.shared_by) == ("https://example.com/a", "example.com", "U1")
     assert (item.note, item.tags, item.vote_count) == ("Great read", ["nps", "journey"], 1)
     assert (item.title, item.title_status) == ("Why NPS is not enough", "fetched")
     assert fetcher.fetched == ["https://example.com/a"]
     # Discord sends typed options for `/kindred curate add`.
-    typed = replace(
-        command(""),
+    typed = await community.command(
+        "",
+        "U1",
         command_path=("curate", "add"),
         options={"url": "https://example.com/typed", "note": "#cx"},
     )
-    assert "Added to the community library" in plain(await kindred.handle(typed))
+    assert "Added to the community library" in plain(typed)
 
 
 async def test_a_failed_title_fetch_keeps_the_members_words(
-    kindred: Kindred, fetcher: FakeFetcher
+    community: Community, fetcher: FakeFetcher
 ) -> None:
-    await say(kindred, "curate https://example.com/slow-site A case study on churn")
-    await say(kindred, "curate https://example.com/no-note")
-    await title_fetches(kindred).wait_idle()
-    first, second = await items(kindred)
+    await community.say("curate https://example.com/slow-site A case study on churn", "U1")
+    await community.say("curate https://example.com/no-note", "U1")
+    await title_fetches(community.kindred).wait_idle()
+    first, second = await items(community)
     assert (first.title, first.title_status) == ("A case study on churn", "failed")
     assert second.title == "example.com/no-note"
 
 
 async def test_tracking_variants_become_one_item_with_two_nominations(
-    kindred: Kindred, fetcher: FakeFetcher
+    community: Community, fetcher: FakeFetcher
 ) -> None:
-    await say(kindred, "curate https://Example.com/a/?utm_source=newsletter&utm_medium=email #nps")
-    second = await say(
-        kindred, "curate https://example.com/a?fbclid=IwAR0#comments #research", "U2"
+    await community.say(
+        "curate https://Example.com/a/?utm_source=newsletter&utm_medium=email #nps", "U1"
+    )
+    second = await community.say(
+        "curate https://example.com/a?fbclid=IwAR0#comments #research", "U2"
     )
     assert second.startswith("📌 That link is already in the library: your nomination counts")
     assert "2 votes" in second
-    again = await say(kindred, "curate HTTPS://EXAMPLE.COM/a?gclid=1", "U1")
+    again = await community.say("curate HTTPS://EXAMPLE.COM/a?gclid=1", "U1")
     assert again.startswith("You already nominated or voted for that link.")
-    (item,) = await items(kindred)
-    assert item.vote_count == 2 and await votes(kindred) == 2
+    (item,) = await items(community)
+    assert item.vote_count == 2 and await votes(community) == 2
     # The second nomination brought its tag along.
     assert item.tags == ["nps", "research"]
 
 
-async def test_refusals(kindred: Kindred, fetcher: FakeFetcher) -> None:
-    assert "Only http and https links" in await say(kindred, "curate javascript:alert(1)")
-    assert "Only http and https links" in await say(kindred, "curate ftp://files.example.com/x")
-    private = await say(kindred, "curate https://example.com/a", private=True)
+async def test_refusals(community: Community, fetcher: FakeFetcher) -> None:
+    assert "Only http and https links" in await community.say("curate javascript:alert(1)", "U1")
+    assert "Only http and https links" in await community.say(
+        "curate ftp://files.example.com/x", "U1"
+    )
+    private = await community.say("curate https://example.com/a", "U1", channel_is_private=True)
     assert "never curates from private channels" in private
-    assert "5 at most" in await say(kindred, "curate https://example.com/a #a #b #c #d #e #f")
-    assert "`url` is missing" in await say(kindred, "curate add")
-    assert await items(kindred) == []
+    assert "5 at most" in await community.say(
+        "curate https://example.com/a #a #b #c #d #e #f", "U1"
+    )
+    assert "`url` is missing" in await community.say("curate add", "U1")
+    assert await items(community) == []
 
 
-async def test_nominating_by_reaction(
-    kindred: Kindred, fetcher: FakeFetcher, platform: FakePlatform
-) -> None:
+async def test_nominating_by_reaction(community: Community, fetcher: FakeFetcher) -> None:
     message = "Loved this <https://blog.example.com/onboarding?utm_campaign=q4|piece> <!here>"
     # A reaction has no inline reply on Slack or Discord: a new item is confirmed by DM.
-    assert await kindred.handle(reaction("pushpin", message)) is None
-    await kindred.dispatcher.drain()
-    (saved,) = platform.texts("dm", "U1")
+    assert await community.react("pushpin", "U1", text=message, message=posted("m1")) is None
+    await community.deliver()
+    (saved,) = community.dms("U1")
     assert saved.startswith("📌 Saved to the community library:")
-    (item,) = await items(kindred)
+    (item,) = await items(community)
     assert item.url == "https://blog.example.com/onboarding"
     assert item.title == "Loved this piece"  # the message text until the title is fetched
     assert (item.source_message_id, item.source_link) == ("m1", "https://chat.example/C1/m1")
     # Discord reports the character; a second member's pin is a vote.
-    assert await kindred.handle(reaction("📌", message, "U2", message_id="m2")) is None
-    await kindred.dispatcher.drain()
-    assert platform.texts("dm", "U2") == []  # a vote is counted without a message
+    pin = {"text": message, "message": posted("m2"), "event_id": "ev-U2-m2"}
+    assert await community.react("📌", "U2", **pin) is None
+    await community.deliver()
+    assert community.dms("U2") == []  # a vote is counted without a message
     # A re-delivered event acts once; other emoji, private channels and linkless
     # messages are ignored.
-    assert await kindred.handle(reaction("📌", message, "U2", message_id="m2")) is None
-    assert await kindred.handle(reaction("eyes", message, "U3")) is None
-    private = reaction("pushpin", "https://secret.example.com/x", "U3", private=True)
-    assert await kindred.handle(private) is None
-    assert await kindred.handle(reaction("pushpin", "no link here", "U3")) is None
-    assert await kindred.handle(reaction("pushpin", "javascript:alert(1)", "U3")) is None
-    assert len(await items(kindred)) == 1 and await votes(kindred) == 2
+    assert await community.react("📌", "U2", **pin) is None
+    assert await community.react("eyes", "U3", text=message, message=posted()) is None
+    secret = "https://secret.example.com/x"
+    private = await community.react(
+        "pushpin", "U3", text=secret, message=posted(), channel_is_private=True
+    )
+    assert private is None
+    assert await community.react("pushpin", "U3", text="no link here", message=posted()) is None
+    linkless = await community.react("pushpin", "U3", text="javascript:alert(1)")
+    assert linkless is None
+    assert len(await items(community)) == 1 and await votes(community) == 2
 
 
 async def test_the_curation_emoji_is_configurable(
-    kindred: Kindred, fetcher: FakeFetcher, platform: FakePlatform
+    community: Community, fetcher: FakeFetcher
 ) -> None:
-    assert "Only community admins" in await say(kindred, "curate setup emoji=star")
-    assert "Curation reaction: star" in await say(kindred, "curate setup emoji=:star:", ADMIN)
+    assert "Only community admins" in await community.say("curate setup emoji=star", "U1")
+    assert "Curation reaction: star" in await community.say("curate setup emoji=:star:", ADMIN)
     link = "Read https://example.com/star"
-    await kindred.handle(reaction("pushpin", link))
-    assert await items(kindred) == []
-    await kindred.handle(reaction("⭐", link))
-    await kindred.dispatcher.drain()
-    assert len(await items(kindred)) == 1
-    assert "Saved" in platform.texts("dm", "U1")[0]
+    await community.react("pushpin", "U1", text=link, message=posted())
+    assert await items(community) == []
+    await community.react("⭐", "U1", text=link, message=posted())
+    await community.deliver()
+    assert len(await items(community)) == 1
+    assert "Saved" in community.dms("U1")[0]
 
 
 async def test_upvote_button_counts_one_vote_per_member(
-    kindred: Kindred, fetcher: FakeFetcher
+    community: Community, fetcher: FakeFetcher
 ) -> None:
-    await say(kindred, "curate https://example.com/a")
-    counted = plain(await kindred.handle(button("curate.upvote", "1", "U2")))
+    await community.say("curate https://example.com/a", "U1")
+    counted = plain(await community.press("curate.upvote", "U2", value="1", message=CARD))
     assert counted == "👍 Counted: #1 now has 2 votes."
-    repeated = plain(await kindred.handle(button("curate.upvote", "1", "U2")))
+    repeated = plain(await community.press("curate.upvote", "U2", value="1", message=CARD))
     assert repeated == "You already voted for #1 (2 votes)."
-    assert "already voted" in plain(await kindred.handle(button("curate.upvote", "1", "U1")))
-    assert "no item #9" in plain(await kindred.handle(button("curate.upvote", "9", "U2")))
-    assert "no longer points" in plain(await kindred.handle(button("curate.upvote", "x", "U2")))
+    assert "already voted" in plain(
+        await community.press("curate.upvote", "U1", value="1", message=CARD)
+    )
+    assert "no item #9" in plain(
+        await community.press("curate.upvote", "U2", value="9", message=CARD)
+    )
+    assert "no longer points" in plain(
+        await community.press("curate.upvote", "U2", value="x", message=CARD)
+    )
 
 
-async def test_curators_feature_hide_and_retag(
-    kindred: Kindred, fetcher: FakeFetcher, platform: FakePlatform
-) -> None:
-    await say(kindred, "curate https://example.com/a Journey mapping guide #nps")
+async def test_curators_feature_hide_and_retag(community: Community, fetcher: FakeFetcher) -> None:
+    await community.say("curate https://example.com/a Journey mapping guide #nps", "U1")
     # Members see an upvote button only; admins also get the curator buttons.
-    member_view = await kindred.handle(command("curate item 1", "U2"))
+    member_view = await community.command("curate item 1", "U2")
     assert member_view is not None and member_view.message is not None
     assert [b.action_id for b in member_view.message.buttons] == ["curate.upvote"]
-    admin_view = await kindred.handle(command("curate item 1", ADMIN))
+    admin_view = await community.command("curate item 1", ADMIN)
     assert admin_view is not None and admin_view.message is not None
     assert [b.action_id for b in admin_view.message.buttons] == [
         "curate.upvote",
@@ -257,78 +218,82 @@ async def test_curators_feature_hide_and_retag(
         "curate.hide",
         "curate.retag",
     ]
-    refused = plain(await kindred.handle(button("curate.feature", "1", "U2")))
+    refused = plain(await community.press("curate.feature", "U2", value="1", message=CARD))
     assert refused.startswith("Only curators can feature items.")
 
-    featured = await kindred.handle(button("curate.feature", "1", ADMIN))
+    featured = await community.press("curate.feature", ADMIN, value="1", message=CARD)
     assert featured is not None and featured.update_original is not None
     assert "⭐ Featured #1" in plain(featured)
     assert "Unfeature" in [b.label for b in featured.update_original.buttons]
 
     # An admin makes U2 a curator; U2 retags through the form.
-    assert "is now a curator" in await say(kindred, "curate curator <@U2> on", ADMIN)
-    assert "Only community admins" in await say(kindred, "curate curator <@U3> on", "U2")
-    form = await kindred.handle(button("curate.retag", "1", "U2"))
+    assert "is now a curator" in await community.say("curate curator <@U2> on", ADMIN)
+    assert "Only community admins" in await community.say("curate curator <@U3> on", "U2")
+    form = await community.press("curate.retag", "U2", value="1", message=CARD)
     assert form is not None and form.modal is not None
     assert form.modal.callback_id == "curate.retag_submit" and form.modal.value == "1"
-    bad = replace(button("curate.retag_submit", "1", "U2", kind="modal_submit"))
-    bad = replace(bad, options={"tags": "#ok, @everyone"})
-    assert "is not a tag" in plain(await kindred.handle(bad))
-    good = replace(bad, options={"tags": "#Research cx-ops"})
-    assert "🏷 Tags of #1: #research #cx-ops." in plain(await kindred.handle(good))
-    assert "tagged #research" in await say(kindred, "curate top #research")
+    bad = await community.submit("curate.retag_submit", "1", "U2", tags="#ok, @everyone")
+    assert "is not a tag" in plain(bad)
+    good = await community.submit("curate.retag_submit", "1", "U2", tags="#Research cx-ops")
+    assert "🏷 Tags of #1: #research #cx-ops." in plain(good)
+    assert "tagged #research" in await community.say("curate top #research", "U1")
 
-    hidden = plain(await kindred.handle(button("curate.hide", "1", "U2")))
+    hidden = plain(await community.press("curate.hide", "U2", value="1", message=CARD))
     assert hidden.startswith("🙈 Hid #1")
-    assert "Nothing yet" in await say(kindred, "curate top all")
-    assert "No link in the library matches" in await say(kindred, "curate search journey")
-    assert "no item #1" in await say(kindred, "curate item 1", "U3")
-    assert "Hidden: not in digests" in await say(kindred, "curate item 1", "U2")
-    renominated = await say(kindred, "curate https://example.com/a", "U3")
+    assert "Nothing yet" in await community.say("curate top all", "U1")
+    assert "No link in the library matches" in await community.say("curate search journey", "U1")
+    assert "no item #1" in await community.say("curate item 1", "U3")
+    assert "Hidden: not in digests" in await community.say("curate item 1", "U2")
+    renominated = await community.say("curate https://example.com/a", "U3")
     assert "A curator hid that link" in renominated
-    assert await kindred.handle(reaction("pushpin", "https://example.com/a", "U3")) is None
-    unhidden = plain(await kindred.handle(button("curate.hide", "1", ADMIN)))
+    hidden_link = {"text": "https://example.com/a", "message": posted()}
+    assert await community.react("pushpin", "U3", **hidden_link) is None
+    unhidden = plain(await community.press("curate.hide", ADMIN, value="1", message=CARD))
     assert unhidden.startswith("#1 is back in the library.")
-    assert "no longer a curator" in await say(kindred, "curate curator <@U2> off", ADMIN)
-    assert "Only curators" in plain(await kindred.handle(button("curate.hide", "1", "U2")))
+    assert "no longer a curator" in await community.say("curate curator <@U2> off", ADMIN)
+    assert "Only curators" in plain(
+        await community.press("curate.hide", "U2", value="1", message=CARD)
+    )
 
 
-async def test_top_and_search(kindred: Kindred, fetcher: FakeFetcher, clock: Clock) -> None:
-    await say(kindred, "curate https://old.example.com/x Old classic #nps")
+async def test_top_and_search(community: Community, fetcher: FakeFetcher, clock: Clock) -> None:
+    await community.say("curate https://old.example.com/x Old classic #nps", "U1")
     for voter in ("U2", "U3", "U4"):
-        await kindred.handle(button("curate.upvote", "1", voter))
+        await community.press("curate.upvote", voter, value="1", message=CARD)
     clock.advance(days=10)
-    await say(kindred, "curate https://hbr.example.org/journey Journey mapping 101 #research")
-    await say(kindred, "curate https://cx.example.net/nps NPS pitfalls #nps", "U2")
-    await kindred.handle(button("curate.upvote", "3", "U3"))
+    await community.say(
+        "curate https://hbr.example.org/journey Journey mapping 101 #research", "U1"
+    )
+    await community.say("curate https://cx.example.net/nps NPS pitfalls #nps", "U2")
+    await community.press("curate.upvote", "U3", value="3", message=CARD)
 
-    week = await say(kindred, "curate top")
+    week = await community.say("curate top", "U1")
     assert week.index("NPS pitfalls") < week.index("Journey mapping 101")
     assert "Old classic" not in week
-    every = await say(kindred, "curate top all")
+    every = await community.say("curate top all", "U1")
     assert every.index("Old classic") < every.index("NPS pitfalls")
-    assert "Journey" not in await say(kindred, "curate top month #nps")
-    assert "Top links this month tagged #nps" in await say(kindred, "curate top month nps")
-    assert "`yesterday` is not a period" in await say(kindred, "curate top yesterday")
-    assert "neither a period" in await say(kindred, "curate top week @everyone")
-    assert "at most one tag" in await say(kindred, "curate top #a #b")
+    assert "Journey" not in await community.say("curate top month #nps", "U1")
+    assert "Top links this month tagged #nps" in await community.say("curate top month nps", "U1")
+    assert "`yesterday` is not a period" in await community.say("curate top yesterday", "U1")
+    assert "neither a period" in await community.say("curate top week @everyone", "U1")
+    assert "at most one tag" in await community.say("curate top #a #b", "U1")
 
-    assert "Journey mapping 101" in await say(kindred, "curate search JOURNEY mapping")
-    tagged = await say(kindred, "curate search #nps")
+    assert "Journey mapping 101" in await community.say("curate search JOURNEY mapping", "U1")
+    tagged = await community.say("curate search #nps", "U1")
     assert "Old classic" in tagged and "Journey" not in tagged
-    assert "hbr.example.org" not in await say(kindred, "curate search %")
-    assert "No link in the library matches" in await say(kindred, "curate search _")
-    listing = await kindred.handle(command("curate top all", "U3"))
+    assert "hbr.example.org" not in await community.say("curate search %", "U1")
+    assert "No link in the library matches" in await community.say("curate search _", "U1")
+    listing = await community.command("curate top all", "U3")
     assert listing is not None and listing.message is not None
     # U3 voted for #1 and #3 already: only #2 gets an upvote button.
     assert [b.value for b in listing.message.buttons] == ["2"]
 
 
-async def test_member_text_cannot_ping_anyone(kindred: Kindred, fetcher: FakeFetcher) -> None:
+async def test_member_text_cannot_ping_anyone(community: Community, fetcher: FakeFetcher) -> None:
     fetcher.titles["https://example.com/ping"] = "<!channel> Big news @everyone [x](https://evil)"
-    await say(kindred, 'curate https://example.com/ping "@here <!everyone> <@U9> read this"')
-    await title_fetches(kindred).wait_idle()
-    shown = await kindred.handle(command("curate item 1", "U2"))
+    await community.say('curate https://example.com/ping "@here <!everyone> <@U9> read this"', "U1")
+    await title_fetches(community.kindred).wait_idle()
+    shown = await community.command("curate item 1", "U2")
     assert shown is not None and shown.message is not None
     slack = to_mrkdwn(shown.message.text)
     assert "<!channel>" not in slack and "<!everyone>" not in slack and "<@U9>" not in slack
@@ -353,16 +318,16 @@ async def fetch_feed(server: TestServer, path: str) -> tuple[int, str, str]:
 
 
 async def test_featured_items_are_an_atom_feed(
-    kindred: Kindred, fetcher: FakeFetcher, feed_server: TestServer
+    community: Community, fetcher: FakeFetcher, feed_server: TestServer
 ) -> None:
     fetcher.titles["https://example.com/a"] = "Tips & tricks <for> \x0bCX"
-    await say(kindred, 'curate https://example.com/a "Read it & weep #nps #cx"')
-    await say(kindred, "curate https://example.com/b Second")
-    await say(kindred, "curate https://example.com/c Not featured")
-    await title_fetches(kindred).wait_idle()
+    await community.say('curate https://example.com/a "Read it & weep #nps #cx"', "U1")
+    await community.say("curate https://example.com/b Second", "U1")
+    await community.say("curate https://example.com/c Not featured", "U1")
+    await title_fetches(community.kindred).wait_idle()
     for item_id in ("1", "2"):
-        await kindred.handle(button("curate.feature", item_id, ADMIN))
-    await kindred.handle(button("curate.hide", "2", ADMIN))
+        await community.press("curate.feature", ADMIN, value=item_id, message=CARD)
+    await community.press("curate.hide", ADMIN, value="2", message=CARD)
 
     status, content_type, body = await fetch_feed(feed_server, "/feeds/fake/W1.atom")
     assert status == 200 and content_type == "application/atom+xml; charset=utf-8"
@@ -384,7 +349,7 @@ async def test_featured_items_are_an_atom_feed(
     assert feedparser.parse(again).entries[0].id == entry.id
 
     assert (await fetch_feed(feed_server, "/feeds/fake/nobody.atom"))[0] == 404
-    await say(kindred, "curate setup feed=off", ADMIN)
+    await community.say("curate setup feed=off", ADMIN)
     assert (await fetch_feed(feed_server, "/feeds/fake/W1.atom"))[0] == 404
 
 
@@ -429,3 +394,30 @@ async def test_console_end_to_end(sqlite_db: Database, settings: Settings, clock
     assert "[The CX playbook](https://example.com/a)" in digest
     assert "2 👍 · shared by @alice · #nps" in digest
     assert "#general ──" in text[: text.index("picks of the week")].rsplit("── [", 1)[1]
+
+
+async def test_item_numbers_are_bounded(community: Community, fetcher: FakeFetcher) -> None:
+    """2^70 once overflowed SQLite's integers and the member got "Something went
+    wrong"; an item number beyond any stored key is refused by the parser."""
+    answer = await community.say("curate item 1180591620717411303424", "U1")
+    assert "`item` must be at most 2147483647" in answer
+    assert "no item #2147483647" in await community.say("curate item 2147483647", "U1")
+
+
+async def test_setup_without_options_only_shows_the_settings(
+    community: Community, fetcher: FakeFetcher
+) -> None:
+    before = await community.say("curate setup", ADMIN)
+    assert before.startswith("**Curation settings**")
+    assert "Weekly digest: on, Mondays at 09:00 UTC" in before
+    assert "Change any of these with `/kindred curate setup name=value" in before
+    assert "Saved" not in before
+    # Showing twice changes nothing: the same settings, the same next digest.
+    assert await community.say("curate setup", ADMIN) == before
+
+
+async def test_one_vote_is_singular(community: Community, fetcher: FakeFetcher) -> None:
+    await community.say("curate https://example.com/a", "U1")
+    again = await community.press("curate.upvote", "U1", value="1", message=CARD)
+    assert plain(again) == "You already voted for #1 (1 vote)."
+    assert "example.com · 1 vote" in await community.say("curate item 1", "U2")

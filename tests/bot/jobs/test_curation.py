@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -13,8 +12,6 @@ from sqlalchemy import func, select
 
 from bot.adapters.discord_render import render_text as discord_text
 from bot.core.app import Kindred
-from bot.core.mentions import strip_markup_for_plain_text
-from bot.core.platform import Inbound
 from bot.core.settings import Settings
 from bot.jobs.curation import run_due_digests
 from bot.services.curation import latest_due, next_digest_after
@@ -23,9 +20,10 @@ from storage.curation import CurationSettings
 from storage.db import Database
 from storage.models import JobClaim, OutboxMessage
 from tests.conftest import Clock
+from tests.driver import Community
 from tests.fakes.platform import FakePlatform
 
-ADMIN = "A1"
+ADMIN = "UADMIN"  # the driver's admin
 # The clock fixture starts on Monday 23 November 2026, 09:00 UTC: the default
 # digest (Mondays 09:00 in KINDRED_TIMEZONE, UTC here) is due one week later.
 FIRST_DIGEST = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
@@ -34,29 +32,6 @@ FIRST_DIGEST = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 class NoTitles:
     async def fetch(self, url: str) -> TitleResult:
         return TitleResult(None, retry=False, reason="offline")
-
-
-def command(text: str, user: str = "U1") -> Inbound:
-    return Inbound(
-        kind="command", platform="fake", workspace_id="W1", user_id=user, channel_id="C1", text=text
-    )
-
-
-def upvote(item_id: int, user: str) -> Inbound:
-    return Inbound(
-        kind="button",
-        platform="fake",
-        workspace_id="W1",
-        user_id=user,
-        action_id="curate.upvote",
-        value=str(item_id),
-    )
-
-
-async def say(kindred: Kindred, text: str, user: str = "U1") -> str:
-    reply = await kindred.handle(command(text, user))
-    assert reply is not None and reply.message is not None
-    return strip_markup_for_plain_text(reply.message.text)
 
 
 def prepare(kindred: Kindred, platform: FakePlatform) -> None:
@@ -72,12 +47,12 @@ async def offline(kindred: Kindred, platform: FakePlatform) -> AsyncIterator[Non
     await title_fetches(kindred).wait_idle()
 
 
-async def share(kindred: Kindred, url: str, note: str, user: str, voters: int = 0) -> int:
-    text = await say(kindred, f"curate {url} {note}", user)
+async def share(community: Community, url: str, note: str, user: str, voters: int = 0) -> int:
+    text = await community.say(f"curate {url} {note}", user)
     assert "Added to the community library" in text, text
     item_id = int(text.split(" · #", 1)[1].split()[0])
     for voter in range(voters):
-        await kindred.handle(upvote(item_id, f"V{voter}"))
+        await community.press("curate.upvote", f"V{voter}", value=str(item_id))
     return item_id
 
 
@@ -113,40 +88,38 @@ def test_a_replica_down_for_weeks_sends_one_digest_for_the_latest_week() -> None
 
 
 async def test_digest_ranks_diversifies_and_reaches_channel_and_subscribers(
-    kindred: Kindred, platform: FakePlatform, clock: Clock, offline: None
+    community: Community, clock: Clock, offline: None
 ) -> None:
-    await kindred.start(dispatch=False, schedule=False)
-    await say(kindred, "curate setup channel=<#CD>", ADMIN)
+    await community.kindred.start(dispatch=False, schedule=False)
+    await community.say("curate setup channel=<#CD>", ADMIN)
     for user in ("S1", "S2"):
-        assert "Subscribed" in await say(kindred, "digest subscribe", user)
-    assert "already subscribed" in await say(kindred, "digest subscribe", "S1")
-    await say(kindred, "digest subscribe", "S3")
-    assert "Unsubscribed" in await say(kindred, "digest unsubscribe", "S3")
+        assert "Subscribed" in await community.say("digest subscribe", user)
+    assert "already subscribed" in await community.say("digest subscribe", "S1")
+    await community.say("digest subscribe", "S3")
+    assert "Unsubscribed" in await community.say("digest unsubscribe", "S3")
 
     clock.advance(days=1)
     # Ana shares three strong links: only two may appear.
-    await share(kindred, "https://a1.example/x", "Ana one #nps", "ana", voters=9)
-    await share(kindred, "https://a2.example/x", "Ana two #nps", "ana", voters=8)
-    await share(kindred, "https://a3.example/x", "Ana three #research", "ana", voters=7)
+    await share(community, "https://a1.example/x", "Ana one #nps", "ana", voters=9)
+    await share(community, "https://a2.example/x", "Ana two #nps", "ana", voters=8)
+    await share(community, "https://a3.example/x", "Ana three #research", "ana", voters=7)
     # Three from one site: only two may appear.
-    await share(kindred, "https://hbr.example/1", "HBR one #leadership", "bo", voters=6)
-    await share(kindred, "https://hbr.example/2", "HBR two #leadership", "cy", voters=5)
-    await share(kindred, "https://hbr.example/3", "HBR three #ops", "di", voters=4)
+    await share(community, "https://hbr.example/1", "HBR one #leadership", "bo", voters=6)
+    await share(community, "https://hbr.example/2", "HBR two #leadership", "cy", voters=5)
+    await share(community, "https://hbr.example/3", "HBR three #ops", "di", voters=4)
     # A third NPS item waits behind the varied ones.
-    await share(kindred, "https://nps.example/x", "Third NPS #nps", "ed", voters=3)
-    hidden = await share(kindred, "https://spam.example/x", "Spam #nps", "fi", voters=12)
-    await share(kindred, "https://quiet.example/x", "Quiet one #ops", "gu", voters=0)
-    await share(kindred, "https://late.example/x", "Fresh @everyone #cx", "ha", voters=1)
-    await kindred.handle(replace(upvote(hidden, ADMIN), action_id="curate.hide"))
+    await share(community, "https://nps.example/x", "Third NPS #nps", "ed", voters=3)
+    hidden = await share(community, "https://spam.example/x", "Spam #nps", "fi", voters=12)
+    await share(community, "https://quiet.example/x", "Quiet one #ops", "gu", voters=0)
+    await share(community, "https://late.example/x", "Fresh @everyone #cx", "ha", voters=1)
+    await community.press("curate.hide", ADMIN, value=str(hidden))
 
-    preview = await say(kindred, "digest preview", ADMIN)
+    preview = await community.say("digest preview", ADMIN)
     assert "Next digest: Mon 30 Nov 2026 09:00 UTC. So far it would say:" in preview
-    assert "Only community admins" in await say(kindred, "digest preview", "U1")
+    assert "Only community admins" in await community.say("digest preview", "U1")
 
-    clock.now = FIRST_DIGEST
-    await kindred.scheduler.catch_up()
-    await kindred.dispatcher.drain()
-    (post,) = platform.texts("post", "CD")
+    await community.advance(to=FIRST_DIGEST)
+    (post,) = community.posts("CD")
     order = [
         line.split(". [", 1)[1].split("]", 1)[0] for line in post.splitlines() if ". [" in line
     ]
@@ -163,33 +136,31 @@ async def test_digest_ranks_diversifies_and_reaches_channel_and_subscribers(
     ]
     assert "Spam" not in post and "Ana three" not in post
     assert sum(line.strip().startswith("hbr.example ·") for line in post.splitlines()) == 2
-    assert [sent.target for sent in platform.sent if sent.kind == "dm"] == ["S1", "S2"]
-    digest_message = next(sent.message for sent in platform.sent if sent.kind == "post")
+    assert [sent.target for sent in community.sent("dm")] == ["S1", "S2"]
+    digest_message = community.last("post", "CD").message
     assert [b.action_id for b in digest_message.buttons] == ["curate.upvote"] * 7
     assert "@everyone" not in discord_text(digest_message.text)
     assert digest_message.mentions == ()
 
     # The next week starts from this digest: old items do not come back, new ones do.
     clock.advance(days=2)
-    await share(kindred, "https://next.example/x", "Next week's #cx", "ana", voters=1)
-    clock.now = FIRST_DIGEST + timedelta(days=7)
-    await kindred.scheduler.catch_up()
-    await kindred.dispatcher.drain()
-    second = platform.texts("post", "CD")[1]
+    await share(community, "https://next.example/x", "Next week's #cx", "ana", voters=1)
+    await community.advance(to=FIRST_DIGEST + timedelta(days=7))
+    second = community.posts("CD")[1]
     assert "Next week's" in second and "Ana one" not in second
 
 
 async def test_an_empty_week_posts_nothing(
-    kindred: Kindred, platform: FakePlatform, clock: Clock, offline: None
+    community: Community, clock: Clock, offline: None
 ) -> None:
-    await say(kindred, "curate setup channel=<#CD>", ADMIN)
-    await say(kindred, "digest subscribe", "S1")
-    assert "would be skipped" in await say(kindred, "digest preview", ADMIN)
+    await community.say("curate setup channel=<#CD>", ADMIN)
+    await community.say("digest subscribe", "S1")
+    assert "would be skipped" in await community.say("digest preview", ADMIN)
     clock.now = FIRST_DIGEST
-    await run_due_digests(kindred, clock())
-    await kindred.dispatcher.drain()
-    assert platform.sent == []
-    async with kindred.db.sessions() as session:
+    await run_due_digests(community.kindred, clock())
+    await community.deliver()
+    assert community.sent() == []
+    async with community.kindred.db.sessions() as session:
         settings = (await session.execute(select(CurationSettings))).scalar_one()
         claims = (await session.execute(select(JobClaim.job, JobClaim.occurrence))).all()
     assert settings.last_digest_at == FIRST_DIGEST
@@ -197,22 +168,20 @@ async def test_an_empty_week_posts_nothing(
     assert ("curation.digest:1", FIRST_DIGEST.isoformat()) in claims
 
 
-async def test_setup_moves_the_schedule(
-    kindred: Kindred, platform: FakePlatform, clock: Clock, offline: None
-) -> None:
-    shown = await say(kindred, "curate setup weekday=fri hour=16 timezone=europe/berlin", ADMIN)
+async def test_setup_moves_the_schedule(community: Community, clock: Clock, offline: None) -> None:
+    shown = await community.say("curate setup weekday=fri hour=16 timezone=europe/berlin", ADMIN)
     assert "Fridays at 16:00 Europe/Berlin (next: Fri 27 Nov 2026 16:00 Europe/Berlin)" in shown
-    assert "must be one of" in await say(kindred, "curate setup weekday=someday", ADMIN)
-    assert "at most 23" in await say(kindred, "curate setup hour=24", ADMIN)
-    assert "not a time zone" in await say(kindred, "curate setup timezone=Mars/Base", ADMIN)
-    paused = await say(kindred, "curate setup digest=off", ADMIN)
+    assert "must be one of" in await community.say("curate setup weekday=someday", ADMIN)
+    assert "at most 23" in await community.say("curate setup hour=24", ADMIN)
+    assert "not a time zone" in await community.say("curate setup timezone=Mars/Base", ADMIN)
+    paused = await community.say("curate setup digest=off", ADMIN)
     assert "Weekly digest: off" in paused
-    assert "paused" in await say(kindred, "digest subscribe", "S1")
-    await share(kindred, "https://example.com/x", "Something #cx", "ana")
+    assert "paused" in await community.say("digest subscribe", "S1")
+    await share(community, "https://example.com/x", "Something #cx", "ana")
     clock.now = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
-    await run_due_digests(kindred, clock())
-    await kindred.dispatcher.drain()
-    assert platform.sent == []
+    await run_due_digests(community.kindred, clock())
+    await community.deliver()
+    assert community.sent() == []
 
 
 async def count(db: Database, model: type) -> int:
@@ -230,13 +199,16 @@ async def test_two_replicas_send_exactly_one_digest(
         replica.attach(platform)
         prepare(replica, platform)
         replicas.append(replica)
-    first = replicas[0]
-    await say(first, "curate setup channel=<#CD>", ADMIN)
+    first, second = (
+        Community(replica, platform, clock, admin=ADMIN)
+        for replica, platform in zip(replicas, platforms, strict=True)
+    )
+    await first.say("curate setup channel=<#CD>", ADMIN)
     for user in ("S1", "S2"):
-        await say(replicas[1], "digest subscribe", user)
+        await second.say("digest subscribe", user)
     clock.advance(hours=1)
     await share(first, "https://example.com/a", "First #nps", "ana", voters=2)
-    await share(replicas[1], "https://example.com/b", "Second #cx", "bo", voters=1)
+    await share(second, "https://example.com/b", "Second #cx", "bo", voters=1)
     clock.now = FIRST_DIGEST + timedelta(minutes=1)
     # Both replicas tick at once, three ticks running: still one digest.
     for _ in range(3):
