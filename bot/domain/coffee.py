@@ -56,7 +56,8 @@ class Schedule:
     def next_after(self, moment: datetime) -> datetime:
         """The first round strictly after `moment` (a time zone aware datetime)."""
         trigger = self.trigger()
-        fire = trigger.get_next_fire_time(None, moment + _MICROSECOND)
+        # APScheduler's triggers are untyped; their fire times are aware datetimes.
+        fire: datetime | None = trigger.get_next_fire_time(None, moment + _MICROSECOND)
         # A fortnightly trigger counts from its anchor, so walk forward to `moment`.
         while fire is not None and fire <= moment:
             fire = trigger.get_next_fire_time(fire, fire + _MICROSECOND)
