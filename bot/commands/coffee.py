@@ -10,7 +10,7 @@ the same code. Each handler parses, finds the program and calls
 from __future__ import annotations
 
 from bot.commands.profile import canonical_timezone
-from bot.core.context import Context
+from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
 from bot.core.formatting import channel_link
@@ -279,20 +279,35 @@ async def setup(ctx: Context) -> Reply:
     )
 
 
+async def _channel_members(p: Preparation) -> service.ChannelMembers | None:
+    """Platform reads happen here, before the transaction: a slow platform must not
+    hold the database (SQLite has one connection) while other members wait."""
+    inbound = p.inbound
+    return await service.read_channel_members(
+        p.runtime, inbound.platform, inbound.workspace_id, p.args.get("channel"), inbound.channel_id
+    )
+
+
 @handlers.command(
-    "coffee preview", "Dry run: the groups the next round would make", [CHANNEL], admin=True
+    "coffee preview",
+    "Dry run: the groups the next round would make",
+    [CHANNEL],
+    admin=True,
+    prepare=_channel_members,
 )
 async def preview(ctx: Context) -> Reply:
     program = await choose_program(ctx)
-    listed = await service.platform_members(ctx.runtime, program)
+    listed = service.members_read_for(ctx.prepared, program)
     plan = await service.plan_round(ctx.session, program, program.next_round_at, listed)
     return Reply.text(service.preview_text(ctx.runtime.templates, program, plan, await _zone(ctx)))
 
 
-@handlers.command("coffee run-now", "Start a round right now", [CHANNEL], admin=True)
+@handlers.command(
+    "coffee run-now", "Start a round right now", [CHANNEL], admin=True, prepare=_channel_members
+)
 async def run_now(ctx: Context) -> Reply:
     program = await choose_program(ctx)
-    listed = await service.platform_members(ctx.runtime, program)
+    listed = service.members_read_for(ctx.prepared, program)
     text = await service.run_now(
         ctx.runtime, ctx.session, program, ctx.now(), listed, await _zone(ctx)
     )

@@ -152,6 +152,53 @@ async def platform_members(
     return {info.user_id: info for info in listed}
 
 
+@dataclass(frozen=True, slots=True)
+class ChannelMembers:
+    """Who the platform listed in a program's channel, read before a command's
+    transaction (`None` members: the platform could not be asked)."""
+
+    program_id: int
+    members: dict[str, MemberInfo] | None
+
+
+def program_for(
+    programs: list[CoffeeProgram], wanted: str | None, channel_id: str | None
+) -> CoffeeProgram | None:
+    """The program an admin command names (`channel=`), else the one of the channel
+    it was typed in, else the community's only program; None when that is unclear
+    (the command then explains, inside its transaction)."""
+    by_channel = {program.channel_id: program for program in programs}
+    if wanted is not None:
+        return by_channel.get(wanted)
+    if channel_id in by_channel:
+        return by_channel[channel_id]
+    return programs[0] if len(programs) == 1 else None
+
+
+async def read_channel_members(
+    runtime: Runtime, platform: str, workspace_id: str, wanted: str | None, channel_id: str | None
+) -> ChannelMembers | None:
+    """For `coffee preview` and `run-now`: find the program in a short read of its
+    own, release the connection, then ask the platform, which may take seconds."""
+    async with runtime.db.sessions() as session:
+        programs = await coffee.community_programs(session, platform, workspace_id)
+    program = program_for(programs, wanted, channel_id)
+    if program is None or program.id is None:
+        return None
+    return ChannelMembers(program.id, await platform_members(runtime, program))
+
+
+def members_read_for(
+    prepared: ChannelMembers | None, program: CoffeeProgram
+) -> dict[str, MemberInfo] | None:
+    """What the preparation read for `program`; a program the preparation did not
+    find (changed meanwhile) falls back to the stored flags, as when the platform
+    cannot be reached, rather than asking the platform inside the transaction."""
+    if prepared is None or prepared.program_id != program.id:
+        return None
+    return prepared.members
+
+
 # Who is paired -------------------------------------------------------------------------
 
 

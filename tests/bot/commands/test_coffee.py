@@ -4,16 +4,18 @@ and stats, buttons, channel events, the home tab, and one console session."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
 from bot.core.app import Kindred
-from bot.core.platform import Reply
+from bot.core.platform import MemberInfo, Reply
 from bot.core.settings import Settings
 from storage.coffee import CoffeeBlock, CoffeeProgram, CoffeeRound
 from storage.db import Database
@@ -289,6 +291,40 @@ async def test_run_now_with_nobody_to_pair_says_so(
 ) -> None:
     await program_with(community, [])
     assert "nobody to pair" in await community.say("coffee run-now")
+
+
+@pytest.mark.parametrize(
+    ("command", "answer"), [("coffee preview", "Nothing was sent"), ("coffee run-now", "Round")]
+)
+async def test_a_slow_member_listing_holds_up_nobody_else(
+    community: Community,
+    platform: FakePlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    answer: str,
+) -> None:
+    """Issue #18: with Slack's members API slow, another member's `help` waited for
+    the admin's preview, since the listing ran inside its SQLite transaction."""
+    await program_with(community, FOUR)
+    listing, release = asyncio.Event(), asyncio.Event()
+    real = platform.list_members
+
+    async def slow(workspace_id: str, channel_id: str | None = None) -> list[MemberInfo]:
+        listing.set()
+        await release.wait()
+        return list(await real(workspace_id, channel_id))
+
+    monkeypatch.setattr(platform, "list_members", slow)
+    admin = asyncio.create_task(community.say(command))
+    try:
+        async with asyncio.timeout(5):
+            await listing.wait()
+        async with asyncio.timeout(2):
+            assert "Kindred commands" in await community.say("help", "ana")
+        assert not admin.done()
+    finally:
+        release.set()
+    assert answer in await admin
 
 
 async def test_stats_before_and_after_rounds(
