@@ -199,7 +199,9 @@ async def resume(ctx: Context) -> Reply:
     return Reply.text(service.resume_membership(program, membership, await _zone(ctx)))
 
 
-@handlers.command("coffee skip", "Sit out the next round only", [CHANNEL])
+@handlers.command(
+    "coffee skip", "Sit out the next scheduled round (and any extra one before it)", [CHANNEL]
+)
 async def skip(ctx: Context) -> Reply:
     program, membership = await _my_program(ctx)
     return Reply.text(service.skip_next_round(program, membership, await _zone(ctx)))

@@ -355,8 +355,11 @@ async def start_round(
     )
     session.add(round_)
     await session.flush()
-    for user_id in plan.roster.skipping:
-        plan.roster.memberships[user_id].skip_next = False
+    if not manual:
+        # A skip names the next scheduled round: an extra round an admin starts before
+        # it leaves the member out too, but only the scheduled round uses the skip up.
+        for user_id in plan.roster.skipping:
+            plan.roster.memberships[user_id].skip_next = False
     await _store_groups(runtime, session, outbox, program, round_, plan, starters)
     for user_id in quality.left_out:
         text = runtime.templates.render(
@@ -780,8 +783,9 @@ def skip_next_round(program: CoffeeProgram, membership: CoffeeMembership, zone: 
     membership.skip_next = True
     next_round = when_for(program, program.next_round_at, zone)
     return (
-        f"You'll sit out the round of {next_round} in {channel_link(program)} and be back for "
-        "the one after. Changed your mind? `/kindred coffee resume`."
+        f"You'll sit out the round of {next_round} in {channel_link(program)} (and any extra "
+        "round an organiser starts before it) and be back for the one after. "
+        "Changed your mind? `/kindred coffee resume`."
     )
 
 
@@ -1102,7 +1106,12 @@ async def stats_text(
 ) -> str:
     """`coffee stats`: totals over every round and the latest rounds one by one."""
     assert program.id is not None
-    rounds = await coffee.recent_rounds(session, program.id, limit=None)
+    # A round nobody was in (a run-now with no members) is not a round to report.
+    rounds = [
+        round_
+        for round_ in await coffee.recent_rounds(session, program.id, limit=None)
+        if round_.participants
+    ]
     outcomes = await coffee.round_outcomes(session, program.id)
     figures = []
     for round_ in rounds:
@@ -1130,11 +1139,12 @@ async def stats_text(
     rows = []
     for round_, figure in zip(rounds[:STATS_ROUNDS], figures, strict=False):
         per_round = rates([figure])
-        met = (
-            f"{figure.met_groups}/{figure.groups} ({figure.answered_groups} answered)"
-            if figure.asked
-            else "not asked yet"
-        )
+        if figure.asked:
+            met = f"{figure.met_groups}/{figure.groups} ({figure.answered_groups} answered)"
+        elif figure.met_groups:
+            met = f"{figure.met_groups}/{figure.groups} so far (not asked yet)"
+        else:
+            met = "not asked yet"
         rows.append(
             {
                 "date": when(figure.occurrence, program.timezone),

@@ -341,6 +341,29 @@ async def test_stats_before_and_after_rounds(
     assert "Only community admins" in await community.say("coffee stats", "ana")
 
 
+async def test_stats_count_meetings_before_the_follow_up_and_skip_empty_rounds(
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    """Issue #18: "meet rate –" after both groups pressed "We met", and a run-now
+    with nobody in it counted as a round."""
+    await program_with(community, [])
+    assert "nobody to pair" in await community.say("coffee run-now")
+    assert "No rounds yet" in await community.say("coffee stats")
+    await add_people(kindred, *FOUR)
+    for person in FOUR:
+        await community.say("coffee join", person.user_id)
+    clock.advance(minutes=1)
+    assert "2 groups" in await community.say("coffee run-now")
+    await community.deliver()
+    for sent in community.sent("post"):
+        if sent.target in platform.groups:
+            [we_met] = [b for b in sent.message.buttons if b.action_id == "coffee.met"]
+            await community.press(we_met, platform.groups[sent.target][0], message=sent.ref)
+    stats = await community.say("coffee stats")
+    assert "over 1 round:" in stats
+    assert "meet rate 100%" in stats and "met 2/2 so far" in stats
+
+
 # Buttons and events --------------------------------------------------------------------------
 
 

@@ -135,6 +135,27 @@ async def test_pause_skip_and_block_are_honoured_over_several_rounds(
     assert not any("block" in text.lower() for text in platform.texts(target="u1"))
 
 
+async def test_a_skip_holds_for_the_scheduled_round_it_names_despite_a_run_now(
+    community: Community, kindred: Kindred
+) -> None:
+    """Issue #18: a member who skipped "the round of Mon 30 Nov" was paired on Mon
+    30 Nov because an admin's run-now before it used the skip up."""
+    await program_with(community, SIX[:4])
+    assert "sit out the round of Mon 30 Nov" in await community.say("coffee skip", "u0")
+    assert "Round started" in await community.say("coffee run-now")
+    await community.advance(FIRST_ROUND)
+    await community.advance(FIRST_ROUND + WEEK)
+    manual, skipped, after = await stored_rounds(kindred)
+    assert manual.manual and skipped.occurrence == FIRST_ROUND
+
+    async def paired(round_: CoffeeRound) -> set[str]:
+        return {user for group in await stored_groups(kindred, round_.id or 0) for user in group}
+
+    assert "u0" not in await paired(manual)
+    assert "u0" not in await paired(skipped)
+    assert "u0" in await paired(after)
+
+
 async def test_rounds_avoid_repeats_and_rotate_the_trio(
     community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
