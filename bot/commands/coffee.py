@@ -15,8 +15,8 @@ from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
 from bot.core.formatting import channel_link
 from bot.core.platform import Reply
-from bot.core.registry import Handlers, Param
-from bot.domain.coffee import CADENCES, WEEKDAYS
+from bot.core.registry import Handlers, Param, day_aliases
+from bot.domain.coffee import CADENCE_ALIASES, CADENCES, WEEKDAYS
 from bot.jobs import coffee as jobs
 from bot.services import coffee as service
 from storage import coffee
@@ -34,8 +34,25 @@ feature = Feature(
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")
 SETUP_PARAMS = (
-    Param("cadence", "choice", "How often rounds start", choices=CADENCES, positional=False),
-    Param("weekday", "choice", "The day rounds start", choices=WEEKDAYS, positional=False),
+    Param(
+        "create", "choice", "`create`: start a program with the settings shown", choices=("create",)
+    ),
+    Param(
+        "cadence",
+        "choice",
+        "How often rounds start",
+        choices=CADENCES,
+        aliases=CADENCE_ALIASES,
+        positional=False,
+    ),
+    Param(
+        "weekday",
+        "choice",
+        "The day rounds start",
+        choices=WEEKDAYS,
+        aliases=day_aliases(WEEKDAYS),
+        positional=False,
+    ),
     Param(
         "hour", "int", "The hour rounds start (0-23)", min_value=0, max_value=23, positional=False
     ),
@@ -252,7 +269,8 @@ async def status(ctx: Context) -> Reply:
 
 @handlers.command(
     "coffee setup",
-    "Start or change the virtual coffee program of this channel",
+    "Show this channel's virtual coffee settings; `create` or any setting starts a program, "
+    "settings change it",
     SETUP_PARAMS,
     admin=True,
 )
@@ -264,6 +282,7 @@ async def setup(ctx: Context) -> Reply:
             "that channel becomes the program's home."
         )
     settings = dict(ctx.args)
+    create = settings.pop("create", None) is not None
     if "timezone" in settings:
         settings["timezone"] = canonical_timezone(settings["timezone"])
     if "weekday" in settings:
@@ -276,6 +295,9 @@ async def setup(ctx: Context) -> Reply:
         await _zone(ctx),
         settings,
     )
+    # Nothing to set and no `create`: show, never create by accident.
+    if not settings and not create:
+        return Reply.text(await service.show_setup(ctx.runtime, ctx.session, request, ctx.now()))
     return Reply.text(
         await service.set_up(ctx.runtime, ctx.session, ctx.outbox, request, ctx.now())
     )

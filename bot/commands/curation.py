@@ -26,7 +26,7 @@ from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
 from bot.core.mentions import mention
 from bot.core.platform import Button, ButtonStyle, Message, MessageRef, Modal, ModalField, Reply
-from bot.core.registry import Handlers, Param
+from bot.core.registry import Handlers, Param, day_aliases
 from bot.core.runtime import Runtime
 from bot.core.templates import Trusted
 from bot.domain.curation import (
@@ -564,7 +564,14 @@ async def set_curator(ctx: Context) -> Reply:
     "Show or change the digest schedule and channel, the curation emoji and the feed",
     [
         Param("channel", "channel", help="Where the weekly digest is posted", positional=False),
-        Param("weekday", "choice", help="Digest day", choices=service.WEEKDAYS, positional=False),
+        Param(
+            "weekday",
+            "choice",
+            help="Digest day",
+            choices=service.WEEKDAYS,
+            aliases=day_aliases(service.WEEKDAYS),
+            positional=False,
+        ),
         Param("hour", "int", help="Digest hour, 0-23", min_value=0, max_value=23, positional=False),
         Param("timezone", help="IANA time zone, e.g. Europe/Berlin", positional=False),
         Param("emoji", help="Reaction that nominates a link (default 📌)", positional=False),

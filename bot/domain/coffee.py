@@ -16,6 +16,8 @@ from apscheduler.triggers.calendarinterval import CalendarIntervalTrigger
 from apscheduler.triggers.cron import CronTrigger
 
 CADENCES = ("weekly", "biweekly", "monthly")
+# README and most people say "fortnightly"; the stored name stays "biweekly".
+CADENCE_ALIASES = {"fortnightly": "biweekly"}
 CADENCE_NAMES = {
     "weekly": "every week",
     "biweekly": "every 2 weeks",

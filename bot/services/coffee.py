@@ -524,6 +524,7 @@ async def close_rounds(
             membership.resume_at = None
             text = runtime.templates.render(
                 "coffee/paused_for_silence",
+                plural=plural,
                 channel=channel_link(program),
                 ignored=membership.ignored_followups,
             )
@@ -794,7 +795,13 @@ async def block_member(
 ) -> str:
     if other == user_id:
         raise CommandError("You can't block yourself. Mention someone else, like @ana.")
-    person = await members.ensure_member(session, platform, workspace_id, other)
+    person = await members.get_member(session, platform, workspace_id, other)
+    if person is None:
+        # Saying "Done" would promise a block against an id nobody here has.
+        raise CommandError(
+            f"I don't know {mention(other)} in this community, so there's nobody to block. "
+            "Check the mention, or try again once they've used Kindred."
+        )
     added = await coffee.add_block(session, platform, workspace_id, user_id, other)
     already = "" if added else " (you had already asked)"
     return (
@@ -974,6 +981,41 @@ class SetupRequest:
     settings: Mapping[str, object]
 
 
+async def show_setup(
+    runtime: Runtime, session: AsyncSession, request: SetupRequest, now: datetime
+) -> str:
+    """`coffee setup` with nothing to change: the channel's settings, or, with no
+    program here, what creating one would set up and how."""
+    program = await coffee.program_in_channel(
+        session, request.platform, request.workspace_id, request.channel_id
+    )
+    if program is not None:
+        return await program_text(runtime.templates, session, program, request.zone, "current")
+    # Not added to the session: it only shows the defaults a new program gets.
+    defaults = CoffeeProgram(
+        platform=request.platform,
+        workspace_id=request.workspace_id,
+        channel_id=request.channel_id,
+        timezone=request.zone or runtime.settings.timezone,
+        anchor_date=now.date(),
+        next_round_at=now,
+        created_by=request.user_id,
+    )
+    defaults.anchor_date = first_round_date(defaults.weekday, defaults.hour, defaults.timezone, now)
+    first = program_schedule(defaults).next_after(now)
+    return runtime.templates.render(
+        "coffee/setup_hint",
+        plural=plural,
+        channel=channel_link(defaults),
+        schedule=program_schedule(defaults).describe(),
+        next_round=when_for(defaults, first, request.zone),
+        group_size=defaults.group_size,
+        auto_join=defaults.auto_join,
+        repeat_window=defaults.repeat_window,
+        max_ignored=defaults.max_ignored,
+    )
+
+
 async def set_up(
     runtime: Runtime,
     session: AsyncSession,
@@ -1020,7 +1062,8 @@ async def set_up(
             Message(announcement, buttons=(button,)),
             key=f"coffee:announce:{program.id}",
         )
-    return await program_text(runtime.templates, session, program, request.zone, created=created)
+    state = "created" if created else "updated"
+    return await program_text(runtime.templates, session, program, request.zone, state)
 
 
 async def program_text(
@@ -1028,14 +1071,15 @@ async def program_text(
     session: AsyncSession,
     program: CoffeeProgram,
     zone: str | None,
-    *,
-    created: bool,
+    state: str,
 ) -> str:
+    """A program's settings; `state` is "created", "updated" or "current"."""
     assert program.id is not None
     return templates.render(
         "coffee/program",
+        plural=plural,
         channel=channel_link(program),
-        created=created,
+        state=state,
         schedule=program_schedule(program).describe(),
         next_round=when_for(program, program.next_round_at, zone),
         group_size=program.group_size,
@@ -1051,6 +1095,7 @@ def preview_text(templates: Templates, program: CoffeeProgram, plan: Plan, zone:
     quality = plan.result.quality
     return templates.render(
         "coffee/preview",
+        plural=plural,
         channel=channel_link(program),
         next_round=when_for(program, program.next_round_at, zone),
         groups=[[names.get(user, user) for user in group] for group in plan.result.groups],
@@ -1091,13 +1136,15 @@ async def run_now(
     round_ = await start_round(runtime, session, program, occurrence, listed, manual=True)
     if round_.groups == 0:
         return (
-            f"Round started in {channel_link(program)}, but with {round_.participants} eligible "
-            "member(s) there was nobody to pair. Members join with `/kindred coffee join`."
+            f"Round started in {channel_link(program)}, but with "
+            f"{plural(round_.participants, 'eligible member')} there was nobody to pair. "
+            "Members join with `/kindred coffee join`."
         )
     return (
-        f"Round started in {channel_link(program)}: {round_.participants} members in "
-        f"{round_.groups} groups (solved in {round_.solver_ms:.1f} ms). Intros are on their way; "
-        f"the scheduled round after it is {when_for(program, program.next_round_at, zone)}."
+        f"Round started in {channel_link(program)}: {plural(round_.participants, 'member')} in "
+        f"{plural(round_.groups, 'group')} (solved in {round_.solver_ms:.1f} ms). Intros are on "
+        "their way; the scheduled round after it is "
+        f"{when_for(program, program.next_round_at, zone)}."
     )
 
 
@@ -1178,6 +1225,7 @@ async def stats_text(
     }
     return templates.render(
         "coffee/stats",
+        plural=plural,
         channel=channel_link(program),
         next_round=when_for(program, program.next_round_at, zone),
         rounds=rows,

@@ -130,8 +130,41 @@ async def test_setup_defaults_to_the_admins_time_zone(
 ) -> None:
     await start(community)
     await add_people(kindred, Person(ADMIN, timezone="America/Chicago"))
-    reply = await community.say("coffee setup")
+    reply = await community.say("coffee setup create")
     assert "every week on Monday at 09:00 (America/Chicago)" in reply
+
+
+async def test_setup_without_settings_shows_them_and_creates_nothing(
+    community: Community, kindred: Kindred, platform: FakePlatform
+) -> None:
+    """Issue #18: a bare `coffee setup` created and announced a program."""
+    await start(community)
+    hint = await community.say("coffee setup")
+    assert "no virtual coffee program in <#CCOFFEE> yet" in hint
+    assert "`/kindred coffee setup create`" in hint and "cadence=weekly|fortnightly" in hint
+    async with kindred.db.sessions() as session:
+        count = select(func.count()).select_from(CoffeeProgram)
+        assert (await session.execute(count)).scalar() == 0
+    assert "created" in await community.say("coffee setup create")
+    await community.deliver()
+    platform.sent.clear()
+    shown = await community.say("coffee setup")
+    assert "Virtual coffee in <#CCOFFEE>**: current settings." in shown
+    assert "Members opted in: 0" in shown
+    await community.deliver()
+    assert platform.sent == []
+
+
+async def test_setup_accepts_the_usual_words_for_days_and_cadences(
+    community: Community, kindred: Kindred
+) -> None:
+    await start(community)
+    reply = await community.say("coffee setup cadence=Fortnightly weekday=WED hour=15")
+    assert "every 2 weeks on Wednesday at 15:00" in reply
+    assert "on Thursday" in await community.say("coffee setup weekday=thurs")
+    assert "on Monday" in await community.say("coffee setup weekday=Monday")
+    assert "within 1 round " in await community.say("coffee setup repeat_window=1")
+    assert "`weekday` must be one of" in await community.say("coffee setup weekday=mo")
 
 
 # Member commands ---------------------------------------------------------------------------
@@ -229,6 +262,8 @@ async def test_block_is_private_and_can_be_undone(
     assert platform.sent == []
     assert "can't block yourself" in await community.say("coffee block <@ana>", "ana")
     assert "must mention a member" in await community.say("coffee block bob", "ana")
+    unknown = await community.say("coffee block <@U123>", "ana")
+    assert "I don't know <@U123>" in unknown and "Done" not in unknown
     assert "Unblocked" in await community.say("coffee unblock <@bob>", "ana")
     assert "nothing to undo" in await community.say("coffee unblock <@bob>", "ana")
     async with kindred.db.sessions() as session:
@@ -260,7 +295,7 @@ async def test_preview_shows_groups_and_quality_without_sending(
     await community.say("coffee skip", "dee")
     preview = await community.say("coffee preview")
     assert "Nothing was sent" in preview
-    assert "3 eligible · 1 groups" in preview
+    assert "3 eligible · 1 group ·" in preview
     assert "cross-company" in preview and "time-zone fit" in preview and "ms" in preview
     assert "1 skipping" in preview
     # Ana and Cy both work at Acme: the only trio has them, but it's the only choice.
