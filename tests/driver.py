@@ -4,7 +4,7 @@ errbot's TestBot is used by every plugin's tests).
 A `Community` wraps the real core with its real database, an in-memory platform
 and a clock the test moves. Members speak to it the way an adapter would deliver
 them: `say` a command, `press` a button, `submit` a form, `react` to a message,
-`join` or `leave`; `advance` moves time and runs whatever is due; `deliver` drains
+`join` or `leave`, `open_home`; `advance` moves time and runs whatever is due; `deliver` drains
 the outbox; `dms` and `posts` read what reached the platform."""
 
 from __future__ import annotations
@@ -167,6 +167,12 @@ class Community:
 
     async def leave(self, user: str, channel: str | None = None) -> Reply | None:
         return await self.handle(self.inbound("member_left", user, channel_id=channel))
+
+    async def open_home(self, user: str) -> Reply:
+        """`user` opens the app's home tab; the reply is every feature's section."""
+        reply = await self.handle(self.inbound("home_opened", user))
+        assert reply is not None, "opening the home tab gave no answer"
+        return reply
 
     # -- time and delivery ------------------------------------------------------------
 

@@ -3,44 +3,23 @@
 Members join, leave, pause, skip a round, block someone and check their status;
 admins set a program up in its channel, preview the next round, run one now and
 read the stats. Buttons on intros, reminders, follow-ups and the home tab call
-the same code. Rounds themselves run in `bot.services.coffee`.
+the same code. Each handler parses, finds the program and calls
+`bot.services.coffee`, where the use cases and the rounds live.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-
 from bot.commands.profile import canonical_timezone
-from bot.core.context import Context
+from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
 from bot.core.formatting import channel_link
-from bot.core.mentions import member_text, mention
-from bot.core.platform import Button, ButtonStyle, Message, Reply
-from bot.core.registry import Handlers, Param
-from bot.domain.coffee import (
-    ANSWERS,
-    CADENCES,
-    WEEKDAYS,
-    RoundFigures,
-    first_round_date,
-    local_time,
-    percent,
-    rates,
-)
+from bot.core.platform import Reply
+from bot.core.registry import Handlers, Param, day_aliases
+from bot.domain.coffee import CADENCE_ALIASES, CADENCES, WEEKDAYS
 from bot.jobs import coffee as jobs
-from bot.services.coffee import (
-    answer_buttons,
-    check_starters,
-    manual_round_job,
-    metrics,
-    plan_round,
-    platform_members,
-    program_schedule,
-    start_round,
-    when,
-)
-from storage import coffee, members
+from bot.services import coffee as service
+from storage import coffee
 from storage.coffee import CoffeeMembership, CoffeeProgram
 
 handlers = Handlers("coffee")
@@ -50,17 +29,31 @@ feature = Feature(
     highlights=("coffee join", "coffee status", "coffee skip"),
     tables=coffee,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
-    check=check_starters,
-    metrics=metrics,
+    check=service.check_starters,
+    metrics=service.metrics,
 )
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")
-MAX_PAUSE_WEEKS = 12
-HOME_PAUSE_WEEKS = 2
-STATS_ROUNDS = 8
 SETUP_PARAMS = (
-    Param("cadence", "choice", "How often rounds start", choices=CADENCES, positional=False),
-    Param("weekday", "choice", "The day rounds start", choices=WEEKDAYS, positional=False),
+    Param(
+        "create", "choice", "`create`: start a program with the settings shown", choices=("create",)
+    ),
+    Param(
+        "cadence",
+        "choice",
+        "How often rounds start",
+        choices=CADENCES,
+        aliases=CADENCE_ALIASES,
+        positional=False,
+    ),
+    Param(
+        "weekday",
+        "choice",
+        "The day rounds start",
+        choices=WEEKDAYS,
+        aliases=day_aliases(WEEKDAYS),
+        positional=False,
+    ),
     Param(
         "hour", "int", "The hour rounds start (0-23)", min_value=0, max_value=23, positional=False
     ),
@@ -142,6 +135,17 @@ async def choose_program(ctx: Context, among: list[CoffeeProgram] | None = None)
     )
 
 
+def _require_membership(
+    program: CoffeeProgram, membership: CoffeeMembership | None, join_hint: str
+) -> CoffeeMembership:
+    if membership is None or not membership.active:
+        raise CommandError(
+            f"You're not in the virtual coffee of {channel_link(program)}{join_hint} "
+            "with `/kindred coffee join`."
+        )
+    return membership
+
+
 async def _my_program(ctx: Context) -> tuple[CoffeeProgram, CoffeeMembership]:
     """The program of a member command, among the programs the member is in."""
     mine = await coffee.member_memberships(
@@ -150,25 +154,12 @@ async def _my_program(ctx: Context) -> tuple[CoffeeProgram, CoffeeMembership]:
     program = await choose_program(ctx, [program for program, m in mine if m.active])
     assert program.id is not None
     membership = await coffee.get_membership(ctx.session, program.id, ctx.inbound.user_id)
-    if membership is None or not membership.active:
-        raise CommandError(
-            f"You're not in the virtual coffee of {channel_link(program)}. "
-            "Join with `/kindred coffee join`."
-        )
-    return program, membership
+    return program, _require_membership(program, membership, ". Join")
 
 
-async def _member_zone(ctx: Context) -> str | None:
+async def _zone(ctx: Context) -> str | None:
+    """The acting member's time zone, so times are shown in theirs too."""
     return (await ctx.member()).timezone
-
-
-async def _when_for(ctx: Context, program: CoffeeProgram, moment: datetime) -> str:
-    """A time in the program's zone, plus the member's own when it differs."""
-    text = f"{when(moment, program.timezone)} ({program.timezone})"
-    zone = await _member_zone(ctx)
-    if zone and zone != program.timezone:
-        text += f", {when(moment, zone)} your time"
-    return text
 
 
 # Member commands --------------------------------------------------------------------------
@@ -179,41 +170,22 @@ async def join(ctx: Context) -> Reply:
     return await _join(ctx, await choose_program(ctx))
 
 
-async def _join(ctx: Context, program: CoffeeProgram, *, automatic: bool = False) -> Reply:
-    assert program.id is not None
-    _, changed = await coffee.join(ctx.session, program.id, ctx.inbound.user_id, ctx.now())
-    next_round = await _when_for(ctx, program, program.next_round_at)
-    if not changed:
-        return Reply.text(
-            f"You're already in the virtual coffee of {channel_link(program)}. "
-            f"The next round starts {next_round}."
-        )
-    return Reply.text(await _joined_text(ctx, program, next_round, automatic=automatic))
-
-
-async def _joined_text(
-    ctx: Context, program: CoffeeProgram, next_round: str, *, automatic: bool
-) -> str:
-    return ctx.runtime.templates.render(
-        "coffee/joined",
-        automatic=automatic,
-        channel=channel_link(program),
-        schedule=program_schedule(program).describe(),
-        next_round=next_round,
-        has_timezone=bool(await _member_zone(ctx)),
+async def _join(ctx: Context, program: CoffeeProgram) -> Reply:
+    text = await service.join_program(
+        ctx.session,
+        ctx.runtime.templates,
+        program,
+        ctx.inbound.user_id,
+        ctx.now(),
+        await _zone(ctx),
     )
+    return Reply.text(text)
 
 
 @handlers.command("coffee leave", "Stop taking part in virtual coffee", [CHANNEL])
 async def leave(ctx: Context) -> Reply:
     program, membership = await _my_program(ctx)
-    membership.active = False
-    membership.left_at = ctx.now()
-    membership.skip_next = False
-    return Reply.text(
-        f"You've left the virtual coffee of {channel_link(program)}. Your past matches are "
-        "remembered, so if you come back (`/kindred coffee join`) you'll meet new people."
-    )
+    return Reply.text(service.leave_program(program, membership, ctx.now()))
 
 
 @handlers.command(
@@ -226,66 +198,31 @@ async def leave(ctx: Context) -> Reply:
             "How many weeks (1-12)",
             required=True,
             min_value=1,
-            max_value=MAX_PAUSE_WEEKS,
+            max_value=service.MAX_PAUSE_WEEKS,
         ),
         CHANNEL,
     ],
 )
 async def pause(ctx: Context) -> Reply:
     program, membership = await _my_program(ctx)
-    return Reply.text(await _pause(ctx, program, membership, ctx.args["weeks"]))
-
-
-async def _pause(
-    ctx: Context, program: CoffeeProgram, membership: CoffeeMembership, weeks: int
-) -> str:
-    membership.paused = True
-    membership.pause_reason = "member"
-    membership.resume_at = ctx.now() + timedelta(weeks=weeks)
-    membership.skip_next = False
-    back = await _when_for(ctx, program, membership.resume_at)
-    plural = "" if weeks == 1 else "s"
-    return (
-        f"Paused for {weeks} week{plural} in {channel_link(program)}. You're back in on "
-        f"{back}, and I'll message you then. Back sooner? `/kindred coffee resume`."
+    weeks = ctx.args["weeks"]
+    return Reply.text(
+        service.pause_membership(program, membership, weeks, ctx.now(), await _zone(ctx))
     )
 
 
 @handlers.command("coffee resume", "Come back to virtual coffee after a pause or skip", [CHANNEL])
 async def resume(ctx: Context) -> Reply:
     program, membership = await _my_program(ctx)
-    return Reply.text(await _resume(ctx, program, membership))
+    return Reply.text(service.resume_membership(program, membership, await _zone(ctx)))
 
 
-async def _resume(ctx: Context, program: CoffeeProgram, membership: CoffeeMembership) -> str:
-    next_round = await _when_for(ctx, program, program.next_round_at)
-    if not membership.paused and not membership.skip_next:
-        return (
-            f"You're not paused in {channel_link(program)}: you're in the next round, {next_round}."
-        )
-    coffee.resume(membership)
-    membership.skip_next = False
-    return f"Welcome back! You're in the next round of {channel_link(program)}, {next_round}."
-
-
-@handlers.command("coffee skip", "Sit out the next round only", [CHANNEL])
+@handlers.command(
+    "coffee skip", "Sit out the next scheduled round (and any extra one before it)", [CHANNEL]
+)
 async def skip(ctx: Context) -> Reply:
     program, membership = await _my_program(ctx)
-    return Reply.text(await _skip(ctx, program, membership))
-
-
-async def _skip(ctx: Context, program: CoffeeProgram, membership: CoffeeMembership) -> str:
-    if membership.paused:
-        raise CommandError(
-            f"You're paused in {channel_link(program)} already; `/kindred coffee resume` "
-            "brings you back."
-        )
-    membership.skip_next = True
-    next_round = await _when_for(ctx, program, program.next_round_at)
-    return (
-        f"You'll sit out the round of {next_round} in {channel_link(program)} and be back for "
-        "the one after. Changed your mind? `/kindred coffee resume`."
-    )
+    return Reply.text(service.skip_next_round(program, membership, await _zone(ctx)))
 
 
 @handlers.command(
@@ -294,19 +231,11 @@ async def _skip(ctx: Context, program: CoffeeProgram, membership: CoffeeMembersh
     [Param("member", "user", "Who you never want to be paired with", required=True)],
 )
 async def block(ctx: Context) -> Reply:
-    other = ctx.args["member"]
-    if other == ctx.inbound.user_id:
-        raise CommandError("You can't block yourself. Mention someone else, like @ana.")
-    person = await ctx.member(other)
-    added = await coffee.add_block(
-        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, ctx.inbound.user_id, other
+    inbound = ctx.inbound
+    text = await service.block_member(
+        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id, ctx.args["member"]
     )
-    already = "" if added else " (you had already asked)"
-    return Reply.text(
-        f"Done{already}: you and {member_text(person.display_name)} will never be paired in "
-        "any virtual coffee program here. Nobody is told, and only you can see this. Undo it with "
-        f"`/kindred coffee unblock {mention(other)}`."
-    )
+    return Reply.text(text)
 
 
 @handlers.command(
@@ -315,82 +244,25 @@ async def block(ctx: Context) -> Reply:
     [Param("member", "user", "Who to unblock", required=True)],
 )
 async def unblock(ctx: Context) -> Reply:
-    other = ctx.args["member"]
-    person = await ctx.member(other)
-    removed = await coffee.remove_block(
-        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, ctx.inbound.user_id, other
+    inbound = ctx.inbound
+    text = await service.unblock_member(
+        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id, ctx.args["member"]
     )
-    if not removed:
-        return Reply.text(
-            f"You hadn't blocked {member_text(person.display_name)}; nothing to undo."
-        )
-    return Reply.text(f"Unblocked: you and {member_text(person.display_name)} may be paired again.")
+    return Reply.text(text)
 
 
 @handlers.command("coffee status", "Your virtual coffee programs, next rounds and last partners")
 async def status(ctx: Context) -> Reply:
     inbound = ctx.inbound
-    mine = await coffee.member_memberships(
-        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
-    )
-    zone = await _member_zone(ctx)
-    shown = []
-    for program, membership in mine:
-        if not membership.active:
-            continue
-        assert program.id is not None
-        partners = await coffee.last_partners(ctx.session, program.id, inbound.user_id)
-        people = await members.members_by_user_ids(
-            ctx.session,
-            inbound.platform,
-            inbound.workspace_id,
-            [user for _, users in partners for user in users],
-        )
-        shown.append(
-            {
-                "channel": channel_link(program),
-                "state": _state(membership, program),
-                "next_round": f"{when(program.next_round_at, program.timezone)} "
-                f"({program.timezone})",
-                "next_round_yours": when(program.next_round_at, zone)
-                if zone and zone != program.timezone
-                else None,
-                "last_partners": [
-                    f"{local_time(program.timezone, occurrence, '%d %b')}: "
-                    + ", ".join(people[u].display_name if u in people else u for u in users)
-                    for occurrence, users in partners
-                ],
-            }
-        )
-    blocked = [
-        blocked_id
-        for user_id, blocked_id in await coffee.community_blocks(
-            ctx.session, inbound.platform, inbound.workspace_id
-        )
-        if user_id == inbound.user_id
-    ]
-    blocked_people = await members.members_by_user_ids(
-        ctx.session, inbound.platform, inbound.workspace_id, blocked
-    )
-    joined = {program.id for program, membership in mine if membership.active}
-    available = [p for p in await _community_programs(ctx) if p.id not in joined]
-    text = ctx.runtime.templates.render(
-        "coffee/status",
-        programs=shown,
-        available=[channel_link(program) for program in available],
-        blocked=[blocked_people[u].display_name for u in blocked if u in blocked_people],
+    text = await service.member_status(
+        ctx.session,
+        ctx.runtime.templates,
+        inbound.platform,
+        inbound.workspace_id,
+        inbound.user_id,
+        await _zone(ctx),
     )
     return Reply.text(text)
-
-
-def _state(membership: CoffeeMembership, program: CoffeeProgram) -> str:
-    if membership.paused and membership.resume_at is not None:
-        return f"paused until {when(membership.resume_at, program.timezone)}"
-    if membership.paused:
-        return "paused (`/kindred coffee resume` to come back)"
-    if membership.skip_next:
-        return "skipping the next round"
-    return "in"
 
 
 # Admin commands -----------------------------------------------------------------------------
@@ -398,7 +270,8 @@ def _state(membership: CoffeeMembership, program: CoffeeProgram) -> str:
 
 @handlers.command(
     "coffee setup",
-    "Start or change the virtual coffee program of this channel",
+    "Show this channel's virtual coffee settings; `create` or any setting starts a program, "
+    "settings change it",
     SETUP_PARAMS,
     admin=True,
 )
@@ -409,126 +282,61 @@ async def setup(ctx: Context) -> Reply:
             "Run `/kindred coffee setup` in the channel where members should meet; "
             "that channel becomes the program's home."
         )
-    program = await coffee.program_in_channel(
-        ctx.session, inbound.platform, inbound.workspace_id, inbound.channel_id
+    settings = dict(ctx.args)
+    create = settings.pop("create", None) is not None
+    if "timezone" in settings:
+        settings["timezone"] = canonical_timezone(settings["timezone"])
+    if "weekday" in settings:
+        settings["weekday"] = WEEKDAYS.index(settings["weekday"])
+    request = service.SetupRequest(
+        inbound.platform,
+        inbound.workspace_id,
+        inbound.channel_id,
+        inbound.user_id,
+        await _zone(ctx),
+        settings,
     )
-    created = program is None
-    if program is None:
-        timezone = (await _member_zone(ctx)) or ctx.runtime.settings.timezone
-        program = CoffeeProgram(
-            platform=inbound.platform,
-            workspace_id=inbound.workspace_id,
-            channel_id=inbound.channel_id,
-            timezone=timezone,
-            anchor_date=ctx.now().date(),
-            next_round_at=ctx.now(),
-            created_by=inbound.user_id,
-        )
-    before = program_schedule(program)
-    args = dict(ctx.args)
-    if "timezone" in args:
-        args["timezone"] = canonical_timezone(args["timezone"])
-    if "weekday" in args:
-        args["weekday"] = WEEKDAYS.index(args["weekday"])
-    for name, value in args.items():
-        setattr(program, name, value)
-    if created or program_schedule(program) != before:
-        program.anchor_date = first_round_date(
-            program.weekday, program.hour, program.timezone, ctx.now()
-        )
-        program.next_round_at = program_schedule(program).next_after(ctx.now())
-    program.updated_at = ctx.now()
-    ctx.session.add(program)
-    await ctx.session.flush()
-    assert program.id is not None
-    schedule = program_schedule(program)
-    next_round = await _when_for(ctx, program, program.next_round_at)
-    if created:
-        announcement = ctx.runtime.templates.render(
-            "coffee/announce",
-            channel=channel_link(program),
-            schedule=schedule.describe(),
-            next_round=f"{when(program.next_round_at, program.timezone)} ({program.timezone})",
-            auto_join=program.auto_join,
-        )
-        button = Button("Join virtual coffee", "coffee.join", str(program.id), ButtonStyle.PRIMARY)
-        await ctx.outbox.post(
-            program.channel_id,
-            Message(announcement, buttons=(button,)),
-            key=f"coffee:announce:{program.id}",
-        )
-    opted_in = len(await coffee.active_memberships(ctx.session, program.id))
-    text = ctx.runtime.templates.render(
-        "coffee/program",
-        channel=channel_link(program),
-        created=created,
-        schedule=schedule.describe(),
-        next_round=next_round,
-        group_size=program.group_size,
-        auto_join=program.auto_join,
-        repeat_window=program.repeat_window,
-        max_ignored=program.max_ignored,
-        members=opted_in,
+    # Nothing to set and no `create`: show, never create by accident.
+    if not settings and not create:
+        return Reply.text(await service.show_setup(ctx.runtime, ctx.session, request, ctx.now()))
+    return Reply.text(
+        await service.set_up(ctx.runtime, ctx.session, ctx.outbox, request, ctx.now())
     )
-    return Reply.text(text)
+
+
+async def _channel_members(p: Preparation) -> service.ChannelMembers | None:
+    """Platform reads happen here, before the transaction: a slow platform must not
+    hold the database (SQLite has one connection) while other members wait."""
+    inbound = p.inbound
+    return await service.read_channel_members(
+        p.runtime, inbound.platform, inbound.workspace_id, p.args.get("channel"), inbound.channel_id
+    )
 
 
 @handlers.command(
-    "coffee preview", "Dry run: the groups the next round would make", [CHANNEL], admin=True
+    "coffee preview",
+    "Dry run: the groups the next round would make",
+    [CHANNEL],
+    admin=True,
+    prepare=_channel_members,
 )
 async def preview(ctx: Context) -> Reply:
     program = await choose_program(ctx)
-    occurrence = program.next_round_at
-    listed = await platform_members(ctx.runtime, program)
-    plan = await plan_round(ctx.session, program, occurrence, listed)
-    names = {user_id: member.display_name for user_id, member in plan.roster.members.items()}
-    quality = plan.result.quality
-    text = ctx.runtime.templates.render(
-        "coffee/preview",
-        channel=channel_link(program),
-        next_round=await _when_for(ctx, program, occurrence),
-        groups=[[names.get(user, user) for user in group] for group in plan.result.groups],
-        participants=quality.participants,
-        repeat_rate=percent(quality.repeat_rate if quality.total_pairs else None),
-        cross_company=percent(quality.cross_company_rate if quality.total_pairs else None),
-        timezone_fit=percent(quality.timezone_fit if quality.total_pairs else None),
-        in_trio=len(quality.in_trio),
-        left_out=len(quality.left_out),
-        solver_ms=f"{quality.solver_ms:.1f}",
-        paused=len(plan.roster.paused),
-        skipping=len(plan.roster.skipping),
-        unavailable=len(plan.roster.unavailable),
-    )
-    return Reply.text(text)
+    listed = service.members_read_for(ctx.prepared, program)
+    plan = await service.plan_round(ctx.session, program, program.next_round_at, listed)
+    return Reply.text(service.preview_text(ctx.runtime.templates, program, plan, await _zone(ctx)))
 
 
-@handlers.command("coffee run-now", "Start a round right now", [CHANNEL], admin=True)
+@handlers.command(
+    "coffee run-now", "Start a round right now", [CHANNEL], admin=True, prepare=_channel_members
+)
 async def run_now(ctx: Context) -> Reply:
     program = await choose_program(ctx)
-    assert program.id is not None
-    # Claimed per minute: a double click (or two admins at once) makes one round.
-    occurrence = ctx.now().replace(second=0, microsecond=0)
-    job = manual_round_job(program.id)
-    already = CommandError(
-        f"A round of {channel_link(program)} started at {when(occurrence, program.timezone)} "
-        "already; its intros are on their way."
+    listed = service.members_read_for(ctx.prepared, program)
+    text = await service.run_now(
+        ctx.runtime, ctx.session, program, ctx.now(), listed, await _zone(ctx)
     )
-    if not await ctx.runtime.claims.claim_in(ctx.session, job, occurrence):
-        raise already
-    if await coffee.round_at(ctx.session, program.id, occurrence) is not None:
-        raise already
-    listed = await platform_members(ctx.runtime, program)
-    round_ = await start_round(ctx.runtime, ctx.session, program, occurrence, listed, manual=True)
-    if round_.groups == 0:
-        return Reply.text(
-            f"Round started in {channel_link(program)}, but with {round_.participants} eligible "
-            "member(s) there was nobody to pair. Members join with `/kindred coffee join`."
-        )
-    return Reply.text(
-        f"Round started in {channel_link(program)}: {round_.participants} members in "
-        f"{round_.groups} groups (solved in {round_.solver_ms:.1f} ms). Intros are on their way; "
-        f"the scheduled round after it is {await _when_for(ctx, program, program.next_round_at)}."
-    )
+    return Reply.text(text)
 
 
 @handlers.command(
@@ -539,78 +347,7 @@ async def run_now(ctx: Context) -> Reply:
 )
 async def stats(ctx: Context) -> Reply:
     program = await choose_program(ctx)
-    assert program.id is not None
-    rounds = await coffee.recent_rounds(ctx.session, program.id, limit=None)
-    outcomes = await coffee.round_outcomes(ctx.session, program.id)
-    figures = []
-    for round_ in rounds:
-        assert round_.id is not None
-        outcome = outcomes.get(round_.id, coffee.GroupOutcome(0, 0, 0))
-        figures.append(
-            RoundFigures(
-                occurrence=round_.occurrence,
-                participants=round_.participants,
-                groups=round_.groups,
-                met_groups=outcome.met,
-                answered_groups=outcome.answered,
-                asked=round_.followup_sent_at is not None,
-                total_pairs=round_.total_pairs,
-                repeat_pairs=round_.repeat_pairs,
-                any_repeat_pairs=round_.any_repeat_pairs,
-                same_company_pairs=round_.same_company_pairs,
-                low_overlap_pairs=round_.low_overlap_pairs,
-                in_trio=len(round_.in_trio),
-                left_out=len(round_.left_out),
-                solver_ms=round_.solver_ms,
-            )
-        )
-    total = rates(figures)
-    rows = []
-    for round_, figure in zip(rounds[:STATS_ROUNDS], figures, strict=False):
-        per_round = rates([figure])
-        met = (
-            f"{figure.met_groups}/{figure.groups} ({figure.answered_groups} answered)"
-            if figure.asked
-            else "not asked yet"
-        )
-        rows.append(
-            {
-                "date": when(figure.occurrence, program.timezone),
-                "manual": round_.manual,
-                "participants": figure.participants,
-                "groups": figure.groups,
-                "met": met if figure.groups else "–",
-                "repeat_rate": percent(per_round.repeat_rate),
-                "cross_company": percent(per_round.cross_company_rate),
-                "timezone_fit": percent(per_round.timezone_fit),
-                "in_trio": figure.in_trio,
-                "left_out": figure.left_out,
-                "solver_ms": f"{figure.solver_ms:.1f}",
-            }
-        )
-    solver_times = [figure.solver_ms for figure in figures]
-    totals = {
-        "rounds": len(figures),
-        "participants": sum(figure.participants for figure in figures),
-        "members": await coffee.distinct_participants(ctx.session, program.id),
-        "groups": sum(figure.groups for figure in figures),
-        "meet_rate": percent(total.meet_rate),
-        "repeat_rate": percent(total.repeat_rate),
-        "ever_met_rate": percent(total.ever_met_rate),
-        "cross_company": percent(total.cross_company_rate),
-        "timezone_fit": percent(total.timezone_fit),
-        "in_trio": sum(figure.in_trio for figure in figures),
-        "left_out": sum(figure.left_out for figure in figures),
-        "solver_ms": f"{sum(solver_times) / len(solver_times):.1f}" if solver_times else "–",
-        "solver_max_ms": f"{max(solver_times):.1f}" if solver_times else "–",
-    }
-    text = ctx.runtime.templates.render(
-        "coffee/stats",
-        channel=channel_link(program),
-        next_round=await _when_for(ctx, program, program.next_round_at),
-        rounds=rows,
-        totals=totals,
-    )
+    text = await service.stats_text(ctx.session, ctx.runtime.templates, program, await _zone(ctx))
     return Reply.text(text)
 
 
@@ -635,12 +372,7 @@ async def _button_membership(ctx: Context) -> tuple[CoffeeProgram, CoffeeMembers
     program = await _program_from_button(ctx)
     assert program.id is not None
     membership = await coffee.get_membership(ctx.session, program.id, ctx.inbound.user_id)
-    if membership is None or not membership.active:
-        raise CommandError(
-            f"You're not in the virtual coffee of {channel_link(program)}; "
-            "join with `/kindred coffee join`."
-        )
-    return program, membership
+    return program, _require_membership(program, membership, "; join")
 
 
 @handlers.action("coffee.join")
@@ -654,62 +386,44 @@ async def join_button(ctx: Context) -> Reply:
         raise CommandError(await _no_program_text(ctx))
     if len(programs) == 1:
         return await _join(ctx, programs[0])
-    lines = ["Which virtual coffee would you like to join?"]
-    buttons = []
-    for number, program in enumerate(programs, start=1):
-        lines.append(f"{number}. {channel_link(program)}: {program_schedule(program).describe()}")
-        buttons.append(Button(f"Join {number}", "coffee.join", str(program.id)))
-    return Reply.text("\n".join(lines), *buttons)
+    return service.join_choices(programs)
 
 
 @handlers.action("coffee.skip")
 async def skip_button(ctx: Context) -> Reply:
     program, membership = await _button_membership(ctx)
-    return Reply.text(await _skip(ctx, program, membership))
+    return Reply.text(service.skip_next_round(program, membership, await _zone(ctx)))
 
 
 @handlers.action("coffee.pause")
 async def pause_button(ctx: Context) -> Reply:
     program, membership = await _button_membership(ctx)
-    return Reply.text(await _pause(ctx, program, membership, HOME_PAUSE_WEEKS))
+    weeks = service.HOME_PAUSE_WEEKS
+    return Reply.text(
+        service.pause_membership(program, membership, weeks, ctx.now(), await _zone(ctx))
+    )
 
 
 @handlers.action("coffee.resume")
 async def resume_button(ctx: Context) -> Reply:
     program, membership = await _button_membership(ctx)
-    return Reply.text(await _resume(ctx, program, membership))
+    return Reply.text(service.resume_membership(program, membership, await _zone(ctx)))
 
 
 async def _answer(ctx: Context, answer: str) -> Reply:
-    """Record a member's "Did you meet?" answer (the last one counts)."""
     try:
         group_id = int(ctx.inbound.value)
     except ValueError:
         raise CommandError("That button is out of date.") from None
-    found = await coffee.group_with_members(ctx.session, group_id)
-    if found is None:
-        raise CommandError("That coffee round no longer exists.")
-    group, group_members = found
-    entry = next((m for m in group_members if m.user_id == ctx.inbound.user_id), None)
-    if entry is None:
-        return Reply.text("This button belongs to another coffee group.")
-    entry.answer = answer
-    entry.answered_at = ctx.now()
-    membership = await coffee.get_membership(ctx.session, group.program_id, ctx.inbound.user_id)
-    if membership is not None:
-        membership.ignored_followups = 0
-    thanks = Message(f"Thanks, noted: {ANSWERS[answer]}.")
-    clicked = ctx.inbound.message
-    if clicked is not None and clicked.message_id == await coffee.intro_message_id(
-        ctx.session, group
-    ):
-        # The intro keeps its buttons and text: the group still needs who's who.
-        return Reply(message=thanks)
-    member = await ctx.member()
-    text = ctx.runtime.templates.render("coffee/answered", answer=answer, name=member.display_name)
-    # "Not yet" keeps a Met button so the member can report the meeting later.
-    buttons = answer_buttons(group.id)[:1] if answer == "not_yet" else ()
-    return Reply(message=thanks, update_original=Message(text, buttons=buttons))
+    return await service.record_answer(
+        ctx.session,
+        ctx.runtime.templates,
+        group_id,
+        await ctx.member(),
+        answer,
+        ctx.inbound.message,
+        ctx.now(),
+    )
 
 
 @handlers.action("coffee.met")
@@ -740,69 +454,30 @@ async def opt_in_on_channel_join(ctx: Context) -> None:
         ctx.session, inbound.platform, inbound.workspace_id, inbound.channel_id
     )
     member = await ctx.member()
-    if program is None or not program.auto_join or member.is_bot:
-        return
-    assert program.id is not None
-    existing = await coffee.get_membership(ctx.session, program.id, inbound.user_id)
-    if existing is not None and existing.active:
-        return
-    membership, _ = await coffee.join(ctx.session, program.id, inbound.user_id, ctx.now())
-    next_round = await _when_for(ctx, program, program.next_round_at)
-    text = await _joined_text(ctx, program, next_round, automatic=True)
-    await ctx.outbox.dm(
-        inbound.user_id,
-        Message(text),
-        key=f"coffee:auto-joined:{membership.id}:{membership.joined_at.isoformat()}",
-    )
+    if program is not None:
+        await service.opt_in_on_channel_join(
+            ctx.session, ctx.outbox, ctx.runtime.templates, program, member, ctx.now()
+        )
 
 
 @handlers.event("member_left")
 async def opt_out_on_leave(ctx: Context) -> None:
-    """Leaving a program's channel (or the community) ends the membership; the
-    history stays so a comeback still avoids repeats."""
+    """Leaving a program's channel (or the community) ends the membership."""
     inbound = ctx.inbound
     mine = await coffee.member_memberships(
         ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
     )
-    for program, membership in mine:
-        if inbound.channel_id and program.channel_id != inbound.channel_id:
-            continue
-        if membership.active:
-            membership.active = False
-            membership.left_at = ctx.now()
+    service.end_memberships(mine, inbound.channel_id, ctx.now())
 
 
 @handlers.event("home_opened")
 async def home_section(ctx: Context) -> Reply:
     inbound = ctx.inbound
-    mine = [
-        (program, membership)
-        for program, membership in await coffee.member_memberships(
-            ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
-        )
-        if membership.active
-    ]
-    zone = await _member_zone(ctx)
-    programs = []
-    buttons: list[Button] = []
-    for number, (program, membership) in enumerate(mine, start=1):
-        suffix = f" ({number})" if len(mine) > 1 else ""
-        programs.append(
-            {
-                "channel": channel_link(program),
-                "state": _state(membership, program),
-                "next_round": when(program.next_round_at, zone or program.timezone),
-            }
-        )
-        value = str(program.id)
-        if membership.paused or membership.skip_next:
-            buttons.append(Button(f"Resume{suffix}", "coffee.resume", value, ButtonStyle.PRIMARY))
-        else:
-            buttons.append(Button(f"Skip next round{suffix}", "coffee.skip", value))
-            buttons.append(Button(f"Pause {HOME_PAUSE_WEEKS} weeks{suffix}", "coffee.pause", value))
-    available = not mine and bool(await _community_programs(ctx))
-    if available:
-        # "" lets the member pick when the community has several programs.
-        buttons = [Button("Join virtual coffee", "coffee.join", "", ButtonStyle.PRIMARY)]
-    text = ctx.runtime.templates.render("coffee/home", programs=programs, available=available)
-    return Reply.text(text, *buttons)
+    return await service.home_section(
+        ctx.session,
+        ctx.runtime.templates,
+        inbound.platform,
+        inbound.workspace_id,
+        inbound.user_id,
+        await _zone(ctx),
+    )

@@ -22,7 +22,7 @@ from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
 from bot.core.platform import Message, Modal, ModalField, Reply
-from bot.core.registry import Handlers, Param
+from bot.core.registry import Handlers, Param, day_aliases
 from bot.core.runtime import Runtime
 from bot.domain.curation import (
     MAX_TAGS,
@@ -217,7 +217,14 @@ async def set_curator(ctx: Context) -> Reply:
     "Show or change the digest schedule and channel, the curation emoji and the feed",
     [
         Param("channel", "channel", help="Where the weekly digest is posted", positional=False),
-        Param("weekday", "choice", help="Digest day", choices=service.WEEKDAYS, positional=False),
+        Param(
+            "weekday",
+            "choice",
+            help="Digest day",
+            choices=service.WEEKDAYS,
+            aliases=day_aliases(service.WEEKDAYS),
+            positional=False,
+        ),
         Param("hour", "int", help="Digest hour, 0-23", min_value=0, max_value=23, positional=False),
         Param("timezone", help="IANA time zone, e.g. Europe/Berlin", positional=False),
         Param("emoji", help="Reaction that nominates a link (default 📌)", positional=False),

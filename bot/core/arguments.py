@@ -126,7 +126,7 @@ def _convert(param: Param, value: Any, spec: CommandSpec) -> Any:
             raise ArgumentError(f"`{param.name}` must be a channel, like #general.{hint}")
         return match.group(1)
     if param.kind == "choice":
-        lowered = text.lower()
+        lowered = param.aliases.get(text.lower(), text.lower())
         if lowered not in param.choices:
             options = ", ".join(param.choices)
             raise ArgumentError(f"`{param.name}` must be one of: {options} (not `{text}`).{hint}")

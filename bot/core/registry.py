@@ -7,7 +7,7 @@ silently answer the same command or button.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -40,6 +40,22 @@ class Param:
     max_value: int | None = None
     max_length: int | None = None
     positional: bool = True
+    # Other words accepted for a `choice` (lower case) → the choice they mean.
+    aliases: Mapping[str, str] = field(default_factory=dict)
+
+
+_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_MORE_DAYS = {"tuesday": ("tues",), "wednesday": ("weds",), "thursday": ("thur", "thurs")}
+
+
+def day_aliases(days: Sequence[str]) -> dict[str, str]:
+    """`mon`, `monday`, `tues`… → the spelling in `days` (Monday first), so every
+    weekday argument accepts the same words whichever spelling a feature stores."""
+    return {
+        spelling: day
+        for name, day in zip(_DAYS, days, strict=True)
+        for spelling in (name, name[:3], *_MORE_DAYS.get(name, ()))
+    }
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,8 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 CADENCES = ("weekly", "biweekly", "monthly")
+# README and most people say "fortnightly"; the stored name stays "biweekly".
+CADENCE_ALIASES = {"fortnightly": "biweekly"}
 CADENCE_NAMES = {
     "weekly": "every week",
     "biweekly": "every 2 weeks",
@@ -177,7 +179,9 @@ def choose_proposer(candidates: Sequence[ProposerCandidate]) -> str:
 @dataclass(frozen=True, slots=True)
 class RoundFigures:
     """One stored round as stats sees it. `asked` is whether its follow-up went out:
-    the meet rate only counts rounds whose members were asked."""
+    the meet rate counts every group of a round whose members were asked, and of a
+    round not asked yet the groups that already said they met (pressing "We met" on
+    the intro or the reminder), so early meetings show before the follow-up."""
 
     occurrence: datetime
     participants: int
@@ -208,8 +212,8 @@ class Rates:
 def rates(figures: Iterable[RoundFigures]) -> Rates:
     """Pair-weighted rates over rounds (a big round counts for more than a small one)."""
     rounds = list(figures)
-    asked_groups = sum(r.groups for r in rounds if r.asked)
-    met = sum(r.met_groups for r in rounds if r.asked)
+    asked_groups = sum(r.groups if r.asked else r.met_groups for r in rounds)
+    met = sum(r.met_groups for r in rounds)
     pairs = sum(r.total_pairs for r in rounds)
 
     def share(count: int) -> float | None:

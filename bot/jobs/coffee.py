@@ -71,6 +71,10 @@ async def _skip_missed_round(runtime: Runtime, program_id: int, now: datetime) -
             program.next_round_at.isoformat(),
         )
         program.next_round_at = program_schedule(program).next_after(now)
+        # Nobody met in the missed round, so the skips that named it are used up:
+        # "you'll be back for the one after" stays true.
+        for membership, _ in await coffee.active_memberships(session, program_id):
+            membership.skip_next = False
 
 
 async def tick(runtime: Runtime, now: datetime) -> None:

@@ -23,7 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import combinations
 from pathlib import Path
 
@@ -31,21 +31,35 @@ import numpy as np
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.errors import CommandError
 from bot.core.feature import Figures, Period
-from bot.core.formatting import channel_link
-from bot.core.mentions import mention
+from bot.core.formatting import channel_link, plural
+from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
-from bot.core.platform import Button, ButtonStyle, MemberInfo, Message, PlatformError
+from bot.core.platform import (
+    Button,
+    ButtonStyle,
+    MemberInfo,
+    Message,
+    MessageRef,
+    PlatformError,
+    Reply,
+)
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
-from bot.core.templates import TemplateProblem, Trusted
+from bot.core.templates import TemplateProblem, Templates, Trusted
 from bot.domain.coffee import (
+    ANSWERS,
     ProposerCandidate,
+    RoundFigures,
     Schedule,
     choose_proposer,
     choose_starter,
+    first_round_date,
     local_time,
     normalised,
+    percent,
+    rates,
     round_seed,
     round_window,
     utc_offset_hours,
@@ -138,6 +152,53 @@ async def platform_members(
         )
         return None
     return {info.user_id: info for info in listed}
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelMembers:
+    """Who the platform listed in a program's channel, read before a command's
+    transaction (`None` members: the platform could not be asked)."""
+
+    program_id: int
+    members: dict[str, MemberInfo] | None
+
+
+def program_for(
+    programs: list[CoffeeProgram], wanted: str | None, channel_id: str | None
+) -> CoffeeProgram | None:
+    """The program an admin command names (`channel=`), else the one of the channel
+    it was typed in, else the community's only program; None when that is unclear
+    (the command then explains, inside its transaction)."""
+    by_channel = {program.channel_id: program for program in programs}
+    if wanted is not None:
+        return by_channel.get(wanted)
+    if channel_id in by_channel:
+        return by_channel[channel_id]
+    return programs[0] if len(programs) == 1 else None
+
+
+async def read_channel_members(
+    runtime: Runtime, platform: str, workspace_id: str, wanted: str | None, channel_id: str | None
+) -> ChannelMembers | None:
+    """For `coffee preview` and `run-now`: find the program in a short read of its
+    own, release the connection, then ask the platform, which may take seconds."""
+    async with runtime.db.sessions() as session:
+        programs = await coffee.community_programs(session, platform, workspace_id)
+    program = program_for(programs, wanted, channel_id)
+    if program is None or program.id is None:
+        return None
+    return ChannelMembers(program.id, await platform_members(runtime, program))
+
+
+def members_read_for(
+    prepared: ChannelMembers | None, program: CoffeeProgram
+) -> dict[str, MemberInfo] | None:
+    """What the preparation read for `program`; a program the preparation did not
+    find (changed meanwhile) falls back to the stored flags, as when the platform
+    cannot be reached, rather than asking the platform inside the transaction."""
+    if prepared is None or prepared.program_id != program.id:
+        return None
+    return prepared.members
 
 
 # Who is paired -------------------------------------------------------------------------
@@ -307,8 +368,11 @@ async def start_round(
     )
     session.add(round_)
     await session.flush()
-    for user_id in plan.roster.skipping:
-        plan.roster.memberships[user_id].skip_next = False
+    if not manual:
+        # A skip names the next scheduled round: an extra round an admin starts before
+        # it leaves the member out too, but only the scheduled round uses the skip up.
+        for user_id in plan.roster.skipping:
+            plan.roster.memberships[user_id].skip_next = False
     await _store_groups(runtime, session, outbox, program, round_, plan, starters)
     for user_id in quality.left_out:
         text = runtime.templates.render(
@@ -473,6 +537,7 @@ async def close_rounds(
             membership.resume_at = None
             text = runtime.templates.render(
                 "coffee/paused_for_silence",
+                plural=plural,
                 channel=channel_link(program),
                 ignored=membership.ignored_followups,
             )
@@ -615,3 +680,588 @@ async def metrics(session: AsyncSession, period: Period) -> Figures:
         "answer_rate": _share(figures.groups_answered, figures.groups),
         "repeat_rate": _share(figures.repeat_pairs, figures.total_pairs),
     }
+
+
+# What members and admins ask for ------------------------------------------------------
+# The commands parse, find the program and call these; the texts they return are the
+# replies. Each runs in the caller's transaction and calls no platform.
+
+MAX_PAUSE_WEEKS = 12
+HOME_PAUSE_WEEKS = 2
+STATS_ROUNDS = 8
+
+
+def when_for(program: CoffeeProgram, moment: datetime, zone: str | None) -> str:
+    """A time in the program's zone, plus the member's own (`zone`) when it differs."""
+    text = f"{when(moment, program.timezone)} ({program.timezone})"
+    if zone and zone != program.timezone:
+        text += f", {when(moment, zone)} your time"
+    return text
+
+
+def joined_text(
+    templates: Templates, program: CoffeeProgram, zone: str | None, *, automatic: bool
+) -> str:
+    return templates.render(
+        "coffee/joined",
+        automatic=automatic,
+        channel=channel_link(program),
+        schedule=program_schedule(program).describe(),
+        next_round=when_for(program, program.next_round_at, zone),
+        has_timezone=bool(zone),
+    )
+
+
+async def join_program(
+    session: AsyncSession,
+    templates: Templates,
+    program: CoffeeProgram,
+    user_id: str,
+    now: datetime,
+    zone: str | None,
+) -> str:
+    assert program.id is not None
+    _, changed = await coffee.join(session, program.id, user_id, now)
+    if not changed:
+        return (
+            f"You're already in the virtual coffee of {channel_link(program)}. "
+            f"The next round starts {when_for(program, program.next_round_at, zone)}."
+        )
+    return joined_text(templates, program, zone, automatic=False)
+
+
+async def opt_in_on_channel_join(
+    session: AsyncSession,
+    outbox: Outbox,
+    templates: Templates,
+    program: CoffeeProgram,
+    member: Member,
+    now: datetime,
+) -> None:
+    """Joining a program's channel opts the member in when the program says so; the
+    member is told by DM (the join itself has no reply)."""
+    if not program.auto_join or member.is_bot:
+        return
+    assert program.id is not None
+    existing = await coffee.get_membership(session, program.id, member.user_id)
+    if existing is not None and existing.active:
+        return
+    membership, _ = await coffee.join(session, program.id, member.user_id, now)
+    text = joined_text(templates, program, member.timezone, automatic=True)
+    await outbox.dm(
+        member.user_id,
+        Message(text),
+        key=f"coffee:auto-joined:{membership.id}:{membership.joined_at.isoformat()}",
+    )
+
+
+def leave_program(program: CoffeeProgram, membership: CoffeeMembership, now: datetime) -> str:
+    membership.active = False
+    membership.left_at = now
+    membership.skip_next = False
+    return (
+        f"You've left the virtual coffee of {channel_link(program)}. Your past matches are "
+        "remembered, so if you come back (`/kindred coffee join`) you'll meet new people."
+    )
+
+
+def end_memberships(
+    mine: list[tuple[CoffeeProgram, CoffeeMembership]], channel_id: str | None, now: datetime
+) -> None:
+    """Leaving a program's channel (or the community, no channel) ends the membership;
+    the history stays so a comeback still avoids repeats."""
+    for program, membership in mine:
+        if channel_id and program.channel_id != channel_id:
+            continue
+        if membership.active:
+            membership.active = False
+            membership.left_at = now
+
+
+def pause_membership(
+    program: CoffeeProgram,
+    membership: CoffeeMembership,
+    weeks: int,
+    now: datetime,
+    zone: str | None,
+) -> str:
+    membership.paused = True
+    membership.pause_reason = "member"
+    membership.resume_at = now + timedelta(weeks=weeks)
+    membership.skip_next = False
+    back = when_for(program, membership.resume_at, zone)
+    return (
+        f"Paused for {plural(weeks, 'week')} in {channel_link(program)}. You're back in on "
+        f"{back}, and I'll message you then. Back sooner? `/kindred coffee resume`."
+    )
+
+
+def resume_membership(
+    program: CoffeeProgram, membership: CoffeeMembership, zone: str | None
+) -> str:
+    next_round = when_for(program, program.next_round_at, zone)
+    if not membership.paused and not membership.skip_next:
+        return (
+            f"You're not paused in {channel_link(program)}: you're in the next round, {next_round}."
+        )
+    coffee.resume(membership)
+    membership.skip_next = False
+    return f"Welcome back! You're in the next round of {channel_link(program)}, {next_round}."
+
+
+def skip_next_round(program: CoffeeProgram, membership: CoffeeMembership, zone: str | None) -> str:
+    if membership.paused:
+        raise CommandError(
+            f"You're paused in {channel_link(program)} already; `/kindred coffee resume` "
+            "brings you back."
+        )
+    membership.skip_next = True
+    next_round = when_for(program, program.next_round_at, zone)
+    return (
+        f"You'll sit out the round of {next_round} in {channel_link(program)} (and any extra "
+        "round an organiser starts before it) and be back for the one after. "
+        "Changed your mind? `/kindred coffee resume`."
+    )
+
+
+async def block_member(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str, other: str
+) -> str:
+    if other == user_id:
+        raise CommandError("You can't block yourself. Mention someone else, like @ana.")
+    person = await members.get_member(session, platform, workspace_id, other)
+    if person is None:
+        # Saying "Done" would promise a block against an id nobody here has.
+        raise CommandError(
+            f"I don't know {mention(other)} in this community, so there's nobody to block. "
+            "Check the mention, or try again once they've used Kindred."
+        )
+    added = await coffee.add_block(session, platform, workspace_id, user_id, other)
+    already = "" if added else " (you had already asked)"
+    return (
+        f"Done{already}: you and {member_text(person.display_name)} will never be paired in "
+        "any virtual coffee program here. Nobody is told, and only you can see this. Undo it with "
+        f"`/kindred coffee unblock {mention(other)}`."
+    )
+
+
+async def unblock_member(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str, other: str
+) -> str:
+    person = await members.ensure_member(session, platform, workspace_id, other)
+    if not await coffee.remove_block(session, platform, workspace_id, user_id, other):
+        return f"You hadn't blocked {member_text(person.display_name)}; nothing to undo."
+    return f"Unblocked: you and {member_text(person.display_name)} may be paired again."
+
+
+def membership_state(membership: CoffeeMembership, program: CoffeeProgram) -> str:
+    if membership.paused and membership.resume_at is not None:
+        return f"paused until {when(membership.resume_at, program.timezone)}"
+    if membership.paused:
+        return "paused (`/kindred coffee resume` to come back)"
+    if membership.skip_next:
+        return "skipping the next round"
+    return "in"
+
+
+async def member_status(
+    session: AsyncSession,
+    templates: Templates,
+    platform: str,
+    workspace_id: str,
+    user_id: str,
+    zone: str | None,
+) -> str:
+    """`coffee status`: the member's programs, states, next rounds, last partners and
+    blocks (blocks are shown only to the member who made them)."""
+    mine = await coffee.member_memberships(session, platform, workspace_id, user_id)
+    shown = []
+    for program, membership in mine:
+        if not membership.active:
+            continue
+        assert program.id is not None
+        partners = await coffee.last_partners(session, program.id, user_id)
+        people = await members.members_by_user_ids(
+            session, platform, workspace_id, [user for _, users in partners for user in users]
+        )
+        shown.append(
+            {
+                "channel": channel_link(program),
+                "state": membership_state(membership, program),
+                "next_round": f"{when(program.next_round_at, program.timezone)} "
+                f"({program.timezone})",
+                "next_round_yours": when(program.next_round_at, zone)
+                if zone and zone != program.timezone
+                else None,
+                "last_partners": [
+                    f"{local_time(program.timezone, occurrence, '%d %b')}: "
+                    + ", ".join(people[u].display_name if u in people else u for u in users)
+                    for occurrence, users in partners
+                ],
+            }
+        )
+    blocked = [
+        blocked_id
+        for blocker, blocked_id in await coffee.community_blocks(session, platform, workspace_id)
+        if blocker == user_id
+    ]
+    blocked_people = await members.members_by_user_ids(session, platform, workspace_id, blocked)
+    joined = {program.id for program, membership in mine if membership.active}
+    programs = await coffee.community_programs(session, platform, workspace_id)
+    return templates.render(
+        "coffee/status",
+        programs=shown,
+        available=[channel_link(program) for program in programs if program.id not in joined],
+        blocked=[blocked_people[u].display_name for u in blocked if u in blocked_people],
+    )
+
+
+async def home_section(
+    session: AsyncSession,
+    templates: Templates,
+    platform: str,
+    workspace_id: str,
+    user_id: str,
+    zone: str | None,
+) -> Reply:
+    """The member's coffee on the home tab, with Skip/Pause or Resume per program,
+    or a Join button when the community has a program the member is not in."""
+    mine = [
+        (program, membership)
+        for program, membership in await coffee.member_memberships(
+            session, platform, workspace_id, user_id
+        )
+        if membership.active
+    ]
+    programs = []
+    buttons: list[Button] = []
+    for number, (program, membership) in enumerate(mine, start=1):
+        suffix = f" ({number})" if len(mine) > 1 else ""
+        programs.append(
+            {
+                "channel": channel_link(program),
+                "state": membership_state(membership, program),
+                "next_round": when(program.next_round_at, zone or program.timezone),
+            }
+        )
+        value = str(program.id)
+        if membership.paused or membership.skip_next:
+            buttons.append(Button(f"Resume{suffix}", "coffee.resume", value, ButtonStyle.PRIMARY))
+        else:
+            buttons.append(Button(f"Skip next round{suffix}", "coffee.skip", value))
+            buttons.append(Button(f"Pause {HOME_PAUSE_WEEKS} weeks{suffix}", "coffee.pause", value))
+    available = not mine and bool(await coffee.community_programs(session, platform, workspace_id))
+    if available:
+        # "" lets the member pick when the community has several programs.
+        buttons = [Button("Join virtual coffee", "coffee.join", "", ButtonStyle.PRIMARY)]
+    text = templates.render("coffee/home", programs=programs, available=available)
+    return Reply.text(text, *buttons)
+
+
+def join_choices(programs: list[CoffeeProgram]) -> Reply:
+    """Welcome's "Join virtual coffee" in a community with several programs."""
+    lines = ["Which virtual coffee would you like to join?"]
+    buttons = []
+    for number, program in enumerate(programs, start=1):
+        lines.append(f"{number}. {channel_link(program)}: {program_schedule(program).describe()}")
+        buttons.append(Button(f"Join {number}", "coffee.join", str(program.id)))
+    return Reply.text("\n".join(lines), *buttons)
+
+
+async def record_answer(
+    session: AsyncSession,
+    templates: Templates,
+    group_id: int,
+    member: Member,
+    answer: str,
+    clicked: MessageRef | None,
+    now: datetime,
+) -> Reply:
+    """Record a member's "Did you meet?" answer (the last one counts)."""
+    found = await coffee.group_with_members(session, group_id)
+    if found is None:
+        raise CommandError("That coffee round no longer exists.")
+    group, group_members = found
+    entry = next((m for m in group_members if m.user_id == member.user_id), None)
+    if entry is None:
+        return Reply.text("This button belongs to another coffee group.")
+    entry.answer = answer
+    entry.answered_at = now
+    membership = await coffee.get_membership(session, group.program_id, member.user_id)
+    if membership is not None:
+        membership.ignored_followups = 0
+    thanks = Message(f"Thanks, noted: {ANSWERS[answer]}.")
+    if clicked is not None and clicked.message_id == await coffee.intro_message_id(session, group):
+        # The intro keeps its buttons and text: the group still needs who's who.
+        return Reply(message=thanks)
+    text = templates.render("coffee/answered", answer=answer, name=member.display_name)
+    # "Not yet" keeps a Met button so the member can report the meeting later.
+    buttons = answer_buttons(group.id)[:1] if answer == "not_yet" else ()
+    return Reply(message=thanks, update_original=Message(text, buttons=buttons))
+
+
+# Admins ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SetupRequest:
+    """Who runs `coffee setup` where, with which (already parsed) settings."""
+
+    platform: str
+    workspace_id: str
+    channel_id: str
+    user_id: str
+    zone: str | None
+    settings: Mapping[str, object]
+
+
+async def show_setup(
+    runtime: Runtime, session: AsyncSession, request: SetupRequest, now: datetime
+) -> str:
+    """`coffee setup` with nothing to change: the channel's settings, or, with no
+    program here, what creating one would set up and how."""
+    program = await coffee.program_in_channel(
+        session, request.platform, request.workspace_id, request.channel_id
+    )
+    if program is not None:
+        return await program_text(runtime.templates, session, program, request.zone, "current")
+    # Not added to the session: it only shows the defaults a new program gets.
+    defaults = CoffeeProgram(
+        platform=request.platform,
+        workspace_id=request.workspace_id,
+        channel_id=request.channel_id,
+        timezone=request.zone or runtime.settings.timezone,
+        anchor_date=now.date(),
+        next_round_at=now,
+        created_by=request.user_id,
+    )
+    defaults.anchor_date = first_round_date(defaults.weekday, defaults.hour, defaults.timezone, now)
+    first = program_schedule(defaults).next_after(now)
+    return runtime.templates.render(
+        "coffee/setup_hint",
+        plural=plural,
+        channel=channel_link(defaults),
+        schedule=program_schedule(defaults).describe(),
+        next_round=when_for(defaults, first, request.zone),
+        group_size=defaults.group_size,
+        auto_join=defaults.auto_join,
+        repeat_window=defaults.repeat_window,
+        max_ignored=defaults.max_ignored,
+    )
+
+
+async def set_up(
+    runtime: Runtime,
+    session: AsyncSession,
+    outbox: Outbox,
+    request: SetupRequest,
+    now: datetime,
+) -> str:
+    """Create the channel's program (announcing it) or change its settings."""
+    program = await coffee.program_in_channel(
+        session, request.platform, request.workspace_id, request.channel_id
+    )
+    created = program is None
+    if program is None:
+        program = CoffeeProgram(
+            platform=request.platform,
+            workspace_id=request.workspace_id,
+            channel_id=request.channel_id,
+            timezone=request.zone or runtime.settings.timezone,
+            anchor_date=now.date(),
+            next_round_at=now,
+            created_by=request.user_id,
+        )
+    before = program_schedule(program)
+    for name, value in request.settings.items():
+        setattr(program, name, value)
+    if created or program_schedule(program) != before:
+        program.anchor_date = first_round_date(program.weekday, program.hour, program.timezone, now)
+        program.next_round_at = program_schedule(program).next_after(now)
+    program.updated_at = now
+    session.add(program)
+    await session.flush()
+    assert program.id is not None
+    if created:
+        announcement = runtime.templates.render(
+            "coffee/announce",
+            channel=channel_link(program),
+            schedule=program_schedule(program).describe(),
+            next_round=f"{when(program.next_round_at, program.timezone)} ({program.timezone})",
+            auto_join=program.auto_join,
+        )
+        button = Button("Join virtual coffee", "coffee.join", str(program.id), ButtonStyle.PRIMARY)
+        await outbox.post(
+            program.channel_id,
+            Message(announcement, buttons=(button,)),
+            key=f"coffee:announce:{program.id}",
+        )
+    state = "created" if created else "updated"
+    return await program_text(runtime.templates, session, program, request.zone, state)
+
+
+async def program_text(
+    templates: Templates,
+    session: AsyncSession,
+    program: CoffeeProgram,
+    zone: str | None,
+    state: str,
+) -> str:
+    """A program's settings; `state` is "created", "updated" or "current"."""
+    assert program.id is not None
+    return templates.render(
+        "coffee/program",
+        plural=plural,
+        channel=channel_link(program),
+        state=state,
+        schedule=program_schedule(program).describe(),
+        next_round=when_for(program, program.next_round_at, zone),
+        group_size=program.group_size,
+        auto_join=program.auto_join,
+        repeat_window=program.repeat_window,
+        max_ignored=program.max_ignored,
+        members=len(await coffee.active_memberships(session, program.id)),
+    )
+
+
+def preview_text(templates: Templates, program: CoffeeProgram, plan: Plan, zone: str | None) -> str:
+    names = {user_id: member.display_name for user_id, member in plan.roster.members.items()}
+    quality = plan.result.quality
+    return templates.render(
+        "coffee/preview",
+        plural=plural,
+        channel=channel_link(program),
+        next_round=when_for(program, program.next_round_at, zone),
+        groups=[[names.get(user, user) for user in group] for group in plan.result.groups],
+        participants=quality.participants,
+        repeat_rate=percent(quality.repeat_rate if quality.total_pairs else None),
+        cross_company=percent(quality.cross_company_rate if quality.total_pairs else None),
+        timezone_fit=percent(quality.timezone_fit if quality.total_pairs else None),
+        in_trio=len(quality.in_trio),
+        left_out=len(quality.left_out),
+        solver_ms=f"{quality.solver_ms:.1f}",
+        paused=len(plan.roster.paused),
+        skipping=len(plan.roster.skipping),
+        unavailable=len(plan.roster.unavailable),
+    )
+
+
+async def run_now(
+    runtime: Runtime,
+    session: AsyncSession,
+    program: CoffeeProgram,
+    now: datetime,
+    listed: Mapping[str, MemberInfo] | None,
+    zone: str | None,
+) -> str:
+    """An admin's extra round now, claimed like a scheduled one (`listed` was read
+    from the platform before the transaction)."""
+    assert program.id is not None
+    # Claimed per minute: a double click (or two admins at once) makes one round.
+    occurrence = now.replace(second=0, microsecond=0)
+    already = CommandError(
+        f"A round of {channel_link(program)} started at {when(occurrence, program.timezone)} "
+        "already; its intros are on their way."
+    )
+    if not await runtime.claims.claim_in(session, manual_round_job(program.id), occurrence):
+        raise already
+    if await coffee.round_at(session, program.id, occurrence) is not None:
+        raise already
+    round_ = await start_round(runtime, session, program, occurrence, listed, manual=True)
+    if round_.groups == 0:
+        return (
+            f"Round started in {channel_link(program)}, but with "
+            f"{plural(round_.participants, 'eligible member')} there was nobody to pair. "
+            "Members join with `/kindred coffee join`."
+        )
+    return (
+        f"Round started in {channel_link(program)}: {plural(round_.participants, 'member')} in "
+        f"{plural(round_.groups, 'group')} (solved in {round_.solver_ms:.1f} ms). Intros are on "
+        "their way; the scheduled round after it is "
+        f"{when_for(program, program.next_round_at, zone)}."
+    )
+
+
+async def stats_text(
+    session: AsyncSession, templates: Templates, program: CoffeeProgram, zone: str | None
+) -> str:
+    """`coffee stats`: totals over every round and the latest rounds one by one."""
+    assert program.id is not None
+    # A round nobody was in (a run-now with no members) is not a round to report.
+    rounds = [
+        round_
+        for round_ in await coffee.recent_rounds(session, program.id, limit=None)
+        if round_.participants
+    ]
+    outcomes = await coffee.round_outcomes(session, program.id)
+    figures = []
+    for round_ in rounds:
+        assert round_.id is not None
+        outcome = outcomes.get(round_.id, coffee.GroupOutcome(0, 0, 0))
+        figures.append(
+            RoundFigures(
+                occurrence=round_.occurrence,
+                participants=round_.participants,
+                groups=round_.groups,
+                met_groups=outcome.met,
+                answered_groups=outcome.answered,
+                asked=round_.followup_sent_at is not None,
+                total_pairs=round_.total_pairs,
+                repeat_pairs=round_.repeat_pairs,
+                any_repeat_pairs=round_.any_repeat_pairs,
+                same_company_pairs=round_.same_company_pairs,
+                low_overlap_pairs=round_.low_overlap_pairs,
+                in_trio=len(round_.in_trio),
+                left_out=len(round_.left_out),
+                solver_ms=round_.solver_ms,
+            )
+        )
+    total = rates(figures)
+    rows = []
+    for round_, figure in zip(rounds[:STATS_ROUNDS], figures, strict=False):
+        per_round = rates([figure])
+        if figure.asked:
+            met = f"{figure.met_groups}/{figure.groups} ({figure.answered_groups} answered)"
+        elif figure.met_groups:
+            met = f"{figure.met_groups}/{figure.groups} so far (not asked yet)"
+        else:
+            met = "not asked yet"
+        rows.append(
+            {
+                "date": when(figure.occurrence, program.timezone),
+                "manual": round_.manual,
+                "participants": figure.participants,
+                "groups": figure.groups,
+                "met": met if figure.groups else "–",
+                "repeat_rate": percent(per_round.repeat_rate),
+                "cross_company": percent(per_round.cross_company_rate),
+                "timezone_fit": percent(per_round.timezone_fit),
+                "in_trio": figure.in_trio,
+                "left_out": figure.left_out,
+                "solver_ms": f"{figure.solver_ms:.1f}",
+            }
+        )
+    solver_times = [figure.solver_ms for figure in figures]
+    totals = {
+        "rounds": len(figures),
+        "participants": sum(figure.participants for figure in figures),
+        "members": await coffee.distinct_participants(session, program.id),
+        "groups": sum(figure.groups for figure in figures),
+        "meet_rate": percent(total.meet_rate),
+        "repeat_rate": percent(total.repeat_rate),
+        "ever_met_rate": percent(total.ever_met_rate),
+        "cross_company": percent(total.cross_company_rate),
+        "timezone_fit": percent(total.timezone_fit),
+        "in_trio": sum(figure.in_trio for figure in figures),
+        "left_out": sum(figure.left_out for figure in figures),
+        "solver_ms": f"{sum(solver_times) / len(solver_times):.1f}" if solver_times else "–",
+        "solver_max_ms": f"{max(solver_times):.1f}" if solver_times else "–",
+    }
+    return templates.render(
+        "coffee/stats",
+        plural=plural,
+        channel=channel_link(program),
+        next_round=when_for(program, program.next_round_at, zone),
+        rounds=rows,
+        totals=totals,
+    )

@@ -1,24 +1,17 @@
 """Shared steps of the virtual coffee tests: a community with profiles, a program
-in #coffee, commands and buttons as an adapter would deliver them, and reads of
-what the rounds stored and sent."""
+in #coffee, and reads of what the rounds stored and sent. Members speak through the
+shared driver (`tests.driver.Community`)."""
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from sqlalchemy import select
 
 from bot.core.app import Kindred
-from bot.core.mentions import strip_markup_for_plain_text
-from bot.core.platform import Inbound, MessageRef, Reply
 from storage import members
 from storage.coffee import CoffeeGroup, CoffeeGroupMember, CoffeeMembership, CoffeeRound
-from storage.models import OutboxMessage
-from tests.conftest import Clock
+from tests.driver import Community
 from tests.fakes.platform import FakePlatform
 
 WORKSPACE = "W1"
@@ -27,7 +20,6 @@ ADMIN = "UADMIN"
 # Monday rounds at 09:00 in Berlin: 08:00 UTC in winter. The clock fixture starts on
 # Monday 23 Nov 2026 09:00 UTC, so the first round is Monday 30 Nov 08:00 UTC.
 BERLIN_MONDAYS = "cadence=weekly weekday=monday hour=9 timezone=Europe/Berlin"
-_event_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -37,37 +29,6 @@ class Person:
     industry: str | None = None
     timezone: str | None = "Europe/Berlin"
     role: str | None = "CX Lead"
-
-
-def inbound(kind: Any, user: str = ADMIN, **fields: Any) -> Inbound:
-    """An event as an adapter delivers it, with a fresh delivery key."""
-    fields.setdefault("event_id", f"coffee-ev{next(_event_ids)}")
-    fields.setdefault("user_name", user.title())
-    return Inbound(kind=kind, platform="fake", workspace_id=WORKSPACE, user_id=user, **fields)
-
-
-async def say(kindred: Kindred, text: str, user: str = ADMIN, channel: str | None = CHANNEL) -> str:
-    reply = await kindred.handle(inbound("command", user, text=text, channel_id=channel))
-    assert reply is not None and reply.message is not None
-    return strip_markup_for_plain_text(reply.message.text)
-
-
-async def press(
-    kindred: Kindred,
-    user: str,
-    action_id: str,
-    value: str = "",
-    message: MessageRef | None = None,
-) -> Reply:
-    reply = await kindred.handle(
-        inbound("button", user, action_id=action_id, value=value, message=message)
-    )
-    assert reply is not None
-    return reply
-
-
-def plain(text: str) -> str:
-    return strip_markup_for_plain_text(text)
 
 
 async def add_people(kindred: Kindred, *people: Person) -> None:
@@ -83,44 +44,24 @@ async def add_people(kindred: Kindred, *people: Person) -> None:
             member.topics = ["NPS", "journey mapping"]
 
 
-async def start(kindred: Kindred, platform: FakePlatform) -> None:
-    """Register the feature ticks without starting APScheduler (tests drive time)."""
-    platform.admins.add(ADMIN)
-    await kindred.start(dispatch=False, schedule=False)
+async def start(community: Community) -> None:
+    """Register the feature ticks without starting APScheduler (tests drive time).
+    Commands are typed in #coffee, the program's channel, unless a test says otherwise."""
+    assert community.workspace == WORKSPACE and community.admin == ADMIN
+    community.channel = CHANNEL
+    await community.kindred.start(dispatch=False, schedule=False)
 
 
 async def program_with(
-    kindred: Kindred, platform: FakePlatform, people: list[Person], setup: str = BERLIN_MONDAYS
+    community: Community, people: list[Person], setup: str = BERLIN_MONDAYS
 ) -> None:
-    await start(kindred, platform)
-    await add_people(kindred, *people)
-    assert "created" in await say(kindred, f"coffee setup {setup}")
+    await start(community)
+    await add_people(community.kindred, *people)
+    assert "created" in await community.say(f"coffee setup {setup}")
     for person in people:
-        assert "You're in" in await say(kindred, "coffee join", person.user_id)
-    await deliver(kindred)
-    platform.sent.clear()
-
-
-async def deliver(kindred: Kindred) -> None:
-    try:
-        async with asyncio.timeout(10):
-            await kindred.dispatcher.drain()
-    except TimeoutError:
-        async with kindred.db.sessions() as session:
-            rows = (await session.execute(select(OutboxMessage))).scalars()
-            owed = [
-                (row.id, row.kind, row.status, row.attempts, row.last_error)
-                for row in rows
-                if row.status != "sent"
-            ]
-        raise AssertionError(f"the outbox did not drain: {owed}") from None
-
-
-async def advance(kindred: Kindred, clock: Clock, to: datetime) -> None:
-    """Move the clock, run everything due (as the minute tick would) and deliver."""
-    clock.now = to
-    await kindred.scheduler.catch_up()
-    await deliver(kindred)
+        assert "You're in" in await community.say("coffee join", person.user_id)
+    await community.deliver()
+    community.platform.sent.clear()
 
 
 async def stored_rounds(kindred: Kindred) -> list[CoffeeRound]:
@@ -156,7 +97,3 @@ def intros(platform: FakePlatform) -> list[tuple[frozenset[str], str]]:
         for sent in platform.sent
         if sent.kind == "post" and sent.target in platform.groups and "meet your" in sent.text
     ]
-
-
-def dms(platform: FakePlatform, user: str, containing: str = "") -> list[str]:
-    return [text for text in platform.texts("dm", user) if containing in text]

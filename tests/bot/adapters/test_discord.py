@@ -637,11 +637,12 @@ async def test_a_real_coffee_round_pairs_members_in_private_threads(
 ) -> None:
     """The coffee feature itself, through the adapter: setup, joins, run-now."""
 
-    async def kindred(user: int, *path: str) -> str:
-        answers = await fake.answered(await fake.command(GUILD, COFFEE, user, path, []))
+    async def kindred(user: int, *path: str, options: list[dict[str, Any]] | None = None) -> str:
+        answers = await fake.answered(await fake.command(GUILD, COFFEE, user, path, options or []))
         return str(answers[-1][2]["content"])
 
-    assert "Virtual coffee in" in await kindred(ANA, "coffee", "setup")
+    create = [{"name": "create", "type": 3, "value": "create"}]
+    assert "Virtual coffee in" in await kindred(ANA, "coffee", "setup", options=create)
     for user in (ANA, BOB, CAROL, DAN, EVE, FAY):
         assert "You're in the virtual coffee rounds" in await kindred(user, "coffee", "join")
     assert (await kindred(ANA, "coffee", "run-now")).startswith("Round started")

@@ -1065,7 +1065,7 @@ async def test_the_workspace_is_registered_with_its_name(slack: Harness) -> None
 
 async def test_a_real_coffee_round_opens_group_dms(slack: Harness) -> None:
     """The coffee feature itself, through the adapter: setup, joins, run-now."""
-    setup = await slack.command("coffee setup", user=ADMIN)
+    setup = await slack.command("coffee setup create", user=ADMIN)
     assert "Virtual coffee in" in setup["text"]
     for user in (ADMIN, MEMBER, "UBEN"):
         joined = await slack.command("coffee join", user=user)

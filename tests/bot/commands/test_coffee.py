@@ -4,16 +4,18 @@ and stats, buttons, channel events, the home tab, and one console session."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from bot.adapters.console import ConsoleCommunity, ConsoleSession
 from bot.core.app import Kindred
-from bot.core.platform import Reply
+from bot.core.platform import MemberInfo, Reply
 from bot.core.settings import Settings
 from storage.coffee import CoffeeBlock, CoffeeProgram, CoffeeRound
 from storage.db import Database
@@ -24,20 +26,15 @@ from tests.bot.coffee_helpers import (
     CHANNEL,
     Person,
     add_people,
-    deliver,
-    dms,
-    inbound,
     intros,
     membership,
-    plain,
-    press,
     program_with,
-    say,
     start,
     stored_groups,
     stored_rounds,
 )
 from tests.conftest import Clock
+from tests.driver import Community, plain
 from tests.fakes.platform import FakePlatform
 
 FOUR = [
@@ -62,10 +59,10 @@ async def program(kindred: Kindred) -> CoffeeProgram:
 
 
 async def test_setup_creates_the_program_and_announces_it(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
-    reply = await say(kindred, f"coffee setup {BERLIN_MONDAYS} auto_join=on repeat_window=4")
+    await start(community)
+    reply = await community.say(f"coffee setup {BERLIN_MONDAYS} auto_join=on repeat_window=4")
     assert "Virtual coffee in <#CCOFFEE>** created." in reply
     assert "every week on Monday at 09:00 (Europe/Berlin)" in reply
     assert "Next round: Mon 30 Nov, 09:00 (Europe/Berlin)" in reply
@@ -74,7 +71,7 @@ async def test_setup_creates_the_program_and_announces_it(
     created = await program(kindred)
     assert created.next_round_at == datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
 
-    await deliver(kindred)
+    await community.deliver()
     [announcement] = [sent for sent in platform.sent if sent.target == CHANNEL]
     assert "Virtual coffee is starting" in announcement.text
     [button] = announcement.message.buttons
@@ -82,12 +79,12 @@ async def test_setup_creates_the_program_and_announces_it(
 
 
 async def test_running_setup_again_updates_the_program(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
-    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
-    reply = await say(
-        kindred, "coffee setup cadence=biweekly weekday=wednesday hour=15 group_size=3"
+    await start(community)
+    await community.say(f"coffee setup {BERLIN_MONDAYS}")
+    reply = await community.say(
+        "coffee setup cadence=biweekly weekday=wednesday hour=15 group_size=3"
     )
     assert "updated" in reply
     assert "every 2 weeks on Wednesday at 15:00 (Europe/Berlin)" in reply
@@ -100,28 +97,28 @@ async def test_running_setup_again_updates_the_program(
         15,
         3,
     )
-    monthly = await say(kindred, "coffee setup cadence=monthly weekday=monday hour=9")
+    monthly = await community.say("coffee setup cadence=monthly weekday=monday hour=9")
     assert "on the first Monday of each month at 09:00" in monthly
     assert "Next round: Mon 07 Dec, 09:00" in monthly
-    await deliver(kindred)
+    await community.deliver()
     assert len([sent for sent in platform.sent if sent.target == CHANNEL]) == 1
 
 
 async def test_setup_refuses_bad_arguments_helpfully(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
-    assert "`weekday` must be one of: monday" in await say(kindred, "coffee setup weekday=funday")
-    assert "`hour` must be at most 23" in await say(kindred, "coffee setup hour=25")
-    assert "`group_size` must be at most 3" in await say(kindred, "coffee setup group_size=4")
-    assert "`auto_join` must be on or off" in await say(kindred, "coffee setup auto_join=maybe")
-    zone = await say(kindred, "coffee setup timezone=Europe/Berlinn")
+    await start(community)
+    assert "`weekday` must be one of: monday" in await community.say("coffee setup weekday=funday")
+    assert "`hour` must be at most 23" in await community.say("coffee setup hour=25")
+    assert "`group_size` must be at most 3" in await community.say("coffee setup group_size=4")
+    assert "`auto_join` must be on or off" in await community.say("coffee setup auto_join=maybe")
+    zone = await community.say("coffee setup timezone=Europe/Berlinn")
     assert "not a time zone I know" in zone and "Europe/Berlin" in zone
-    assert "Usage: `/kindred coffee setup" in await say(kindred, "coffee setup monday")
-    assert "in the channel where members should meet" in await say(
-        kindred, "coffee setup", channel=None
+    assert "Usage: `/kindred coffee setup" in await community.say("coffee setup monday")
+    assert "in the channel where members should meet" in await community.say(
+        "coffee setup", channel=None
     )
-    assert "Only community admins" in await say(kindred, "coffee setup", "ana")
+    assert "Only community admins" in await community.say("coffee setup", "ana")
     async with kindred.db.sessions() as session:
         assert (
             await session.execute(select(func.count()).select_from(CoffeeProgram))
@@ -129,125 +126,162 @@ async def test_setup_refuses_bad_arguments_helpfully(
 
 
 async def test_setup_defaults_to_the_admins_time_zone(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
+    await start(community)
     await add_people(kindred, Person(ADMIN, timezone="America/Chicago"))
-    reply = await say(kindred, "coffee setup")
+    reply = await community.say("coffee setup create")
     assert "every week on Monday at 09:00 (America/Chicago)" in reply
+
+
+async def test_setup_without_settings_shows_them_and_creates_nothing(
+    community: Community, kindred: Kindred, platform: FakePlatform
+) -> None:
+    """Issue #18: a bare `coffee setup` created and announced a program."""
+    await start(community)
+    hint = await community.say("coffee setup")
+    assert "no virtual coffee program in <#CCOFFEE> yet" in hint
+    assert "`/kindred coffee setup create`" in hint and "cadence=weekly|fortnightly" in hint
+    async with kindred.db.sessions() as session:
+        count = select(func.count()).select_from(CoffeeProgram)
+        assert (await session.execute(count)).scalar() == 0
+    assert "created" in await community.say("coffee setup create")
+    await community.deliver()
+    platform.sent.clear()
+    shown = await community.say("coffee setup")
+    assert "Virtual coffee in <#CCOFFEE>**: current settings." in shown
+    assert "Members opted in: 0" in shown
+    await community.deliver()
+    assert platform.sent == []
+
+
+async def test_setup_accepts_the_usual_words_for_days_and_cadences(
+    community: Community, kindred: Kindred
+) -> None:
+    await start(community)
+    reply = await community.say("coffee setup cadence=Fortnightly weekday=WED hour=15")
+    assert "every 2 weeks on Wednesday at 15:00" in reply
+    assert "on Thursday" in await community.say("coffee setup weekday=thurs")
+    assert "on Monday" in await community.say("coffee setup weekday=Monday")
+    assert "within 1 round " in await community.say("coffee setup repeat_window=1")
+    assert "`weekday` must be one of" in await community.say("coffee setup weekday=mo")
 
 
 # Member commands ---------------------------------------------------------------------------
 
 
 async def test_join_without_a_program_explains_what_to_do(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
-    assert "ask an organiser" in await say(kindred, "coffee join", "ana")
-    assert "`/kindred coffee setup`" in await say(kindred, "coffee join")
+    await start(community)
+    assert "ask an organiser" in await community.say("coffee join", "ana")
+    assert "`/kindred coffee setup`" in await community.say("coffee join")
 
 
 async def test_join_picks_the_program_or_asks_which(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
-    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
+    await start(community)
+    await community.say(f"coffee setup {BERLIN_MONDAYS}")
     # One program: joining from anywhere joins it.
-    assert "You're in the virtual coffee rounds of <#CCOFFEE>" in await say(
-        kindred, "coffee join", "ana", channel="CGENERAL"
+    assert "You're in the virtual coffee rounds of <#CCOFFEE>" in await community.say(
+        "coffee join", "ana", channel="CGENERAL"
     )
-    assert "already in" in await say(kindred, "coffee join", "ana")
-    await say(kindred, f"coffee setup {BERLIN_MONDAYS}", channel="CREMOTE")
-    which = await say(kindred, "coffee join", "bob", channel="CGENERAL")
+    assert "already in" in await community.say("coffee join", "ana")
+    await community.say(f"coffee setup {BERLIN_MONDAYS}", channel="CREMOTE")
+    which = await community.say("coffee join", "bob", channel="CGENERAL")
     assert "Which program?" in which and "<#CCOFFEE>" in which and "<#CREMOTE>" in which
     assert "channel=" in which
-    assert "<#CREMOTE>" in await say(kindred, "coffee join channel=<#CREMOTE>", "bob", "CGENERAL")
-    missing = await say(kindred, "coffee join channel=<#CNOPE>", "bob", "CGENERAL")
+    assert "<#CREMOTE>" in await community.say("coffee join channel=<#CREMOTE>", "bob", "CGENERAL")
+    missing = await community.say("coffee join channel=<#CNOPE>", "bob", "CGENERAL")
     assert "no virtual coffee program in <#CNOPE>" in missing
 
 
 async def test_join_suggests_a_time_zone_and_shows_both_times(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
+    await start(community)
     await add_people(kindred, *FOUR)
-    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
-    bob = await say(kindred, "coffee join", "bob")
+    await community.say(f"coffee setup {BERLIN_MONDAYS}")
+    bob = await community.say("coffee join", "bob")
     assert "Mon 30 Nov, 09:00 (Europe/Berlin), Mon 30 Nov, 03:00 your time" in bob
     assert "profile set timezone" not in bob
-    assert "profile set timezone" in await say(kindred, "coffee join", "dee")
+    assert "profile set timezone" in await community.say("coffee join", "dee")
 
 
 async def test_leave_pause_resume_and_skip(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, FOUR)
-    paused = await say(kindred, "coffee pause 3", "ana")
+    await program_with(community, FOUR)
+    paused = await community.say("coffee pause 3", "ana")
     assert "Paused for 3 weeks" in paused and "Mon 14 Dec, 10:00" in paused
     state = await membership(kindred, "ana")
     assert state.paused and state.resume_at == clock.now + timedelta(weeks=3)
-    assert "paused until" in await say(kindred, "coffee status", "ana")
-    assert "paused in <#CCOFFEE> already" in await say(kindred, "coffee skip", "ana")
-    assert "Welcome back" in await say(kindred, "coffee resume", "ana")
-    assert "not paused" in await say(kindred, "coffee resume", "ana")
+    assert "paused until" in await community.say("coffee status", "ana")
+    assert "paused in <#CCOFFEE> already" in await community.say("coffee skip", "ana")
+    assert "Welcome back" in await community.say("coffee resume", "ana")
+    assert "not paused" in await community.say("coffee resume", "ana")
 
-    assert "sit out the round of Mon 30 Nov" in await say(kindred, "coffee skip", "ana")
-    assert "skipping the next round" in await say(kindred, "coffee status", "ana")
+    assert "sit out the round of Mon 30 Nov" in await community.say("coffee skip", "ana")
+    assert "skipping the next round" in await community.say("coffee status", "ana")
 
-    assert "You've left" in await say(kindred, "coffee leave", "ana")
+    assert "You've left" in await community.say("coffee leave", "ana")
     assert not (await membership(kindred, "ana")).active
-    assert "not in a virtual coffee program" in await say(kindred, "coffee leave", "ana", None)
-    assert "You're in" in await say(kindred, "coffee join", "ana")
+    assert "not in a virtual coffee program" in await community.say("coffee leave", "ana", None)
+    assert "You're in" in await community.say("coffee join", "ana")
     assert not (await membership(kindred, "ana")).skip_next
 
 
 async def test_pause_needs_a_sensible_number_of_weeks(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await program_with(kindred, platform, FOUR)
-    assert "`weeks` is missing" in await say(kindred, "coffee pause", "ana")
-    assert "`weeks` must be at most 12" in await say(kindred, "coffee pause 13", "ana")
-    assert "`weeks` must be a whole number" in await say(kindred, "coffee pause soon", "ana")
+    await program_with(community, FOUR)
+    assert "`weeks` is missing" in await community.say("coffee pause", "ana")
+    assert "`weeks` must be at most 12" in await community.say("coffee pause 13", "ana")
+    assert "`weeks` must be a whole number" in await community.say("coffee pause soon", "ana")
     assert not (await membership(kindred, "ana")).paused
 
 
 async def test_members_outside_the_program_are_told_how_to_join(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await program_with(kindred, platform, FOUR[:2])
-    assert "Join with `/kindred coffee join`" in await say(kindred, "coffee skip", "zed")
+    await program_with(community, FOUR[:2])
+    assert "Join with `/kindred coffee join`" in await community.say("coffee skip", "zed")
 
 
-async def test_block_is_private_and_can_be_undone(kindred: Kindred, platform: FakePlatform) -> None:
-    await program_with(kindred, platform, FOUR)
-    reply = await say(kindred, "coffee block <@bob>", "ana")
+async def test_block_is_private_and_can_be_undone(
+    community: Community, kindred: Kindred, platform: FakePlatform
+) -> None:
+    await program_with(community, FOUR)
+    reply = await community.say("coffee block <@bob>", "ana")
     assert "you and Bob will never be paired" in reply and "Nobody is told" in reply
-    assert "already asked" in await say(kindred, "coffee block <@bob>", "ana")
-    assert "Bob" in await say(kindred, "coffee status", "ana")
-    assert "never be paired" not in await say(kindred, "coffee status", "bob")
-    await deliver(kindred)
+    assert "already asked" in await community.say("coffee block <@bob>", "ana")
+    assert "Bob" in await community.say("coffee status", "ana")
+    assert "never be paired" not in await community.say("coffee status", "bob")
+    await community.deliver()
     assert platform.sent == []
-    assert "can't block yourself" in await say(kindred, "coffee block <@ana>", "ana")
-    assert "must mention a member" in await say(kindred, "coffee block bob", "ana")
-    assert "Unblocked" in await say(kindred, "coffee unblock <@bob>", "ana")
-    assert "nothing to undo" in await say(kindred, "coffee unblock <@bob>", "ana")
+    assert "can't block yourself" in await community.say("coffee block <@ana>", "ana")
+    assert "must mention a member" in await community.say("coffee block bob", "ana")
+    unknown = await community.say("coffee block <@U123>", "ana")
+    assert "I don't know <@U123>" in unknown and "Done" not in unknown
+    assert "Unblocked" in await community.say("coffee unblock <@bob>", "ana")
+    assert "nothing to undo" in await community.say("coffee unblock <@bob>", "ana")
     async with kindred.db.sessions() as session:
         assert (await session.execute(select(func.count()).select_from(CoffeeBlock))).scalar() == 0
 
 
 async def test_status_lists_programs_next_rounds_and_last_partners(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, FOUR[:2])
-    assert "Last partners" not in await say(kindred, "coffee status", "bob")
+    await program_with(community, FOUR[:2])
+    assert "Last partners" not in await community.say("coffee status", "bob")
     clock.now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     await kindred.scheduler.catch_up()
-    status = await say(kindred, "coffee status", "bob")
+    status = await community.say("coffee status", "bob")
     assert "<#CCOFFEE>: in" in status
     assert "Next round: Mon 07 Dec, 09:00 (Europe/Berlin) (your time: Mon 07 Dec, 03:00)" in status
     assert "Last partners: 30 Nov: Ana" in status
-    nobody = await say(kindred, "coffee status", "zed")
+    nobody = await community.say("coffee status", "zed")
     assert "not in any virtual coffee program" in nobody and "<#CCOFFEE>" in nobody
 
 
@@ -255,31 +289,31 @@ async def test_status_lists_programs_next_rounds_and_last_partners(
 
 
 async def test_preview_shows_groups_and_quality_without_sending(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await program_with(kindred, platform, FOUR)
-    await say(kindred, "coffee skip", "dee")
-    preview = await say(kindred, "coffee preview")
+    await program_with(community, FOUR)
+    await community.say("coffee skip", "dee")
+    preview = await community.say("coffee preview")
     assert "Nothing was sent" in preview
-    assert "3 eligible · 1 groups" in preview
+    assert "3 eligible · 1 group ·" in preview
     assert "cross-company" in preview and "time-zone fit" in preview and "ms" in preview
     assert "1 skipping" in preview
     # Ana and Cy both work at Acme: the only trio has them, but it's the only choice.
     assert "Ana" in preview and "Bob" in preview and "Cy" in preview
-    await deliver(kindred)
+    await community.deliver()
     assert platform.sent == []
     assert await stored_rounds(kindred) == []
-    assert "Only community admins" in await say(kindred, "coffee preview", "ana")
+    assert "Only community admins" in await community.say("coffee preview", "ana")
 
 
 async def test_run_now_starts_a_round_once_per_minute(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await program_with(kindred, platform, FOUR)
-    reply = await say(kindred, "coffee run-now")
+    await program_with(community, FOUR)
+    reply = await community.say("coffee run-now")
     assert "Round started in <#CCOFFEE>: 4 members in 2 groups" in reply
-    assert "already" in await say(kindred, "coffee run-now")
-    await deliver(kindred)
+    assert "already" in await community.say("coffee run-now")
+    await community.deliver()
     assert len(intros(platform)) == 2
     [round_] = await stored_rounds(kindred)
     assert round_.manual
@@ -288,126 +322,183 @@ async def test_run_now_starts_a_round_once_per_minute(
 
 
 async def test_run_now_with_nobody_to_pair_says_so(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await program_with(kindred, platform, [])
-    assert "nobody to pair" in await say(kindred, "coffee run-now")
+    await program_with(community, [])
+    assert "nobody to pair" in await community.say("coffee run-now")
+
+
+@pytest.mark.parametrize(
+    ("command", "answer"), [("coffee preview", "Nothing was sent"), ("coffee run-now", "Round")]
+)
+async def test_a_slow_member_listing_holds_up_nobody_else(
+    community: Community,
+    platform: FakePlatform,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    answer: str,
+) -> None:
+    """Issue #18: with Slack's members API slow, another member's `help` waited for
+    the admin's preview, since the listing ran inside its SQLite transaction."""
+    await program_with(community, FOUR)
+    listing, release = asyncio.Event(), asyncio.Event()
+    real = platform.list_members
+
+    async def slow(workspace_id: str, channel_id: str | None = None) -> list[MemberInfo]:
+        listing.set()
+        await release.wait()
+        return list(await real(workspace_id, channel_id))
+
+    monkeypatch.setattr(platform, "list_members", slow)
+    admin = asyncio.create_task(community.say(command))
+    try:
+        async with asyncio.timeout(5):
+            await listing.wait()
+        async with asyncio.timeout(2):
+            assert "Kindred commands" in await community.say("help", "ana")
+        assert not admin.done()
+    finally:
+        release.set()
+    assert answer in await admin
 
 
 async def test_stats_before_and_after_rounds(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, FOUR)
-    assert "No rounds yet" in await say(kindred, "coffee stats")
+    await program_with(community, FOUR)
+    assert "No rounds yet" in await community.say("coffee stats")
     clock.now = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)
     await kindred.scheduler.catch_up()
-    stats = await say(kindred, "coffee stats")
+    stats = await community.say("coffee stats")
     assert "over 1 round: 4 participations (4 different members) · 2 groups" in stats
     assert "meet rate –" in stats and "not asked yet" in stats
     assert "repeat rate 0%" in stats and "cross-company 100%" in stats
-    assert "Only community admins" in await say(kindred, "coffee stats", "ana")
+    assert "Only community admins" in await community.say("coffee stats", "ana")
+
+
+async def test_stats_count_meetings_before_the_follow_up_and_skip_empty_rounds(
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
+) -> None:
+    """Issue #18: "meet rate –" after both groups pressed "We met", and a run-now
+    with nobody in it counted as a round."""
+    await program_with(community, [])
+    assert "nobody to pair" in await community.say("coffee run-now")
+    assert "No rounds yet" in await community.say("coffee stats")
+    await add_people(kindred, *FOUR)
+    for person in FOUR:
+        await community.say("coffee join", person.user_id)
+    clock.advance(minutes=1)
+    assert "2 groups" in await community.say("coffee run-now")
+    await community.deliver()
+    for sent in community.sent("post"):
+        if sent.target in platform.groups:
+            [we_met] = [b for b in sent.message.buttons if b.action_id == "coffee.met"]
+            await community.press(we_met, platform.groups[sent.target][0], message=sent.ref)
+    stats = await community.say("coffee stats")
+    assert "over 1 round:" in stats
+    assert "meet rate 100%" in stats and "met 2/2 so far" in stats
 
 
 # Buttons and events --------------------------------------------------------------------------
 
 
 async def test_join_button_from_welcome_and_from_the_announcement(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
-    assert "no virtual coffee program" in text_of(await press(kindred, "ana", "coffee.join"))
-    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
-    assert "You're in" in text_of(await press(kindred, "ana", "coffee.join"))
-    await say(kindred, f"coffee setup {BERLIN_MONDAYS}", channel="CREMOTE")
-    choice = await press(kindred, "bob", "coffee.join")
+    await start(community)
+    assert "no virtual coffee program" in text_of(await community.press("coffee.join", "ana"))
+    await community.say(f"coffee setup {BERLIN_MONDAYS}")
+    assert "You're in" in text_of(await community.press("coffee.join", "ana"))
+    await community.say(f"coffee setup {BERLIN_MONDAYS}", channel="CREMOTE")
+    choice = await community.press("coffee.join", "bob")
     assert choice.message is not None
     assert [b.label for b in choice.message.buttons] == ["Join 1", "Join 2"]
     remote = choice.message.buttons[1]
-    assert "<#CREMOTE>" in text_of(await press(kindred, "bob", remote.action_id, remote.value))
-    assert "out of date" in text_of(await press(kindred, "bob", "coffee.join", "abc"))
-    assert "no longer exists" in text_of(await press(kindred, "bob", "coffee.join", "999"))
+    assert "<#CREMOTE>" in text_of(await community.press(remote.action_id, "bob", remote.value))
+    assert "out of date" in text_of(await community.press("coffee.join", "bob", "abc"))
+    assert "no longer exists" in text_of(await community.press("coffee.join", "bob", "999"))
 
 
 async def test_answer_buttons_belong_to_the_group(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, [*FOUR[:2], Person("eve", company="Hooli")])
-    await say(kindred, "coffee leave", "eve")
-    await say(kindred, "coffee run-now")
+    await program_with(community, [*FOUR[:2], Person("eve", company="Hooli")])
+    await community.say("coffee leave", "eve")
+    await community.say("coffee run-now")
     [round_] = await stored_rounds(kindred)
     [group] = await stored_groups(kindred, round_.id or 0)
     assert set(group) == {"ana", "bob"}
-    stranger = await press(kindred, "eve", "coffee.met", "1")
+    stranger = await community.press("coffee.met", "eve", "1")
     assert "another coffee group" in text_of(stranger)
-    assert "out of date" in text_of(await press(kindred, "ana", "coffee.met", "x"))
-    assert "no longer exists" in text_of(await press(kindred, "ana", "coffee.met", "42"))
-    met = await press(kindred, "ana", "coffee.met", "1")
+    assert "out of date" in text_of(await community.press("coffee.met", "ana", "x"))
+    assert "no longer exists" in text_of(await community.press("coffee.met", "ana", "42"))
+    met = await community.press("coffee.met", "ana", "1")
     assert met.update_original is not None
     assert "Marked as met by Ana" in plain(met.update_original.text)
 
 
 async def test_joining_the_channel_opts_in_when_the_program_says_so(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await start(kindred, platform)
-    await say(kindred, f"coffee setup {BERLIN_MONDAYS}")
-    await kindred.handle(inbound("channel_joined", "ana", channel_id=CHANNEL))
-    await say(kindred, "coffee setup auto_join=on")
-    await kindred.handle(inbound("channel_joined", "bob", channel_id=CHANNEL))
-    await kindred.handle(inbound("channel_joined", "bob", channel_id=CHANNEL))
-    await kindred.handle(inbound("channel_joined", "cy", channel_id="CGENERAL"))
-    await deliver(kindred)
-    assert dms(platform, "ana") == []
-    [welcome] = dms(platform, "bob")
+    await start(community)
+    await community.say(f"coffee setup {BERLIN_MONDAYS}")
+    await community.join("ana", CHANNEL)
+    await community.say("coffee setup auto_join=on")
+    await community.join("bob", CHANNEL)
+    await community.join("bob", CHANNEL)
+    await community.join("cy", "CGENERAL")
+    await community.deliver()
+    assert community.dms("ana") == []
+    [welcome] = community.dms("bob")
     assert "You joined <#CCOFFEE>, so you're in its virtual coffee rounds" in welcome
     assert (await membership(kindred, "bob")).active
-    assert "not in any virtual coffee program" in await say(kindred, "coffee status", "ana")
+    assert "not in any virtual coffee program" in await community.say("coffee status", "ana")
 
-    await kindred.handle(inbound("member_left", "bob", channel_id=CHANNEL))
+    await community.leave("bob", CHANNEL)
     assert not (await membership(kindred, "bob")).active
 
 
 async def test_leaving_the_community_ends_every_membership(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await program_with(kindred, platform, FOUR[:1])
-    await kindred.handle(inbound("member_left", "ana"))
+    await program_with(community, FOUR[:1])
+    await community.leave("ana")
     assert not (await membership(kindred, "ana")).active
 
 
 async def test_home_tab_section_offers_the_right_buttons(
-    kindred: Kindred, platform: FakePlatform
+    community: Community, kindred: Kindred, platform: FakePlatform
 ) -> None:
-    await program_with(kindred, platform, FOUR[:1])
-    home = await kindred.handle(inbound("home_opened", "ana"))
+    await program_with(community, FOUR[:1])
+    home = await community.open_home("ana")
     assert home is not None and home.message is not None
     assert "<#CCOFFEE>: in. Next round Mon 30 Nov, 09:00." in plain(home.message.text)
     labels = {b.label: b for b in home.message.buttons}
     assert {"Skip next round", "Pause 2 weeks"} <= set(labels)
     pause = labels["Pause 2 weeks"]
     assert "Paused for 2 weeks" in text_of(
-        await press(kindred, "ana", pause.action_id, pause.value)
+        await community.press(pause.action_id, "ana", pause.value)
     )
-    home = await kindred.handle(inbound("home_opened", "ana"))
+    home = await community.open_home("ana")
     assert home is not None and home.message is not None
     [resume] = [b for b in home.message.buttons if b.action_id == "coffee.resume"]
-    assert "Welcome back" in text_of(await press(kindred, "ana", resume.action_id, resume.value))
+    assert "Welcome back" in text_of(await community.press(resume.action_id, "ana", resume.value))
 
-    newcomer = await kindred.handle(inbound("home_opened", "zed"))
+    newcomer = await community.open_home("zed")
     assert newcomer is not None and newcomer.message is not None
     assert ("coffee.join", "") in [(b.action_id, b.value) for b in newcomer.message.buttons]
 
 
 async def test_intro_skip_button_skips_the_next_round(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, FOUR)
-    await say(kindred, "coffee run-now")
-    await deliver(kindred)
+    await program_with(community, FOUR)
+    await community.say("coffee run-now")
+    await community.deliver()
     intro = next(sent for sent in platform.sent if "meet your" in sent.text)
     skip = next(b for b in intro.message.buttons if b.action_id == "coffee.skip")
     user = platform.groups[intro.target][0]
-    assert "sit out the round" in text_of(await press(kindred, user, skip.action_id, skip.value))
+    assert "sit out the round" in text_of(await community.press(skip.action_id, user, skip.value))
     assert (await membership(kindred, user)).skip_next
 
 

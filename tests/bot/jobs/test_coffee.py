@@ -27,19 +27,14 @@ from tests.bot.coffee_helpers import (
     CHANNEL,
     WORKSPACE,
     Person,
-    advance,
-    deliver,
-    dms,
     intros,
     membership,
-    plain,
-    press,
     program_with,
-    say,
     stored_groups,
     stored_rounds,
 )
 from tests.conftest import POSTGRES_URL, Clock
+from tests.driver import Community, plain
 from tests.fakes.platform import FakePlatform
 
 FIRST_ROUND = datetime(2026, 11, 30, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
@@ -52,47 +47,47 @@ def pairs(groups: Sequence[Sequence[str]]) -> set[frozenset[str]]:
 
 
 async def test_a_round_fires_at_the_programs_local_time(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:4])
+    await program_with(community, SIX[:4])
 
-    await advance(kindred, clock, FIRST_ROUND - timedelta(minutes=1))
+    await community.advance(FIRST_ROUND - timedelta(minutes=1))
     assert await stored_rounds(kindred) == []
 
-    await advance(kindred, clock, FIRST_ROUND)
+    await community.advance(FIRST_ROUND)
     [round_] = await stored_rounds(kindred)
     assert round_.occurrence == FIRST_ROUND
     groups = await stored_groups(kindred, round_.id or 0)
     assert sorted(user for group in groups for user in group) == ["u0", "u1", "u2", "u3"]
     assert {members for members, _ in intros(platform)} == {frozenset(g) for g in groups}
 
-    await advance(kindred, clock, FIRST_ROUND + timedelta(minutes=1))
+    await community.advance(FIRST_ROUND + timedelta(minutes=1))
     assert len(await stored_rounds(kindred)) == 1
     assert len(intros(platform)) == 2
 
 
 async def test_summer_time_moves_the_round_to_seven_utc(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
     clock.now = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-    await program_with(kindred, platform, SIX[:2])
-    await advance(kindred, clock, datetime(2026, 6, 8, 6, 59, tzinfo=UTC))
+    await program_with(community, SIX[:2])
+    await community.advance(datetime(2026, 6, 8, 6, 59, tzinfo=UTC))
     assert await stored_rounds(kindred) == []
-    await advance(kindred, clock, datetime(2026, 6, 8, 7, 0, tzinfo=UTC))
+    await community.advance(datetime(2026, 6, 8, 7, 0, tzinfo=UTC))
     assert [r.occurrence for r in await stored_rounds(kindred)] == [
         datetime(2026, 6, 8, 7, 0, tzinfo=UTC)
     ]
 
 
 async def test_intro_introduces_the_group_in_the_program_channel(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
     people = [
         Person("ana", company="Acme", timezone="Europe/Berlin", role="Head of Support"),
         Person("raj", company="<!here> Globex", timezone="Asia/Kolkata", role="CX Analyst"),
     ]
-    await program_with(kindred, platform, people)
-    await advance(kindred, clock, FIRST_ROUND)
+    await program_with(community, people)
+    await community.advance(FIRST_ROUND)
 
     [(members, text)] = intros(platform)
     assert members == {"ana", "raj"}
@@ -115,17 +110,17 @@ async def test_intro_introduces_the_group_in_the_program_channel(
 
 
 async def test_pause_skip_and_block_are_honoured_over_several_rounds(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX)
-    await say(kindred, "coffee block <@u1>", "u0")
-    await say(kindred, "coffee skip", "u2")
-    await say(kindred, "coffee pause 2", "u3")  # until Mon 7 Dec 09:00 UTC
+    await program_with(community, SIX)
+    await community.say("coffee block <@u1>", "u0")
+    await community.say("coffee skip", "u2")
+    await community.say("coffee pause 2", "u3")  # until Mon 7 Dec 09:00 UTC
 
     seen: list[set[str]] = []
     all_pairs: set[frozenset[str]] = set()
     for week in range(3):
-        await advance(kindred, clock, FIRST_ROUND + week * WEEK)
+        await community.advance(FIRST_ROUND + week * WEEK)
         round_ = (await stored_rounds(kindred))[-1]
         groups = await stored_groups(kindred, round_.id or 0)
         seen.append({user for group in groups for user in group})
@@ -135,20 +130,41 @@ async def test_pause_skip_and_block_are_honoured_over_several_rounds(
     assert seen[1] == {"u0", "u1", "u2", "u4", "u5"}  # the skip was for one round only
     assert seen[2] == {"u0", "u1", "u2", "u3", "u4", "u5"}  # the pause ended
     assert frozenset({"u0", "u1"}) not in all_pairs
-    assert len(dms(platform, "u3", "Welcome back")) == 1
+    assert len(community.dms("u3", "Welcome back")) == 1
     # Blocks are private: u1 never hears about it.
     assert not any("block" in text.lower() for text in platform.texts(target="u1"))
 
 
+async def test_a_skip_holds_for_the_scheduled_round_it_names_despite_a_run_now(
+    community: Community, kindred: Kindred
+) -> None:
+    """Issue #18: a member who skipped "the round of Mon 30 Nov" was paired on Mon
+    30 Nov because an admin's run-now before it used the skip up."""
+    await program_with(community, SIX[:4])
+    assert "sit out the round of Mon 30 Nov" in await community.say("coffee skip", "u0")
+    assert "Round started" in await community.say("coffee run-now")
+    await community.advance(FIRST_ROUND)
+    await community.advance(FIRST_ROUND + WEEK)
+    manual, skipped, after = await stored_rounds(kindred)
+    assert manual.manual and skipped.occurrence == FIRST_ROUND
+
+    async def paired(round_: CoffeeRound) -> set[str]:
+        return {user for group in await stored_groups(kindred, round_.id or 0) for user in group}
+
+    assert "u0" not in await paired(manual)
+    assert "u0" not in await paired(skipped)
+    assert "u0" in await paired(after)
+
+
 async def test_rounds_avoid_repeats_and_rotate_the_trio(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
     nine = [Person(f"p{index}", company=f"c{index}") for index in range(9)]
-    await program_with(kindred, platform, nine)
+    await program_with(community, nine)
     met: set[frozenset[str]] = set()
     trios: list[frozenset[str]] = []
     for week in range(3):
-        await advance(kindred, clock, FIRST_ROUND + week * WEEK)
+        await community.advance(FIRST_ROUND + week * WEEK)
         round_ = (await stored_rounds(kindred))[-1]
         groups = await stored_groups(kindred, round_.id or 0)
         assert sorted(len(group) for group in groups) == [2, 2, 2, 3]
@@ -160,11 +176,11 @@ async def test_rounds_avoid_repeats_and_rotate_the_trio(
 
 
 async def test_each_group_gets_a_starter_none_of_its_members_has_seen(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:4])
+    await program_with(community, SIX[:4])
     for week in range(5):
-        await advance(kindred, clock, FIRST_ROUND + week * WEEK)
+        await community.advance(FIRST_ROUND + week * WEEK)
     async with kindred.db.sessions() as session:
         rows = (
             await session.execute(
@@ -183,10 +199,10 @@ async def test_each_group_gets_a_starter_none_of_its_members_has_seen(
 
 
 async def test_reminder_and_follow_up_reach_groups_that_did_not_say_they_met(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:4])
-    await advance(kindred, clock, FIRST_ROUND)
+    await program_with(community, SIX[:4])
+    await community.advance(FIRST_ROUND)
     [round_] = await stored_rounds(kindred)
     first, second = await stored_groups(kindred, round_.id or 0)
     async with kindred.db.sessions() as session:
@@ -203,59 +219,59 @@ async def test_reminder_and_follow_up_reach_groups_that_did_not_say_they_met(
     [intro] = [
         sent for sent in platform.sent if set(platform.groups.get(sent.target, [])) == set(first)
     ]
-    intro_reply = await press(kindred, first[0], "coffee.met", str(group_ids[0]), intro.ref)
+    intro_reply = await community.press("coffee.met", first[0], str(group_ids[0]), intro.ref)
     assert intro_reply.update_original is None
     assert intro_reply.message is not None and intro_reply.message.text == "Thanks, noted: Met."
 
     # Half-way (Thursday 20:00 UTC): only the second group is reminded.
-    await advance(kindred, clock, FIRST_ROUND + timedelta(days=3, hours=11))
+    await community.advance(FIRST_ROUND + timedelta(days=3, hours=11))
     assert not [t for t in platform.texts("post") if "Halfway" in t]
-    await advance(kindred, clock, FIRST_ROUND + timedelta(days=3, hours=12))
+    await community.advance(FIRST_ROUND + timedelta(days=3, hours=12))
     reminders = [sent for sent in platform.sent if sent.kind == "post" and "Halfway" in sent.text]
     assert [set(platform.groups[sent.target]) for sent in reminders] == [set(second)]
 
     # A day before the next round: "Did you meet?" to the second group's members only.
-    await advance(kindred, clock, FIRST_ROUND + timedelta(days=6))
+    await community.advance(FIRST_ROUND + timedelta(days=6))
     for user in first:
-        assert dms(platform, user, "Did you meet") == []
+        assert community.dms(user, "Did you meet") == []
     for user in second:
         [question] = [s for s in platform.sent if s.target == user and "Did you meet" in s.text]
         assert [b.label for b in question.message.buttons] == ["Met", "Not yet", "Didn't happen"]
 
-    answer = await press(kindred, second[0], "coffee.not_yet", str(group_ids[1]))
+    answer = await community.press("coffee.not_yet", second[0], str(group_ids[1]))
     assert answer.update_original is not None
     assert [b.label for b in answer.update_original.buttons] == ["Met"]
-    answer = await press(kindred, second[1], "coffee.didnt_happen", str(group_ids[1]))
+    answer = await community.press("coffee.didnt_happen", second[1], str(group_ids[1]))
     assert answer.update_original is not None and answer.update_original.buttons == ()
     assert "didn't happen" in plain(answer.update_original.text)
 
-    stats = await say(kindred, "coffee stats")
+    stats = await community.say("coffee stats")
     assert "meet rate 50%" in stats
     # The last answer wins: the second group met after all.
-    await press(kindred, second[0], "coffee.met", str(group_ids[1]))
-    stats = await say(kindred, "coffee stats")
+    await community.press("coffee.met", second[0], str(group_ids[1]))
+    stats = await community.say("coffee stats")
     assert "meet rate 100%" in stats
     assert "met 2/2 (2 answered)" in stats
 
 
 async def test_members_who_ignore_follow_ups_are_paused_kindly(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:3])
+    await program_with(community, SIX[:3])
     for week in range(3):
         round_time = FIRST_ROUND + week * WEEK
-        await advance(kindred, clock, round_time)
-        await advance(kindred, clock, round_time + timedelta(days=3, hours=12))
-        await advance(kindred, clock, round_time + timedelta(days=6))
+        await community.advance(round_time)
+        await community.advance(round_time + timedelta(days=3, hours=12))
+        await community.advance(round_time + timedelta(days=6))
         # Everyone but u1 answers "Did you meet?".
         for user in ("u0", "u2"):
             [question] = [s for s in platform.sent if s.target == user and s.message.buttons]
-            await press(kindred, user, "coffee.met", question.message.buttons[0].value)
+            await community.press("coffee.met", user, question.message.buttons[0].value)
             platform.sent.remove(question)
         assert (await membership(kindred, "u1")).ignored_followups == week
     # The fourth round closes the third: u1 ignored three follow-ups in a row.
-    await advance(kindred, clock, FIRST_ROUND + 3 * WEEK)
-    [notice] = dms(platform, "u1", "paused")
+    await community.advance(FIRST_ROUND + 3 * WEEK)
+    [notice] = community.dms("u1", "paused")
     assert "/kindred coffee resume" in notice
     latest = (await stored_rounds(kindred))[-1]
     assert {user for g in await stored_groups(kindred, latest.id or 0) for user in g} == {
@@ -264,32 +280,32 @@ async def test_members_who_ignore_follow_ups_are_paused_kindly(
     }
     assert (await membership(kindred, "u0")).ignored_followups == 0
 
-    assert "Welcome back" in await say(kindred, "coffee resume", "u1")
+    assert "Welcome back" in await community.say("coffee resume", "u1")
     assert (await membership(kindred, "u1")).ignored_followups == 0
-    await advance(kindred, clock, FIRST_ROUND + 4 * WEEK)
+    await community.advance(FIRST_ROUND + 4 * WEEK)
     latest = (await stored_rounds(kindred))[-1]
     assert "u1" in {user for g in await stored_groups(kindred, latest.id or 0) for user in g}
 
 
 async def test_a_timed_pause_resumes_once_with_a_message(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:2])
-    await say(kindred, "coffee pause 1", "u0")
+    await program_with(community, SIX[:2])
+    await community.say("coffee pause 1", "u0")
     resume_at = clock.now + WEEK
-    await advance(kindred, clock, resume_at - timedelta(minutes=1))
+    await community.advance(resume_at - timedelta(minutes=1))
     assert (await membership(kindred, "u0")).paused
-    await advance(kindred, clock, resume_at)
-    await advance(kindred, clock, resume_at + timedelta(minutes=1))
+    await community.advance(resume_at)
+    await community.advance(resume_at + timedelta(minutes=1))
     assert not (await membership(kindred, "u0")).paused
-    [message] = dms(platform, "u0", "Welcome back")
+    [message] = community.dms("u0", "Welcome back")
     assert "Mon 07 Dec, 09:00" in message
 
 
 async def test_deactivated_accounts_and_bots_are_not_paired(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:4])
+    await program_with(community, SIX[:4])
     platform.add_members(
         WORKSPACE,
         MemberInfo("u0", "U0"),
@@ -297,7 +313,7 @@ async def test_deactivated_accounts_and_bots_are_not_paired(
         MemberInfo("u2", "U2", deactivated=True),
         MemberInfo("u3", "U3", is_bot=True),
     )
-    await advance(kindred, clock, FIRST_ROUND)
+    await community.advance(FIRST_ROUND)
     [round_] = await stored_rounds(kindred)
     [group] = await stored_groups(kindred, round_.id or 0)
     assert set(group) == {"u0", "u1"}
@@ -308,9 +324,13 @@ async def test_deactivated_accounts_and_bots_are_not_paired(
 
 
 async def test_an_unreachable_platform_falls_back_to_stored_flags(
-    kindred: Kindred, platform: FakePlatform, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    community: Community,
+    kindred: Kindred,
+    platform: FakePlatform,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await program_with(kindred, platform, SIX[:3])
+    await program_with(community, SIX[:3])
     async with kindred.db.transaction() as session:
         member = (await session.execute(select(Member).where(Member.user_id == "u2"))).scalar_one()
         member.deactivated = True
@@ -319,16 +339,20 @@ async def test_an_unreachable_platform_falls_back_to_stored_flags(
         raise TransientPlatformError("connection reset")
 
     monkeypatch.setattr(platform, "list_members", unreachable)
-    await advance(kindred, clock, FIRST_ROUND)
+    await community.advance(FIRST_ROUND)
     [round_] = await stored_rounds(kindred)
     assert not round_.members_checked
     assert {u for g in await stored_groups(kindred, round_.id or 0) for u in g} == {"u0", "u1"}
 
 
 async def test_a_failure_inside_the_round_leaves_nothing_and_is_retried(
-    kindred: Kindred, platform: FakePlatform, clock: Clock, monkeypatch: pytest.MonkeyPatch
+    community: Community,
+    kindred: Kindred,
+    platform: FakePlatform,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    await program_with(kindred, platform, SIX[:4])
+    await program_with(community, SIX[:4])
     real = service.make_groups
     calls = 0
 
@@ -340,7 +364,7 @@ async def test_a_failure_inside_the_round_leaves_nothing_and_is_retried(
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(service, "make_groups", crash_once)
-    await advance(kindred, clock, FIRST_ROUND)
+    await community.advance(FIRST_ROUND)
     assert await stored_rounds(kindred) == []
     assert intros(platform) == []
     async with kindred.db.sessions() as session:
@@ -350,7 +374,7 @@ async def test_a_failure_inside_the_round_leaves_nothing_and_is_retried(
         # The round's claim rolled back with the round, so the next tick may claim it.
         assert (await session.execute(coffee_claims)).scalar() == 0
 
-    await advance(kindred, clock, FIRST_ROUND + timedelta(minutes=1))
+    await community.advance(FIRST_ROUND + timedelta(minutes=1))
     [round_] = await stored_rounds(kindred)
     assert round_.occurrence == FIRST_ROUND
     assert len(intros(platform)) == 2
@@ -387,9 +411,9 @@ class HangingPlatform(FakePlatform):
 
 
 async def test_a_crash_between_claim_and_delivery_resumes_without_re_pairing(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX)
+    await program_with(community, SIX)
     clock.now = FIRST_ROUND
     await kindred.scheduler.catch_up()  # the round commits; nothing delivered yet
     [round_] = await stored_rounds(kindred)
@@ -414,7 +438,7 @@ async def test_a_crash_between_claim_and_delivery_resumes_without_re_pairing(
     flaky.posts_left = None
     kindred.attach(flaky)
     await kindred.scheduler.catch_up()
-    await deliver(kindred)
+    await community.deliver()
 
     assert len(await stored_rounds(kindred)) == 1
     assert await stored_groups(kindred, round_.id or 0) == groups
@@ -428,12 +452,12 @@ async def test_a_crash_between_claim_and_delivery_resumes_without_re_pairing(
 
 
 async def test_run_now_and_the_scheduled_round_in_one_minute_make_one_round(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:4])
+    await program_with(community, SIX[:4])
     clock.now = FIRST_ROUND
-    assert "Round started" in await say(kindred, "coffee run-now")
-    await advance(kindred, clock, FIRST_ROUND + timedelta(seconds=30))
+    assert "Round started" in await community.say("coffee run-now")
+    await community.advance(FIRST_ROUND + timedelta(seconds=30))
     assert len(await stored_rounds(kindred)) == 1
     async with kindred.db.sessions() as session:
         program = (await session.execute(select(CoffeeProgram))).scalar_one()
@@ -441,15 +465,15 @@ async def test_run_now_and_the_scheduled_round_in_one_minute_make_one_round(
 
 
 async def test_a_round_missed_for_longer_than_the_catch_up_window_is_skipped(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:2])
-    await advance(kindred, clock, FIRST_ROUND + timedelta(hours=13))
+    await program_with(community, SIX[:2])
+    await community.advance(FIRST_ROUND + timedelta(hours=13))
     assert await stored_rounds(kindred) == []
     async with kindred.db.sessions() as session:
         program = (await session.execute(select(CoffeeProgram))).scalar_one()
     assert program.next_round_at == FIRST_ROUND + WEEK
-    await advance(kindred, clock, FIRST_ROUND + WEEK)
+    await community.advance(FIRST_ROUND + WEEK)
     assert len(await stored_rounds(kindred)) == 1
 
 
@@ -464,7 +488,7 @@ async def test_two_replicas_on_postgres_make_one_round(
     for replica in (first, second):
         replica.attach(platform)
     try:
-        await program_with(first, platform, SIX)
+        await program_with(Community(first, platform, clock), SIX)
         await second.start(dispatch=False, schedule=False)
         clock.now = FIRST_ROUND
         await asyncio.gather(first.scheduler.catch_up(), second.scheduler.catch_up())
@@ -491,10 +515,10 @@ async def test_two_replicas_on_postgres_make_one_round(
 
 
 async def test_trios_wanted_but_two_members_make_a_pair(
-    kindred: Kindred, platform: FakePlatform, clock: Clock
+    community: Community, kindred: Kindred, platform: FakePlatform, clock: Clock
 ) -> None:
-    await program_with(kindred, platform, SIX[:2], setup=BERLIN_MONDAYS + " group_size=3")
-    await advance(kindred, clock, FIRST_ROUND)
+    await program_with(community, SIX[:2], setup=BERLIN_MONDAYS + " group_size=3")
+    await community.advance(FIRST_ROUND)
     [round_] = await stored_rounds(kindred)
     # Two members with trios wanted: one pair, nobody dropped.
     assert round_.groups == 1 and round_.left_out == []
