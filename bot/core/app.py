@@ -79,7 +79,7 @@ class Kindred:
             self._adapters_started -= 1
             return
         self._adapters_started = 0
-        self.scheduler.shutdown()
+        await self.scheduler.shutdown()
         self.dispatcher.stop()
         if self._dispatcher_task is not None:
             await self._dispatcher_task
