@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot.core.arguments import ArgumentError, parse_words, split_words, validate
+from bot.core.arguments import ArgumentError, echo, parse_words, split_words, validate
 from bot.core.context import CommandError, Context
 from bot.core.dispatcher import OutboxDispatcher
 from bot.core.housekeeping import schedule_housekeeping
@@ -106,7 +106,7 @@ class Kindred:
         try:
             spec, args = self._resolve_command(inbound)
         except ArgumentError as error:
-            return Reply.text(str(error))
+            return Reply.text(error.markup)
         if spec is None:
             return self._unknown_command(inbound.text)
         if spec.admin and not await self._is_admin(inbound):
@@ -136,7 +136,9 @@ class Kindred:
         attempt = " ".join(words[:2]).lower()
         close = difflib.get_close_matches(attempt, names, n=1, cutoff=0.5)
         hint = f" Did you mean `/kindred {close[0]}`?" if close else ""
-        return Reply.text(f"I don't know `/kindred {text.strip()}`.{hint} Try `/kindred help`.")
+        return Reply.text(
+            f"I don't know `/kindred {echo(text.strip())}`.{hint} Try `/kindred help`."
+        )
 
     async def _is_admin(self, inbound: Inbound) -> bool:
         platform = self.platforms[inbound.platform]
@@ -172,7 +174,9 @@ class Kindred:
                     args=args,
                 )
                 reply = await handler(context)
-        except (CommandError, ArgumentError, TemplateProblem) as refusal:
+        except ArgumentError as refusal:
+            return Reply.text(refusal.markup)
+        except (CommandError, TemplateProblem) as refusal:
             return Reply.text(str(refusal))
         except Exception:
             reference = uuid.uuid4().hex[:8]
