@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.core.arguments import ArgumentError, echo, parse_words, split_words, validate
+from bot.core.cleaning import clean_inbound
 from bot.core.context import CommandError, Context
 from bot.core.dispatcher import OutboxDispatcher
 from bot.core.housekeeping import schedule_housekeeping
@@ -87,6 +88,7 @@ class Kindred:
 
     async def handle(self, inbound: Inbound) -> Reply | None:
         """Act on one inbound event and return the inline reply, if any."""
+        inbound = clean_inbound(inbound)
         if inbound.kind == "command":
             return await self._command(inbound)
         if inbound.kind in {"button", "modal_submit"}:
@@ -119,7 +121,7 @@ class Kindred:
             return spec, validate(spec, inbound.options) if spec else {}
         words = split_words(inbound.text)
         if not words:
-            words = ["help"]
+            words = split_words("help")
         spec, used = self.registry.find_command(words)
         if spec is None:
             return None, {}

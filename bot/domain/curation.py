@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from bot.core.mentions import MEMBER_TEXT_END, MEMBER_TEXT_START
+from bot.core.cleaning import CONTROL_CHARACTERS, without_control_characters
 
 MAX_URL_LENGTH = 2000
 MAX_TAGS = 5
@@ -64,7 +64,6 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters with a meaning in neutral markup links (`[label](url)`) or Slack's
 # `<url|label>`: percent-encoded in a link so the link can never be broken open.
 _MARKUP_URL_UNSAFE = re.compile(r"[()\[\]<>|\s\"'`@]")
-_CONTROL = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{MEMBER_TEXT_START}{MEMBER_TEXT_END}]")
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>|\"]+", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_~"
 _TAG_TOKEN = re.compile(r"^#([A-Za-z0-9][A-Za-z0-9_\-]*)[.,;:!?]*$")
@@ -106,7 +105,7 @@ def normalise_url(text: str) -> NormalisedUrl:
         raise CurationError("Give me a link to curate, like https://example.com/article.")
     if len(candidate) > MAX_URL_LENGTH:
         raise CurationError(f"That link is longer than {MAX_URL_LENGTH} characters.")
-    if _CONTROL.search(candidate) or any(character.isspace() for character in candidate):
+    if CONTROL_CHARACTERS.search(candidate) or any(character.isspace() for character in candidate):
         raise CurationError("That link contains spaces or control characters.")
     scheme_match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*):", candidate)
     if scheme_match is None or (
@@ -243,7 +242,7 @@ def canonical_tag(text: str) -> str:
 def clean_text(text: str) -> str:
     """Member text as stored: no control characters (invalid in the Atom feed's
     XML) and no mention-safety sentinels, whitespace collapsed."""
-    return " ".join(_CONTROL.sub(" ", text).split())
+    return " ".join(without_control_characters(text, " ").split())
 
 
 def display_title(title: str) -> str:
