@@ -27,8 +27,10 @@ from bot.domain.coffee import (
     rates,
 )
 from bot.services.coffee import (
+    STARTERS_FILE,
     answer_buttons,
     channel_link,
+    check_starters,
     manual_round_job,
     plan_round,
     platform_members,
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
     from bot.core.app import Kindred
 
 handlers = Handlers("coffee")
+handlers.config_file(STARTERS_FILE)(check_starters)
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")
 MAX_PAUSE_WEEKS = 12

@@ -11,12 +11,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
+from bot.core.config_files import check_config_dir
 from bot.core.settings import Settings, SettingsError, load_settings
 from storage.db import Database
 from storage.types import utcnow
 
 if TYPE_CHECKING:
     from bot.core.app import Kindred
+    from bot.core.registry import Registry
 
 log = logging.getLogger("kindred")
 PLATFORM_CHOICES = ("console", "slack", "discord", "all")
@@ -163,10 +165,23 @@ async def ensure_schema(db: Database, settings: Settings) -> None:
     await db.upgrade()
 
 
+def config_problems(settings: Settings, registry: Registry) -> list[str]:
+    """What is wrong in the config folder, one line per problem with file and line."""
+    problems = check_config_dir(settings.config_dir, registry.config_files)
+    return [problem.describe(settings.config_dir.parent) for problem in problems]
+
+
 async def run(settings: Settings, requested: str | None) -> int:
+    from bot.commands import build_registry
     from bot.core.app import Kindred
 
     platforms = choose_platforms(settings, requested)
+    registry = build_registry()
+    problems = config_problems(settings, registry)
+    if problems:
+        raise StartupRefused(
+            "Kindred will not start: fix these config files first.\n- " + "\n- ".join(problems)
+        )
     db = Database(settings.database_url)
     try:
         await ensure_schema(db, settings)
@@ -175,7 +190,7 @@ async def run(settings: Settings, requested: str | None) -> int:
         def clock() -> datetime:
             return utcnow() + offset[0]
 
-        kindred = Kindred(settings, db, clock=clock)
+        kindred = Kindred(settings, db, clock=clock, registry=registry)
         servers = []
         if "console" in platforms:
             from bot.adapters.console import serve_console
@@ -250,6 +265,15 @@ async def check(settings: Settings) -> int:
                 )
     finally:
         await db.dispose()
+    from bot.commands import build_registry
+
+    problems = config_problems(settings, build_registry())
+    if problems:
+        ok = False
+        for problem in problems:
+            print(f"✗ {problem}")
+    else:
+        print(f"✓ Config files in {settings.config_dir}: valid.")
     print(_platform_line("Slack", settings.slack_configured, _slack_missing(settings)))
     print(_platform_line("Discord", settings.discord_configured, ["DISCORD_BOT_TOKEN"]))
     if not _any_platform(settings):

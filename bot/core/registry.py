@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from bot.core.app import Kindred
+    from bot.core.config_files import FileCheck
     from bot.core.context import Context
     from bot.core.platform import InboundKind, Reply
 
@@ -101,6 +102,16 @@ class Handlers:
     events: list[EventSpec] = field(default_factory=list)
     startup: list[StartupHook] = field(default_factory=list)
     routes: list[tuple[str, str, WebHandler]] = field(default_factory=list)
+    config_files: list[tuple[str, FileCheck]] = field(default_factory=list)
+
+    def config_file(self, name: str) -> Callable[[FileCheck], FileCheck]:
+        """Check `config/<name>` at start and in `kindred check` (bot/core/config_files)."""
+
+        def register(check: FileCheck) -> FileCheck:
+            self.config_files.append((name, check))
+            return check
+
+        return register
 
     def route(self, method: str, path: str) -> Callable[[WebHandler], WebHandler]:
         """Serve `path` on Kindred's HTTP server (KINDRED_HTTP_HOST:KINDRED_HTTP_PORT)."""
@@ -156,6 +167,7 @@ class Registry:
         self.startup: list[StartupHook] = []
         self.routes: dict[tuple[str, str], WebHandler] = {}
         self.features: list[str] = []
+        self.config_files: dict[str, list[FileCheck]] = {}
 
     @classmethod
     def merge(cls, collections: Iterable[Handlers]) -> Registry:
@@ -192,6 +204,8 @@ class Registry:
         for event in collection.events:
             self.events.setdefault(event.kind, []).append(event)
         self.startup.extend(collection.startup)
+        for name, check in collection.config_files:
+            self.config_files.setdefault(name, []).append(check)
         for method, path, handler in collection.routes:
             if (method, path) in self.routes:
                 raise DuplicateRegistrationError(f"route {method} {path} registered twice")
