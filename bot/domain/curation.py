@@ -8,7 +8,9 @@ values they read from storage, and the unit tests call them with hand-built ones
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
+import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -124,7 +126,12 @@ def normalise_url(text: str) -> NormalisedUrl:
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".").lower()
     if scheme not in DEFAULT_PORTS or not host or ("." not in host and not _is_ip_literal(host)):
+        if host == "localhost":
+            _refuse_non_public(host, "this machine (a loopback name)")
         raise CurationError("That doesn't look like a web link. Use the full https://… address.")
+    reason = non_public_reason(host)
+    if reason is not None:
+        _refuse_non_public(host, reason)
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
@@ -142,6 +149,44 @@ def normalise_url(text: str) -> NormalisedUrl:
     url = urlunsplit((scheme, netloc, path, query, ""))
     domain = host.removeprefix("www.")
     return NormalisedUrl(url=url, domain=domain)
+
+
+def non_public_reason(host: str) -> str | None:
+    """Why `host` (lowercase, no brackets) is not on the public internet, if it is
+    not: loopback, private and link-local hosts are refused alike, whether written
+    as a name (`localhost`) or an address in any form (`127.0.0.1`, `127.1`, `::1`)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return "this machine (a loopback name)"
+    if not _is_ip_literal(host):
+        return None  # a public-looking name; the title fetcher checks what it resolves to
+    try:
+        if ":" in host:
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
+                host.split("%", 1)[0]
+            )
+        else:
+            # inet_aton reads every form a browser accepts: 127.1, 2130706433.
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))
+    except (ValueError, OSError):
+        return "not a valid address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "a loopback address (this machine)"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_private:
+        return "a private network address"
+    if not ip.is_global or ip.is_multicast:
+        return "a reserved address"
+    return None
+
+
+def _refuse_non_public(host: str, reason: str) -> None:
+    raise CurationError(
+        f"That doesn't look like a web link anyone can open: {host} is {reason}, not a "
+        "public address. Share the page's public https://… address."
+    )
 
 
 def _is_ip_literal(host: str) -> bool:
