@@ -29,7 +29,7 @@ feature = Feature(
     highlights=("coffee join", "coffee status", "coffee skip"),
     tables=coffee,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
-    check=service.check_starters,
+    config_files={service.STARTERS_FILE: service.check_starters},
     metrics=service.metrics,
 )
 

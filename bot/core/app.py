@@ -12,14 +12,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from bot.core.arguments import ArgumentError, parse_words, split_words, validate
+from bot.core.arguments import ArgumentError, echo, parse_words, split_words, validate
+from bot.core.cleaning import clean_inbound
 from bot.core.context import Context, Preparation
 from bot.core.dispatcher import OutboxDispatcher
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
 from bot.core.formatting import feature_help, find_feature, help_overview
 from bot.core.housekeeping import schedule_housekeeping
-from bot.core.mentions import member_text
 from bot.core.outbox import Outbox
 from bot.core.platform import Inbound, Message, Platform, Reply
 from bot.core.registry import CommandSpec, Handler, Handlers, Prepare, Registry
@@ -33,8 +33,6 @@ from storage.types import utcnow
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-# Refusals that repeat what a member typed quote at most this much of it.
-MAX_ECHO = 200
 
 
 class Kindred:
@@ -104,7 +102,7 @@ class Kindred:
             self._adapters_started -= 1
             return
         self._adapters_started = 0
-        self.scheduler.shutdown()
+        await self.scheduler.shutdown()
         self.dispatcher.stop()
         if self._dispatcher_task is not None:
             await self._dispatcher_task
@@ -112,6 +110,7 @@ class Kindred:
 
     async def handle(self, inbound: Inbound) -> Reply | None:
         """Act on one inbound event and return the inline reply, if any."""
+        inbound = clean_inbound(inbound)
         if inbound.kind == "command":
             return await self._command(inbound)
         if inbound.kind in {"button", "modal_submit"}:
@@ -131,7 +130,7 @@ class Kindred:
         try:
             spec, args = self._resolve_command(inbound)
         except ArgumentError as error:
-            return Reply.text(str(error))
+            return Reply.text(error.markup)
         if spec is None:
             return self._unknown_command(inbound.text)
         if spec.admin and not await self._is_admin(inbound):
@@ -146,7 +145,7 @@ class Kindred:
             return spec, validate(spec, inbound.options) if spec else {}
         words = split_words(inbound.text)
         if not words:
-            words = ["help"]
+            words = split_words("help")
         spec, used = self.registry.find_command(words)
         if spec is None:
             return None, {}
@@ -158,14 +157,15 @@ class Kindred:
         if feature is not None:
             if len(words) == 1:
                 return Reply.text(feature_help(feature))
-            missing = member_text(" ".join(words[:2])[:MAX_ECHO])
+            missing = echo(" ".join(words[:2]))
             return Reply.text(f"There is no `/kindred {missing}`.\n{feature_help(feature)}")
         names = [spec.name for spec in self.registry.commands.values()]
         attempt = " ".join(words[:2]).lower()
         close = difflib.get_close_matches(attempt, names, n=1, cutoff=0.5)
         hint = f" Did you mean `/kindred {close[0]}`?" if close else ""
-        echoed = member_text(text.strip()[:MAX_ECHO])
-        return Reply.text(f"I don't know `/kindred {echoed}`.{hint} Try `/kindred help`.")
+        return Reply.text(
+            f"I don't know `/kindred {echo(text.strip())}`.{hint} Try `/kindred help`."
+        )
 
     async def _is_admin(self, inbound: Inbound) -> bool:
         platform = self.platforms[inbound.platform]
@@ -211,7 +211,9 @@ class Kindred:
                     prepared=prepared,
                 )
                 reply = await handler(context)
-        except (CommandError, ArgumentError, TemplateProblem) as refusal:
+        except ArgumentError as refusal:
+            return Reply.text(refusal.markup)
+        except (CommandError, TemplateProblem) as refusal:
             return Reply.text(str(refusal))
         except Exception:
             reference = uuid.uuid4().hex[:8]

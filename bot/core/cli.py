@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.engine import make_url
 
 from bot import __version__
 from bot.core.errors import StartupRefused
 from bot.core.feature import config_problems
 from bot.core.settings import Settings, SettingsError, load_settings
-from storage.db import Database
+from storage.db import Database, connection_problem
 from storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -141,7 +145,7 @@ async def ensure_schema(db: Database, settings: Settings) -> None:
     except Exception as error:
         raise StartupRefused(
             f"Cannot reach the database ({db.url.render_as_string(hide_password=True)}): "
-            f"{error.__class__.__name__}: {error}"
+            f"{connection_problem(error, db.url)}"
         ) from error
     if state.status == "current":
         return
@@ -162,9 +166,16 @@ async def ensure_schema(db: Database, settings: Settings) -> None:
 
 
 async def run(settings: Settings, requested: str | None) -> int:
+    from bot.commands import declared_features
     from bot.core.app import Kindred
 
     platforms = choose_platforms(settings, requested)
+    features = declared_features()
+    problems = config_problems(features, settings)
+    if problems:
+        raise StartupRefused(
+            "Kindred will not start: fix these config files first.\n- " + "\n- ".join(problems)
+        )
     db = Database(settings.database_url)
     try:
         await ensure_schema(db, settings)
@@ -173,10 +184,7 @@ async def run(settings: Settings, requested: str | None) -> int:
         def clock() -> datetime:
             return utcnow() + offset[0]
 
-        kindred = Kindred(settings, db, clock=clock)
-        problems = config_problems(kindred.features, settings)
-        if problems:
-            raise StartupRefused("Fix these config files first:\n" + "\n".join(problems))
+        kindred = Kindred(settings, db, clock=clock, features=features)
         servers = []
         if "console" in platforms:
             from bot.adapters.console import serve_console
@@ -229,41 +237,76 @@ async def serve_web(kindred: Kindred, settings: Settings) -> None:
 
 
 async def check(settings: Settings) -> int:
-    print(f"Kindred {__version__}")
-    ok = True
-    db = Database(settings.database_url)
-    where = db.url.render_as_string(hide_password=True)
-    try:
-        if not await db.ping():
-            ok = False
-            print(f"✗ Database {where}: not reachable.")
-        else:
-            state = await db.migration_state()
-            if state.status == "current":
-                print(f"✓ Database {where}: reachable, schema up to date.")
-            elif state.status == "ahead":
-                ok = False
-                print(f"✗ Database {where}: migrated by a newer Kindred.")
-            else:
-                print(
-                    f"! Database {where}: reachable, schema {state.status}; "
-                    "`kindred db upgrade` (or the first `kindred run`) will migrate it."
-                )
-    finally:
-        await db.dispose()
+    """Report what is configured; reads only: no file, folder or schema is created."""
     from bot.commands import declared_features
 
+    print(f"Kindred {__version__}")
+    ok = await _check_database(settings)
     problems = config_problems(declared_features(), settings)
-    ok = ok and not problems
-    for problem in problems:
-        print(f"✗ Config {problem}")
-    if not problems:
+    if problems:
+        ok = False
+        for problem in problems:
+            print(f"✗ {problem}")
+    else:
         print(f"✓ Config files in {settings.config_dir}: valid.")
     print(_platform_line("Slack", settings.slack_configured, _slack_missing(settings)))
     print(_platform_line("Discord", settings.discord_configured, ["DISCORD_BOT_TOKEN"]))
     if not _any_platform(settings):
         print("→ No platform is configured: `kindred run` starts the console adapter.")
     return 0 if ok else 1
+
+
+async def _check_database(settings: Settings) -> bool:
+    url = make_url(settings.database_url)
+    where = url.render_as_string(hide_password=True)
+    missing = _missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        return _sqlite_to_be_created(where, missing)
+    db = Database(settings.database_url, read_only=True)
+    try:
+        problem = await db.unreachable()
+        if problem is not None:
+            print(f"✗ Database {where}: not reachable. {problem[0].upper()}{problem[1:]}")
+            return False
+        state = await db.migration_state()
+    finally:
+        await db.dispose()
+    if state.status == "current":
+        print(f"✓ Database {where}: reachable, schema up to date.")
+    elif state.status == "ahead":
+        print(f"✗ Database {where}: migrated by a newer Kindred.")
+        return False
+    else:
+        print(
+            f"! Database {where}: reachable, schema {state.status}; "
+            "`kindred db upgrade` (or the first `kindred run`) will migrate it."
+        )
+    return True
+
+
+def _missing_sqlite_file(database_url: str) -> Path | None:
+    """The SQLite file DATABASE_URL names, when it does not exist (yet)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = Path(url.database)
+    return None if path.exists() else path
+
+
+def _sqlite_to_be_created(where: str, path: Path) -> bool:
+    """A SQLite file that does not exist yet is fine if it can be created there."""
+    folder = path.resolve().parent
+    existing = folder
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        print(f"✗ Database {where}: the file does not exist and {existing} is not writable.")
+        return False
+    print(
+        f"! Database {where}: reachable, schema empty; `kindred db upgrade` (or the first "
+        f"`kindred run`) will create {path} and migrate it."
+    )
+    return True
 
 
 def _slack_missing(settings: Settings) -> list[str]:

@@ -6,12 +6,13 @@ declared features; nothing is registered by hand in a second place."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.config_files import FileCheck, check_config_dir
 from bot.core.registry import Handlers
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
@@ -21,9 +22,6 @@ TickRun = Callable[[Runtime, datetime], Awaitable[object]]
 # The earliest moment after `now` at which the tick has something to do (None:
 # nothing scheduled), so a simulated clock can jump straight there.
 NextDue = Callable[[Runtime, datetime], Awaitable[datetime | None]]
-# Start-up and `kindred check` validation of a feature's own config files: the
-# problems found, each naming the file (and line where there is one).
-ConfigCheck = Callable[[Settings], Sequence[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +57,9 @@ class Feature:
     highlights: tuple[str, ...] = ()
     tables: ModuleType | None = None
     ticks: tuple[Tick, ...] = ()
-    check: ConfigCheck | None = None
+    # The config files the feature reads (`config/<name>`), each with the check of
+    # its content run at start and by `kindred check` (bot/core/config_files.py).
+    config_files: Mapping[str, FileCheck] = field(default_factory=dict)
     metrics: MetricsHook | None = None
 
     @property
@@ -68,10 +68,12 @@ class Feature:
 
 
 def config_problems(features: Sequence[Feature], settings: Settings) -> list[str]:
-    """Every declared feature's config check, for `kindred run` and `kindred check`."""
-    return [
-        f"{feature.name}: {problem}"
-        for feature in features
-        if feature.check is not None
-        for problem in feature.check(settings)
-    ]
+    """What is wrong in the config folder, one line per problem with its file and
+    line: every YAML file and template parses, and each file a feature declared
+    passes that feature's check. For `kindred run` and `kindred check`."""
+    checks: dict[str, list[FileCheck]] = {}
+    for feature in features:
+        for name, check in feature.config_files.items():
+            checks.setdefault(name, []).append(check)
+    problems = check_config_dir(settings.config_dir, checks)
+    return [problem.describe(settings.config_dir.parent) for problem in problems]

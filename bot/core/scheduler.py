@@ -3,8 +3,9 @@ occurrence first (exactly once across replicas and restarts, DESIGN.md §3)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -23,6 +24,9 @@ Tick = Callable[[datetime], Awaitable[object]]
 # How far back a trigger's most recent fire time is looked for: a replica that
 # was down at the scheduled moment still runs the occurrence when it comes back.
 CATCH_UP_WINDOW = timedelta(hours=12)
+
+# How long `shutdown` lets a job that is mid-transaction finish before cancelling it.
+SHUTDOWN_GRACE_SECONDS = 30.0
 
 
 def latest_occurrence(trigger: BaseTrigger, now: datetime) -> datetime | None:
@@ -70,12 +74,16 @@ class JobScheduler:
         self.ticks: dict[str, Tick] = {}
         # Occurrences this replica ran, so callers can tell whether anything happened.
         self.runs = 0
+        # Runs APScheduler started: `shutdown` waits for them, so none outlives the
+        # database it writes to (or the event loop it runs on).
+        self._running: set[asyncio.Task[object]] = set()
+        self._stopping = False
 
     def schedule(self, job: str, trigger: BaseTrigger, work: ClaimedWork) -> None:
         """(Re)schedule `job`; each of its occurrences runs exactly once."""
         self.triggers[job] = (trigger, work)
         self.scheduler.add_job(
-            self.fire,
+            self._scheduled_fire,
             trigger,
             args=[job],
             id=job,
@@ -98,7 +106,7 @@ class JobScheduler:
         occurrences are due and runs each through `run_claimed`."""
         self.ticks[name] = tick
         self.scheduler.add_job(
-            self._tick,
+            self._scheduled_tick,
             IntervalTrigger(seconds=seconds),
             args=[name],
             id=name,
@@ -150,6 +158,28 @@ class JobScheduler:
         except Exception:
             log.exception("periodic %s failed; it runs again next period", name)
 
+    async def _scheduled_fire(self, job: str) -> None:
+        await self._tracked(self.fire(job))
+
+    async def _scheduled_tick(self, name: str) -> None:
+        await self._tracked(self._tick(name))
+
+    async def _tracked(self, work: Coroutine[object, object, object]) -> None:
+        """Run one APScheduler-started run as a task of our own.
+
+        APScheduler's shutdown cancels the runs it started and cannot wait for them;
+        a run cancelled mid-transaction can leave aiosqlite's worker thread waiting
+        on a connection the test (or `kindred run`) is disposing, and the event
+        loop's final task cancellation then never returns. The shield keeps the
+        work from being cancelled under a transaction; `shutdown` awaits it."""
+        if self._stopping:
+            work.close()
+            return
+        task: asyncio.Task[object] = asyncio.ensure_future(work)
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+        await asyncio.shield(task)
+
     async def catch_up(self) -> None:
         """Run everything due now: missed occurrences (already-claimed ones are skipped)
         and every tick. Called at start, and by tests and the console's `:advance`."""
@@ -159,9 +189,23 @@ class JobScheduler:
             await self._tick(name)
 
     def start(self) -> None:
+        self._stopping = False
         if not self.scheduler.running:
             self.scheduler.start()
 
-    def shutdown(self) -> None:
+    async def shutdown(self, grace: float = SHUTDOWN_GRACE_SECONDS) -> None:
+        """Stop firing, wait for the runs in flight (cancelling any still going after
+        `grace` seconds), then stop APScheduler: no run outlives the scheduler."""
+        self._stopping = True
+        running = list(self._running)
+        if running:
+            _, late = await asyncio.wait(running, timeout=grace)
+            for task in late:
+                log.warning("a scheduled run did not finish within %.0f s; cancelling it", grace)
+                task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+            # AsyncIOScheduler stops in a callback queued on this loop: yield once so
+            # it runs, so `start` may follow `shutdown` and no timer fires after it.
+            await asyncio.sleep(0)

@@ -17,6 +17,9 @@ from dotenv import dotenv_values
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./kindred.db"
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
 
 
 class SettingsError(ValueError):
@@ -166,6 +169,33 @@ def _validate(values: Mapping[str, str]) -> Settings:
                 f"(a copy of Kindred's config/); got '{config_dir}'"
             )
 
+    def boolean(name: str, text: str) -> bool:
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() not in _FALSE:
+            errors.append(
+                f"{name} must be true or false (accepted: true/false, yes/no, on/off, 1/0; "
+                f"got '{text}')"
+            )
+        return False
+
+    discord_sharded = boolean("DISCORD_SHARDED", get("DISCORD_SHARDED", "false"))
+    auto_migrate = boolean("KINDRED_AUTO_MIGRATE", get("KINDRED_AUTO_MIGRATE", "true"))
+
+    log_level = get("KINDRED_LOG_LEVEL", "INFO").upper()
+    if log_level not in LOG_LEVELS:
+        errors.append(
+            f"KINDRED_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)} "
+            f"(got '{get('KINDRED_LOG_LEVEL')}')"
+        )
+
+    http_host = get("KINDRED_HTTP_HOST", "0.0.0.0")
+    if any(character.isspace() for character in http_host) or "/" in http_host:
+        errors.append(
+            "KINDRED_HTTP_HOST must be a host name or IP address to listen on, like 0.0.0.0 "
+            f"(got '{http_host}')"
+        )
+
     if errors:
         raise SettingsError("Invalid settings:\n- " + "\n- ".join(errors))
 
@@ -182,15 +212,11 @@ def _validate(values: Mapping[str, str]) -> Settings:
         discord_api_url=get("DISCORD_API_URL"),
         discord_gateway_url=get("DISCORD_GATEWAY_URL"),
         discord_dev_guild_ids=tuple(guild_ids),
-        discord_sharded=_flag(get("DISCORD_SHARDED")),
-        http_host=get("KINDRED_HTTP_HOST", "0.0.0.0"),
+        discord_sharded=discord_sharded,
+        http_host=http_host,
         http_port=port,
         timezone=timezone,
-        auto_migrate=_flag(get("KINDRED_AUTO_MIGRATE", "true")),
-        log_level=get("KINDRED_LOG_LEVEL", "INFO").upper(),
+        auto_migrate=auto_migrate,
+        log_level=log_level,
         config_dir=config_dir,
     )
-
-
-def _flag(text: str) -> bool:
-    return text.lower() in {"1", "true", "yes", "on"}

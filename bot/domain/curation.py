@@ -8,14 +8,16 @@ values they read from storage, and the unit tests call them with hand-built ones
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
+import socket
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
-from bot.core.mentions import MEMBER_TEXT_END, MEMBER_TEXT_START
+from bot.core.cleaning import CONTROL_CHARACTERS, without_control_characters
 
 MAX_URL_LENGTH = 2000
 MAX_TAGS = 5
@@ -64,7 +66,6 @@ DEFAULT_PORTS = {"http": 80, "https": 443}
 # Characters with a meaning in neutral markup links (`[label](url)`) or Slack's
 # `<url|label>`: percent-encoded in a link so the link can never be broken open.
 _MARKUP_URL_UNSAFE = re.compile(r"[()\[\]<>|\s\"'`@]")
-_CONTROL = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f{MEMBER_TEXT_START}{MEMBER_TEXT_END}]")
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>|\"]+", re.IGNORECASE)
 _TRAILING_PUNCTUATION = ".,;:!?'\"*_~"
 _TAG_TOKEN = re.compile(r"^#([A-Za-z0-9][A-Za-z0-9_\-]*)[.,;:!?]*$")
@@ -106,7 +107,7 @@ def normalise_url(text: str) -> NormalisedUrl:
         raise CurationError("Give me a link to curate, like https://example.com/article.")
     if len(candidate) > MAX_URL_LENGTH:
         raise CurationError(f"That link is longer than {MAX_URL_LENGTH} characters.")
-    if _CONTROL.search(candidate) or any(character.isspace() for character in candidate):
+    if CONTROL_CHARACTERS.search(candidate) or any(character.isspace() for character in candidate):
         raise CurationError("That link contains spaces or control characters.")
     scheme_match = re.match(r"^([A-Za-z][A-Za-z0-9+.\-]*):", candidate)
     if scheme_match is None or (
@@ -125,7 +126,12 @@ def normalise_url(text: str) -> NormalisedUrl:
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").rstrip(".").lower()
     if scheme not in DEFAULT_PORTS or not host or ("." not in host and not _is_ip_literal(host)):
+        if host == "localhost":
+            _refuse_non_public(host, "this machine (a loopback name)")
         raise CurationError("That doesn't look like a web link. Use the full https://… address.")
+    reason = non_public_reason(host)
+    if reason is not None:
+        _refuse_non_public(host, reason)
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != DEFAULT_PORTS[scheme]:
         netloc = f"{netloc}:{port}"
@@ -143,6 +149,44 @@ def normalise_url(text: str) -> NormalisedUrl:
     url = urlunsplit((scheme, netloc, path, query, ""))
     domain = host.removeprefix("www.")
     return NormalisedUrl(url=url, domain=domain)
+
+
+def non_public_reason(host: str) -> str | None:
+    """Why `host` (lowercase, no brackets) is not on the public internet, if it is
+    not: loopback, private and link-local hosts are refused alike, whether written
+    as a name (`localhost`) or an address in any form (`127.0.0.1`, `127.1`, `::1`)."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return "this machine (a loopback name)"
+    if not _is_ip_literal(host):
+        return None  # a public-looking name; the title fetcher checks what it resolves to
+    try:
+        if ":" in host:
+            ip: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.IPv6Address(
+                host.split("%", 1)[0]
+            )
+        else:
+            # inet_aton reads every form a browser accepts: 127.1, 2130706433.
+            ip = ipaddress.IPv4Address(socket.inet_aton(host))
+    except (ValueError, OSError):
+        return "not a valid address"
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return "a loopback address (this machine)"
+    if ip.is_link_local:
+        return "a link-local address"
+    if ip.is_private:
+        return "a private network address"
+    if not ip.is_global or ip.is_multicast:
+        return "a reserved address"
+    return None
+
+
+def _refuse_non_public(host: str, reason: str) -> None:
+    raise CurationError(
+        f"That doesn't look like a web link anyone can open: {host} is {reason}, not a "
+        "public address. Share the page's public https://… address."
+    )
 
 
 def _is_ip_literal(host: str) -> bool:
@@ -243,7 +287,7 @@ def canonical_tag(text: str) -> str:
 def clean_text(text: str) -> str:
     """Member text as stored: no control characters (invalid in the Atom feed's
     XML) and no mention-safety sentinels, whitespace collapsed."""
-    return " ".join(_CONTROL.sub(" ", text).split())
+    return " ".join(without_control_characters(text, " ").split())
 
 
 def display_title(title: str) -> str:

@@ -31,6 +31,7 @@ import numpy as np
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.config_files import ConfigFileError, ConfigProblem, compose, string_list
 from bot.core.errors import CommandError
 from bot.core.feature import Figures, Period
 from bot.core.formatting import channel_link, plural
@@ -46,7 +47,6 @@ from bot.core.platform import (
     Reply,
 )
 from bot.core.runtime import Runtime
-from bot.core.settings import Settings
 from bot.core.templates import TemplateProblem, Templates, Trusted
 from bot.domain.coffee import (
     ANSWERS,
@@ -107,29 +107,45 @@ def when(moment: datetime, timezone: str) -> str:
     return local_time(timezone, moment, WHEN) or moment.strftime(f"{WHEN} UTC")
 
 
+# Starters are printed as member text; a placeholder in one would print as typed.
+_PLACEHOLDER_MARKS = ("{{", "{%", "{#")
+
+
+def check_starters(document: yaml.Node | None, path: Path) -> list[ConfigProblem]:
+    """config/coffee_starters.yml: a non-empty `starters:` list of plain text."""
+    return _starters(document, path)[1]
+
+
+def _starters(document: yaml.Node | None, path: Path) -> tuple[list[str], list[ConfigProblem]]:
+    entries, problems = string_list(document, path, "starters")
+    starters: list[str] = []
+    for text, line in entries:
+        if any(mark in text for mark in _PLACEHOLDER_MARKS):
+            problems.append(
+                ConfigProblem(path, line, "starters are plain text; placeholders are not filled in")
+            )
+        else:
+            starters.append(text)
+    return starters, problems
+
+
 def load_starters(config_dir: Path) -> list[str]:
-    """The organisers' conversation starters (config/coffee_starters.yml)."""
+    """The organisers' conversation starters (config/coffee_starters.yml).
+
+    `kindred run` refuses to start with a bad entry; one edited in afterwards is
+    left out (and logged) rather than sent as something else, or stopping rounds."""
     path = config_dir / STARTERS_FILE
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise TemplateProblem(f"{path.name} cannot be read: {error}") from error
-    starters = data.get("starters") if isinstance(data, dict) else None
-    if not isinstance(starters, list) or not starters:
-        raise TemplateProblem(f"{path.name} needs a non-empty `starters:` list.")
-    cleaned = [" ".join(str(starter).split()) for starter in starters]
-    if not all(cleaned):
-        raise TemplateProblem(f"{path.name} has an empty starter.")
-    return cleaned
-
-
-def check_starters(settings: Settings) -> list[str]:
-    """Coffee's config check: the starters file loads and every entry is usable."""
-    try:
-        load_starters(settings.config_dir)
-    except TemplateProblem as problem:
-        return [str(problem)]
-    return []
+        starters, problems = _starters(compose(path), path)
+    except ConfigFileError as error:
+        raise TemplateProblem(str(error)) from error
+    for problem in problems:
+        log.warning("coffee starters: %s", problem.describe())
+    if not starters:
+        raise TemplateProblem(
+            "; ".join(problem.describe() for problem in problems) or f"{path.name} has no starters"
+        )
+    return starters
 
 
 async def platform_members(

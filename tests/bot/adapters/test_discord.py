@@ -909,8 +909,9 @@ async def test_a_pushpin_reaction_nominates_a_link_to_the_library(
     service: DiscordService, fake: FakeDiscord
 ) -> None:
     """The curation feature end to end on Discord (the page title cannot be fetched
-    here, so the message text stands in)."""
-    message = fake.seed_message(GENERAL, "Worth a read: http://127.0.0.1:9/cx-playbook", BOB)
+    here, so the message text stands in). The link is public-looking but never
+    resolves (`.invalid`); a loopback link is refused like any private host (#18)."""
+    message = fake.seed_message(GENERAL, "Worth a read: https://library.invalid/cx-playbook", BOB)
     await fake.dispatch(
         "MESSAGE_REACTION_ADD",
         {
@@ -932,4 +933,4 @@ async def test_a_pushpin_reaction_nominates_a_link_to_the_library(
                 await fake.command(GUILD, GENERAL, DAN, ("curate", "top"), [])
             )
             top = answers[0][2]["content"]
-    assert "1. [Worth a read](http://127.0.0.1:9/cx-playbook)" in top and "1 👍" in top
+    assert "1. [Worth a read](https://library.invalid/cx-playbook)" in top and "1 👍" in top

@@ -840,3 +840,26 @@ async def test_a_whole_ama_through_the_discord_adapter(
             assert exported.files == ["ama-1.md"]
     finally:
         await fake.stop()
+
+
+async def test_options_after_the_question_are_options_not_text(
+    app: Community,
+) -> None:
+    """As help shows it: `ama ask <question> anonymous=yes` (#18)."""
+    await app.say(SCHEDULE)
+    second = SCHEDULE.replace("Scaling support", "Hiring leads").replace("24", "26")
+    assert seen(await app.say(second)).startswith("Scheduled AMA #2: Hiring leads")
+    answer = await app.say("ama ask What metrics matter most? anonymous=yes ama=2", "carol")
+    assert "anonymous" in answer.lower()
+    post = app.last("post", CHANNEL)
+    shown = seen(post)
+    assert "What metrics matter most?" in shown
+    assert "anonymous=yes" not in shown and "ama=2" not in shown
+    assert "carol" not in shown.lower()
+    async with app.kindred.db.sessions() as session:
+        question = (await session.execute(select(AmaQuestion))).scalar_one()
+    assert (question.ama_id, question.anonymous, question.text) == (
+        2,
+        True,
+        "What metrics matter most?",
+    )

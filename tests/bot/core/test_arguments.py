@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core.arguments import ArgumentError, parse_words, split_words, validate
+from bot.core.mentions import MEMBER_TEXT_END, MEMBER_TEXT_START
 from bot.core.platform import Reply
 from bot.core.registry import CommandSpec, Param
 
@@ -84,3 +85,53 @@ def test_typed_options_are_validated_like_words() -> None:
     }
     with pytest.raises(ArgumentError, match="Unknown option `colour`"):
         validate(SPEC, {"host": "<@42>", "colour": "red"})
+
+
+ASK = CommandSpec(
+    ("ama", "ask"),
+    "Ask",
+    noop,
+    (
+        Param("question", "rest"),
+        Param("anonymous", "bool", positional=False),
+        Param("ama", "int", min_value=1, positional=False),
+        Param("title", positional=False),
+    ),
+)
+
+
+def test_options_after_free_text_are_options() -> None:
+    words = split_words("What metrics matter most? anonymous=yes ama:2")
+    assert parse_words(ASK, words) == {
+        "question": "What metrics matter most?",
+        "anonymous": True,
+        "ama": 2,
+    }
+    words = split_words("Why? title=x and why not?")
+    assert parse_words(ASK, words) == {"question": "Why? and why not?", "title": "x"}
+
+
+def test_quoting_keeps_a_literal_equals_sign() -> None:
+    words = split_words('Is "ama=2" the same as "anonymous=yes"?')
+    assert parse_words(ASK, words) == {"question": "Is ama=2 the same as anonymous=yes?"}
+    # A quoted value still belongs to its option; prose with a colon stays prose.
+    assert parse_words(ASK, split_words('Update: title="a=b"')) == {
+        "question": "Update:",
+        "title": "a=b",
+    }
+
+
+def test_integers_without_declared_bounds_fit_every_database() -> None:
+    spec = CommandSpec(("curate", "item"), "Item", noop, (Param("item", "int", min_value=1),))
+    assert parse_words(spec, ["2147483647"]) == {"item": 2147483647}
+    with pytest.raises(ArgumentError, match="at most 2147483647"):
+        parse_words(spec, ["1180591620717411303424"])
+
+
+def test_error_answers_echo_member_text_short_and_marked() -> None:
+    spec = CommandSpec(("coffee", "join"), "Join", noop, ())
+    with pytest.raises(ArgumentError) as error:
+        parse_words(spec, split_words("<!channel>" + "x" * 500))
+    assert MEMBER_TEXT_START + "<!channel>" in error.value.markup
+    echoed = error.value.markup.split(MEMBER_TEXT_START)[1].split(MEMBER_TEXT_END)[0]
+    assert len(echoed) == 200 and echoed.endswith("…")

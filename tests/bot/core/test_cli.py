@@ -98,3 +98,39 @@ async def test_schema_older_than_code_is_refused_without_auto_migrate(tmp_path: 
         assert (await db.migration_state()).status == "current"
     finally:
         await db.dispose()
+
+
+def test_check_has_no_side_effects(tmp_path: Path) -> None:
+    """`kindred check` created a missing folder and an empty kindred.db (#18)."""
+    result = kindred("check", cwd=tmp_path, DATABASE_URL="sqlite+aiosqlite:///./data/k.db")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "will create data/k.db and migrate it" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+    url = f"sqlite+aiosqlite:///{tmp_path / 'k.db'}"
+    assert kindred("db", "upgrade", cwd=tmp_path, DATABASE_URL=url).returncode == 0
+    before = {path.name: path.read_bytes() for path in tmp_path.iterdir()}
+    checked = kindred("check", cwd=tmp_path, DATABASE_URL=url)
+    assert "reachable, schema up to date" in checked.stdout
+    assert {path.name: path.read_bytes() for path in tmp_path.iterdir()} == before
+
+
+def test_unreachable_postgres_says_why_naming_database_url(
+    tmp_path: Path, postgres_schema: str
+) -> None:
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import POSTGRES_URL
+
+    server = make_url(POSTGRES_URL)
+    cases = {
+        server.set(database="kindred_no_such_db"): 'database "kindred_no_such_db" does not exist',
+        server.set(username="kindred_no_such_role"): "authentication failed",
+        server.set(host="127.0.0.1", port=1): "connection refused",
+    }
+    for url, reason in cases.items():
+        shown = url.render_as_string(hide_password=False)
+        result = kindred("check", cwd=tmp_path, DATABASE_URL=shown)
+        assert result.returncode == 1
+        line = next(line for line in result.stdout.splitlines() if "Database" in line)
+        assert reason in line.lower() or reason in line, line
+        assert "DATABASE_URL" in line, line

@@ -131,5 +131,40 @@ async def test_scheduler_really_fires_from_apscheduler(sqlite_db: Database, repl
             while not ran:
                 await asyncio.sleep(0.05)
     finally:
-        scheduler.shutdown()
+        await scheduler.shutdown()
     assert ran
+
+
+async def test_shutdown_waits_for_a_run_in_flight(sqlite_db: Database) -> None:
+    """A run APScheduler started is mid-transaction when the scheduler stops: it
+    finishes (not cancelled under aiosqlite) and no task outlives `shutdown`."""
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    started = asyncio.Event()
+    release = asyncio.Event()
+    outcome: list[str] = []
+
+    async def slow(session: AsyncSession, occurrence: datetime) -> None:
+        started.set()
+        try:
+            await release.wait()
+            await Outbox(session, "fake", "W1").post("C1", Message("slow"))
+        except asyncio.CancelledError:
+            outcome.append("cancelled")
+            raise
+        outcome.append("finished")
+
+    scheduler = JobScheduler(sqlite_db, "me", lambda: datetime.now(UTC))
+    scheduler.schedule("slow", IntervalTrigger(seconds=0.2), slow)
+    scheduler.start()
+    async with asyncio.timeout(5):
+        await started.wait()
+    stopping = asyncio.create_task(scheduler.shutdown())
+    await asyncio.sleep(0.1)
+    assert not stopping.done(), "shutdown returned while a run was still in flight"
+    release.set()
+    async with asyncio.timeout(5):
+        await stopping
+    assert outcome == ["finished"]
+    assert await count(sqlite_db, OutboxMessage) == 1
+    assert asyncio.all_tasks() == {asyncio.current_task()}

@@ -82,3 +82,41 @@ def test_env_example_lists_every_variable_the_settings_read() -> None:
     read = set(re.findall(r'get\("([A-Z_]+)"', source))
     listed = set(re.findall(r"^# ([A-Z_]+)=", (repo / ".env.example").read_text(), re.M))
     assert read == listed
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "accepted"),
+    [
+        ("KINDRED_LOG_LEVEL", "LOUD", "DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ("KINDRED_AUTO_MIGRATE", "maybe", "true/false, yes/no, on/off, 1/0"),
+        ("DISCORD_SHARDED", "perhaps", "true/false, yes/no, on/off, 1/0"),
+        ("KINDRED_HTTP_HOST", "http://0.0.0.0", "host name or IP address"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_variable_and_what_it_accepts(
+    name: str, value: str, accepted: str
+) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings({name: value}, env_file=None)
+    assert name in str(error.value) and accepted in str(error.value)
+    assert f"'{value}'" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("yes", True), ("ON", True), ("1", True), ("true", True), ("no", False), ("Off", False)],
+)
+def test_booleans_read_every_common_spelling(text: str, expected: bool) -> None:
+    settings = load_settings({"DISCORD_SHARDED": text, "KINDRED_AUTO_MIGRATE": text}, None)
+    assert settings.discord_sharded is expected and settings.auto_migrate is expected
+
+
+def test_bad_log_level_at_the_command_line_is_a_message_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    from bot.core.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KINDRED_LOG_LEVEL", "LOUD")
+    assert main(["check"]) == 2
+    assert "KINDRED_LOG_LEVEL must be one of" in capsys.readouterr().err

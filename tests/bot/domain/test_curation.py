@@ -203,3 +203,32 @@ def test_digest_mixes_tags_but_fills_with_repeats_when_nothing_else_is_left() ->
 
 def test_empty_week_makes_an_empty_digest() -> None:
     assert select_digest([], NOW) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("http://127.0.0.1/admin", "127.0.0.1 is a loopback address"),
+        ("http://localhost:3000/admin", "localhost is this machine"),
+        ("http://localhost/admin", "localhost is this machine"),
+        ("http://app.localhost/", "app.localhost is this machine"),
+        ("http://127.1/", "127.1 is a loopback address"),
+        ("http://2130706433/", "2130706433 is a loopback address"),
+        ("http://[::1]:8080/", "::1 is a loopback address"),
+        ("http://[::ffff:127.0.0.1]/", "is a loopback address"),
+        ("http://10.1.2.3/wiki", "10.1.2.3 is a private network address"),
+        ("http://192.168.0.1/", "is a private network address"),
+        ("http://169.254.169.254/latest/meta-data", "169.254.169.254 is a link-local address"),
+        ("http://[fe80::1]/", "fe80::1 is a link-local address"),
+    ],
+)
+def test_loopback_private_and_link_local_hosts_are_refused_alike(text: str, reason: str) -> None:
+    """127.0.0.1 was accepted while localhost:3000 was refused (#18)."""
+    with pytest.raises(CurationError, match="not a public address") as refusal:
+        normalise_url(text)
+    assert reason in str(refusal.value)
+
+
+def test_public_addresses_are_still_accepted() -> None:
+    assert normalise_url("http://8.8.8.8/x").url == "http://8.8.8.8/x"
+    assert normalise_url("https://[2606:4700::1111]/").url == "https://[2606:4700::1111]/"
