@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlmodel import col
 
 from storage import dialect
 from storage.db import Database
@@ -51,17 +52,19 @@ async def enqueue(
         dialect.insert(session, OutboxMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["platform", "workspace_id", "dedupe_key"])
-        .returning(OutboxMessage.id)
+        .returning(col(OutboxMessage.id))
     )
-    row_id = (await session.execute(statement)).scalar_one_or_none()
+    row_id: int | None = (await session.execute(statement)).scalar_one_or_none()
     if row_id is not None:
         return row_id
-    existing = select(OutboxMessage.id).where(
-        OutboxMessage.platform == platform,
-        OutboxMessage.workspace_id == workspace_id,
-        OutboxMessage.dedupe_key == dedupe_key,
+    existing = select(col(OutboxMessage.id)).where(
+        col(OutboxMessage.platform) == platform,
+        col(OutboxMessage.workspace_id) == workspace_id,
+        col(OutboxMessage.dedupe_key) == dedupe_key,
     )
-    return (await session.execute(existing)).scalar_one()
+    found = (await session.execute(existing)).scalar_one()
+    assert found is not None  # a primary key
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,17 +90,19 @@ async def claim_due(
     died become due again when its lease runs out."""
     now = now or utcnow()
     parent = aliased(OutboxMessage)
-    parent_sent = exists().where(parent.id == OutboxMessage.after_id, parent.status == "sent")
+    parent_sent = exists().where(
+        col(parent.id) == col(OutboxMessage.after_id), col(parent.status) == "sent"
+    )
     due = (
-        select(OutboxMessage.id)
+        select(col(OutboxMessage.id))
         .where(
-            OutboxMessage.status == "pending",
-            OutboxMessage.platform.in_(platforms),
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until < now),
-            or_(OutboxMessage.after_id.is_(None), parent_sent),
+            col(OutboxMessage.status) == "pending",
+            col(OutboxMessage.platform).in_(platforms),
+            col(OutboxMessage.next_attempt_at) <= now,
+            or_(col(OutboxMessage.lease_until).is_(None), col(OutboxMessage.lease_until) < now),
+            or_(col(OutboxMessage.after_id).is_(None), parent_sent),
         )
-        .order_by(OutboxMessage.id)
+        .order_by(col(OutboxMessage.id))
         .limit(limit)
         .with_for_update(skip_locked=True, of=OutboxMessage)
     )
@@ -106,24 +111,26 @@ async def claim_due(
         if not ids:
             return []
         earlier = await session.execute(
-            select(OutboxMessage.id, OutboxMessage.first_leased_at).where(OutboxMessage.id.in_(ids))
+            select(col(OutboxMessage.id), col(OutboxMessage.first_leased_at)).where(
+                col(OutboxMessage.id).in_(ids)
+            )
         )
         leased_before = {row_id: at for row_id, at in earlier.all() if at is not None}
         await session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id.in_(ids))
+            .where(col(OutboxMessage.id).in_(ids))
             .values(
                 lease_owner=owner,
                 lease_until=now + lease,
-                first_leased_at=func.coalesce(OutboxMessage.first_leased_at, now),
+                first_leased_at=func.coalesce(col(OutboxMessage.first_leased_at), now),
             )
         )
         rows = list(
             (
                 await session.execute(
                     select(OutboxMessage)
-                    .where(OutboxMessage.id.in_(ids))
-                    .order_by(OutboxMessage.id)
+                    .where(col(OutboxMessage.id).in_(ids))
+                    .order_by(col(OutboxMessage.id))
                 )
             ).scalars()
         )
@@ -131,8 +138,8 @@ async def claim_due(
         parents: dict[int, dict[str, Any] | None] = {}
         if parent_ids:
             found = await session.execute(
-                select(OutboxMessage.id, OutboxMessage.sent_ref).where(
-                    OutboxMessage.id.in_(parent_ids)
+                select(col(OutboxMessage.id), col(OutboxMessage.sent_ref)).where(
+                    col(OutboxMessage.id).in_(parent_ids)
                 )
             )
             parents = {row_id: ref for row_id, ref in found.all()}
@@ -156,15 +163,15 @@ async def renew(
         renewed = await session.execute(
             update(OutboxMessage)
             .where(
-                OutboxMessage.id.in_(wanted),
-                OutboxMessage.lease_owner == owner,
-                OutboxMessage.status == "pending",
-                OutboxMessage.lease_until.is_not(None),
+                col(OutboxMessage.id).in_(wanted),
+                col(OutboxMessage.lease_owner) == owner,
+                col(OutboxMessage.status) == "pending",
+                col(OutboxMessage.lease_until).is_not(None),
             )
             .values(lease_until=now + lease)
-            .returning(OutboxMessage.id)
+            .returning(col(OutboxMessage.id))
         )
-        return set(renewed.scalars())
+        return {row_id for row_id in renewed.scalars() if row_id is not None}
 
 
 async def mark_sent(db: Database, delivered: Iterable[tuple[int, dict[str, Any]]]) -> None:
@@ -183,7 +190,7 @@ async def record_opened_channel(db: Database, row_id: int, channel_id: str) -> N
     async with db.transaction() as session:
         await session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row_id)
+            .where(col(OutboxMessage.id) == row_id)
             .values(opened_channel=channel_id)
         )
 
@@ -199,10 +206,10 @@ async def reschedule(
         "last_error": error[:2000],
     }
     if count_attempt:
-        values["attempts"] = OutboxMessage.attempts + 1
+        values["attempts"] = col(OutboxMessage.attempts) + 1
     async with db.transaction() as session:
         await session.execute(
-            update(OutboxMessage).where(OutboxMessage.id == row_id).values(values)
+            update(OutboxMessage).where(col(OutboxMessage.id) == row_id).values(values)
         )
 
 
@@ -212,12 +219,12 @@ async def mark_failed(db: Database, row_id: int, error: str) -> None:
     async with db.transaction() as session:
         await session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == row_id)
+            .where(col(OutboxMessage.id) == row_id)
             .values(
                 status="failed",
                 lease_owner=None,
                 lease_until=None,
-                attempts=OutboxMessage.attempts + 1,
+                attempts=col(OutboxMessage.attempts) + 1,
                 last_error=error[:2000],
             )
         )
@@ -225,17 +232,19 @@ async def mark_failed(db: Database, row_id: int, error: str) -> None:
         while failed:
             dependents = await session.execute(
                 update(OutboxMessage)
-                .where(OutboxMessage.status == "pending", OutboxMessage.after_id.in_(failed))
+                .where(
+                    col(OutboxMessage.status) == "pending", col(OutboxMessage.after_id).in_(failed)
+                )
                 .values(status="failed", last_error=f"waited for outbox row {row_id}, which failed")
-                .returning(OutboxMessage.id)
+                .returning(col(OutboxMessage.id))
             )
-            failed = list(dependents.scalars())
+            failed = [dependent for dependent in dependents.scalars() if dependent is not None]
 
 
 async def counts_by_status(db: Database) -> dict[str, int]:
     async with db.sessions() as session:
         result = await session.execute(
-            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)
+            select(col(OutboxMessage.status), func.count()).group_by(col(OutboxMessage.status))
         )
         return {status: count for status, count in result.all()}
 
@@ -245,7 +254,10 @@ async def has_pending(db: Database, platforms: Sequence[str]) -> bool:
     async with db.sessions() as session:
         query = select(
             exists().where(
-                and_(OutboxMessage.status == "pending", OutboxMessage.platform.in_(platforms))
+                and_(
+                    col(OutboxMessage.status) == "pending",
+                    col(OutboxMessage.platform).in_(platforms),
+                )
             )
         )
         return bool((await session.execute(query)).scalar())

@@ -65,6 +65,8 @@ class _Held:
         # a send takes once started.
         self.margin = lease.total_seconds() * 0.8
         self.until = time.monotonic() + self.margin
+        # One renewal at a time: the heartbeat, or a send that found the lease stale.
+        self.renewing = asyncio.Lock()
 
     def holds(self, row_id: int) -> bool:
         return row_id in self.ids and time.monotonic() < self.until
@@ -199,21 +201,38 @@ class OutboxDispatcher:
         interval = self.lease.total_seconds() / RENEWALS
         while held.ids:
             await asyncio.sleep(interval)
-            started = time.monotonic()
             try:
-                # Shielded for the same reason as the flush.
-                renewed = await asyncio.shield(
-                    outbox_rows.renew(self.db, owner=self.owner, ids=held.ids, lease=self.lease)
-                )
+                await self._renew(held)
             except Exception:
                 # Sending goes on until the last sure lease runs out, then stops.
                 log.exception("could not renew outbox leases; they lapse in %.0f s", held.margin)
-                continue
+
+    async def _renew(self, held: _Held) -> None:
+        async with held.renewing:
+            started = time.monotonic()
+            # Shielded for the same reason as the flush.
+            renewed = await asyncio.shield(
+                outbox_rows.renew(self.db, owner=self.owner, ids=held.ids, lease=self.lease)
+            )
             lost = held.ids - renewed
             if lost:
                 log.warning("outbox rows %s were taken over; not sending them", sorted(lost))
             held.ids &= renewed
             held.until = started + held.margin
+
+    async def _still_held(self, held: _Held, row_id: int) -> bool:
+        """Whether the row may be sent now. When the local deadline has passed (a
+        heartbeat came late: a busy machine, a slow database), the database says."""
+        if held.holds(row_id):
+            return True
+        if row_id not in held.ids:
+            return False
+        try:
+            await self._renew(held)
+        except Exception:
+            log.exception("could not renew outbox leases; leaving row %s to its next lease", row_id)
+            return False
+        return held.holds(row_id)
 
     def _release(self, row_id: int) -> None:
         if self._held is not None:
@@ -255,8 +274,8 @@ class OutboxDispatcher:
         while True:
             for bucket in buckets:
                 await bucket.take()
-            if not held.holds(row.id):
-                # Taken over by another dispatcher, or our lease is no longer sure:
+            if not await self._still_held(held, row.id):
+                # Taken over by another dispatcher, or our lease cannot be renewed:
                 # whoever leases it next sends it (and first looks for it if needed).
                 held.ids.discard(row.id)
                 return
