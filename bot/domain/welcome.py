@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -177,6 +177,46 @@ def check_template(templates: Templates, source: str) -> str:
                 + ("." if sample.visit_channels else " when optional settings are unset.")
             )
     return source
+
+
+INTRO_MAX_LENGTH = 1000
+PROFILE_FIELD_MAX_LENGTH = 100
+
+
+class IntroProblem(ValueError):
+    """A submitted intro form that cannot be posted; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntroForm:
+    """The "Introduce yourself" form as submitted, trimmed and checked."""
+
+    intro: str
+    role: str = ""
+    company: str = ""
+    topics: str = ""
+
+
+def read_intro_form(options: Mapping[str, object]) -> IntroForm:
+    """The submitted form's fields; refuses an empty or over-long intro or field
+    (platforms enforce the lengths too, but a custom client may not)."""
+    values = {name: str(value or "").strip() for name, value in options.items()}
+    intro = values.get("intro", "")
+    if not intro:
+        raise IntroProblem("Your introduction is empty: write a few lines about yourself.")
+    if len(intro) > INTRO_MAX_LENGTH:
+        raise IntroProblem(
+            f"Your introduction is {len(intro)} characters; "
+            f"please keep it under {INTRO_MAX_LENGTH}."
+        )
+    fields = {}
+    for name in ("role", "company"):
+        if len(values.get(name, "")) > PROFILE_FIELD_MAX_LENGTH:
+            raise IntroProblem(
+                f"Your {name} is too long; keep it under {PROFILE_FIELD_MAX_LENGTH} characters."
+            )
+        fields[name] = " ".join(values.get(name, "").split())
+    return IntroForm(intro, fields["role"], fields["company"], values.get("topics", ""))
 
 
 @dataclass(frozen=True, slots=True)
