@@ -160,6 +160,10 @@ class Community:
     async def leave(self, user: str, channel: str | None = None) -> Reply | None:
         return await self.handle(self.inbound("member_left", user, channel_id=channel))
 
+    async def open_home(self, user: str | None = None) -> Reply | None:
+        """`user` opens the bot's home tab (each feature may add a section)."""
+        return await self.handle(self.inbound("home_opened", user))
+
     # -- time and delivery ------------------------------------------------------------
 
     async def advance(self, to: datetime | None = None, **delta: float) -> datetime:
