@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import TemplateError
 
 from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
@@ -142,7 +148,7 @@ def welcome_message(templates: Templates, template: str | None, details: Welcome
     if template is not None:
         try:
             text = templates.render_source(template, **values)
-        except TemplateProblem:
+        except Exception:  # Not only TemplateProblem: a template's own 1/0 too.
             log.exception("the custom welcome template failed; sending the stock one")
     if not text:
         text = templates.render(STOCK_TEMPLATE, **values)
@@ -163,20 +169,87 @@ _SAMPLES = (
 )
 
 
-def check_template(templates: Templates, source: str) -> str:
+def check_template(templates: Templates, source: str, *, typed: bool = True) -> str:
     """Refuse a template now rather than when a newcomer arrives: syntax, unknown
     placeholders, and trial renders (with and without the optional values, which
-    organisers may change later) that must each produce some text. `\\n` typed in
-    a slash command becomes a line break."""
-    source = source.replace("\\n", "\n")
+    organisers may change later) that must each finish quickly and produce some
+    text of a sensible length. `\\n` typed in a slash command becomes a line break
+    (`typed=False` for a template file, whose line breaks are real)."""
+    if typed:
+        source = source.replace("\\n", "\n")
     templates.check(source, PLACEHOLDERS)
     for sample in _SAMPLES:
-        if not templates.render_source(source, **placeholder_values(sample)).strip():
+        if not trial_render(templates, source, placeholder_values(sample)):
             raise TemplateProblem(
                 "The template renders to an empty message"
                 + ("." if sample.visit_channels else " when optional settings are unset.")
             )
     return source
+
+
+# A welcome DM renders in well under a millisecond; a second means a runaway loop.
+TRIAL_SECONDS = 1.0
+# Longer than any welcome worth reading, and Discord splits messages over 2,000.
+MAX_MESSAGE_CHARS = 4000
+
+
+class _TooSlow(BaseException):
+    """Raised by the trial's tracer. A BaseException, so that neither Jinja's nor
+    the template's own `except Exception` can swallow it."""
+
+
+def trial_render(
+    templates: Templates,
+    source: str,
+    values: Mapping[str, object],
+    *,
+    seconds: float = TRIAL_SECONDS,
+    max_chars: int = MAX_MESSAGE_CHARS,
+) -> str:
+    """Render `source` once as a trial, stopped after `seconds` or `max_chars`; any
+    failure becomes a TemplateProblem that says, in plain words, what went wrong.
+
+    The sandbox bounds each `range` but not loops nested in loops, and Jinja cannot
+    be interrupted from outside, so a tracer on this thread checks the deadline on
+    every line of the compiled template (setup-time only: tracing is slow)."""
+    deadline = time.monotonic() + seconds
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise _TooSlow
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    chunks: list[str] = []
+    size = 0
+    try:
+        for chunk in templates.environment.from_string(source).generate(**values):
+            size += len(chunk)
+            if size > max_chars:
+                raise TemplateProblem(
+                    f"The template makes a message longer than {max_chars:,} characters; "
+                    "a welcome DM should be short."
+                )
+            chunks.append(chunk)
+    except _TooSlow:
+        raise TemplateProblem(
+            f"The template was still rendering after {seconds:g} second"
+            f"{'' if seconds == 1 else 's'}, so I stopped it: is there a loop that never "
+            "ends, or loops inside loops?"
+        ) from None
+    except TemplateProblem:
+        raise
+    except TemplateError as error:
+        raise TemplateProblem(f"The template could not be rendered: {error}") from error
+    except Exception as error:  # Anything the template's own code raised (1/0, …).
+        raise TemplateProblem(
+            f"The template stopped with an error when I tried it on a sample newcomer: "
+            f"{str(error).rstrip('.') or type(error).__name__}."
+        ) from error
+    finally:
+        sys.settrace(previous)
+    return "".join(chunks).strip()
 
 
 INTRO_MAX_LENGTH = 1000

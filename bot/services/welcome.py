@@ -8,6 +8,7 @@ per replica, each item claimed once (`run_claimed`) so replicas never double up.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -412,10 +413,49 @@ def apply_settings(
 
 
 def custom_template(templates: Templates, templates_dir: Path, value: str) -> str | None:
-    """The organiser's template text, checked; None for the stock one."""
+    """The organiser's template text, checked; None for the stock one. A value ending
+    in `.j2` names a file in `templates_dir`, whose text is checked and saved (so a
+    later edit of the file takes effect when setup is run again)."""
     if value.lower() in {"default", "stock"}:
         return None
+    if value.strip().lower().endswith(".j2"):
+        return check_template(templates, read_template_file(templates_dir, value), typed=False)
     return check_template(templates, value)
+
+
+_TEMPLATE_FILE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]*\.j2")
+# As long as a template typed into `welcome setup template="…"` may be.
+MAX_TEMPLATE_FILE_CHARS = 4000
+
+
+def read_template_file(templates_dir: Path, value: str) -> str:
+    """The text of `value`, a plain file name in `templates_dir`: no folders, no
+    `..`, nothing that resolves outside it (a symlink out is refused too)."""
+    name = value.strip()
+    where = f"{templates_dir.parent.parent.name}/templates/welcome/"
+    if not _TEMPLATE_FILE.fullmatch(name) or ".." in name:
+        raise WelcomeSettingError(
+            f"`{name[:100]}` is not a template file name: give just the name of a file "
+            f"in {where}, like custom.j2."
+        )
+    path = templates_dir / name
+    if not path.is_file():
+        raise WelcomeSettingError(
+            f"There is no template file {name} in {where}: put it there first, "
+            "or give the template's text instead."
+        )
+    if path.resolve().parent != templates_dir.resolve():
+        raise WelcomeSettingError(f"{name} points outside {where}; copy the file there instead.")
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise WelcomeSettingError(f"I could not read {name} from {where}: {error}.") from error
+    if len(source) > MAX_TEMPLATE_FILE_CHARS:
+        raise WelcomeSettingError(
+            f"{name} is {len(source):,} characters long; keep a welcome template under "
+            f"{MAX_TEMPLATE_FILE_CHARS:,}."
+        )
+    return source
 
 
 async def describe_settings(

@@ -3,10 +3,12 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -218,6 +220,78 @@ async def test_custom_template_is_used_and_checked_at_setup(
     await cx.deliver()
     assert platform.texts("dm", "UNEW") == ["Hey Nia!\nRules: https://cx.example/coc"]
     assert "Template: stock" in await cx.say("welcome setup template=default")
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("Hi {{ 1/0 }}", "stopped with an error when I tried it on a sample newcomer: division"),
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}Hi",
+            "still rendering after 1 second, so I stopped it",
+        ),
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+            "longer than 4,000 characters",
+        ),
+        ("{{ range(10**12) | list }}", "stopped with an error"),
+    ],
+)
+async def test_a_template_that_fails_while_rendering_is_refused_at_setup_saying_why(
+    cx: Community, platform: FakePlatform, template: str, problem: str
+) -> None:
+    started = time.monotonic()
+    answer = await cx.say(f'welcome setup template="{template}"')
+    assert problem in answer and "Something went wrong" not in answer
+    assert time.monotonic() - started < 10
+    assert "Template: stock" in await cx.say("welcome setup")
+    await cx.join("UNEW")
+    await cx.deliver()
+    assert welcome_dms(platform) == ["UNEW"]
+
+
+@pytest.fixture
+async def own_config(
+    settings: Settings, sqlite_db: Database, clock: Clock, platform: FakePlatform, tmp_path: Path
+) -> AsyncIterator[tuple[Community, Path]]:
+    """A community whose operator keeps their own templates in a copied config dir."""
+    config = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config)
+    own = replace(settings, config_dir=config, database_url=str(sqlite_db.url))
+    kindred = Kindred(own, sqlite_db, clock=clock)
+    kindred.attach(platform)
+    await kindred.start(dispatch=False, schedule=False)
+    try:
+        yield Community(kindred, platform, clock), config / "templates" / "welcome"
+    finally:
+        await kindred.stop()
+
+
+async def test_a_template_file_name_uses_that_files_text_checked_and_confined(
+    own_config: tuple[Community, Path], platform: FakePlatform, tmp_path: Path
+) -> None:
+    cx, folder = own_config
+    (folder / "custom.j2").write_text("Hello {{ name }},\nglad you're here.\n", encoding="utf-8")
+    saved = await cx.say("welcome setup template=custom.j2")
+    assert "Template: custom" in saved
+    await cx.join("UNEW", user_name="Nia")
+    await cx.deliver()
+    assert platform.texts("dm", "UNEW") == ["Hello Nia,\nglad you're here."]
+    assert "There is no template file missing.j2 in config/templates/welcome/" in await cx.say(
+        "welcome setup template=missing.j2"
+    )
+    for escape in ("../settings.j2", "../../templates/welcome/dm.j2", "/etc/passwd.j2"):
+        answer = await cx.say(f"welcome setup template={escape}")
+        assert "is not a template file name" in answer, escape
+    (tmp_path / "outside.j2").write_text("Hi {{ name }}", encoding="utf-8")
+    (folder / "link.j2").symlink_to(tmp_path / "outside.j2")
+    assert "points outside" in await cx.say("welcome setup template=link.j2")
+    (folder / "broken.j2").write_text("Hi {{ 1/0 }}", encoding="utf-8")
+    assert "division by zero" in await cx.say("welcome setup template=broken.j2")
+    # The refusals changed nothing: the file's text is still the template in use.
+    await cx.join("UNEXT", user_name="Ned")
+    await cx.deliver()
+    assert platform.texts("dm", "UNEXT") == ["Hello Ned,\nglad you're here."]
 
 
 async def test_setup_validates_every_value_and_changes_nothing_on_refusal(
@@ -532,6 +606,29 @@ async def test_console_newcomer_is_welcomed_introduced_and_buddied(
     )
     assert "• Welcomed: 1\n• Introduced: 1\n• Buddied: 1\n" in screen
     assert "Still in their first 14 days: 1, of whom 1 already took a step." in screen
+
+
+async def test_console_join_of_an_existing_member_welcomes_nobody(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    output = io.StringIO()
+    kindred = Kindred(settings, sqlite_db, clock=clock)
+    community = ConsoleCommunity.load(settings.config_dir / "console.yml")
+    session = ConsoleSession(
+        kindred, community, output, lambda delta: clock.advance(seconds=delta.total_seconds())
+    )
+    await session.seed()
+    await kindred.start(dispatch=False, schedule=False)
+    try:
+        await session.execute(":join alice")
+        await session.execute(":join newbie")
+        await session.execute(":join newbie")
+    finally:
+        await kindred.stop()
+    screen = output.getvalue()
+    assert "@alice is already a member." in screen
+    assert "DM → @alice" not in screen
+    assert screen.count("DM → @newbie ──\n**Welcome!**") == 1
 
 
 # Slack and Discord through their adapters -------------------------------------------
