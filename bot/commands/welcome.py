@@ -34,6 +34,7 @@ feature = Feature(
     highlights=("welcome setup", "welcome preview", "welcome stats"),
     tables=welcome_rows,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    metrics=service.metrics,
 )
 
 CLEARABLE = (

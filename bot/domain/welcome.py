@@ -404,3 +404,42 @@ def activation(journeys: Iterable[Journey], now: datetime) -> Activation:
     return Activation(
         eligible, activated, by_intro, by_coffee, by_buddy, in_window, in_window_activated
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Milestones:
+    """When one newcomer passed each step, for a period's figures."""
+
+    journey: Journey
+    welcomed_at: datetime | None
+    buddy_nudged_at: datetime | None
+
+
+def period_figures(
+    newcomers: Iterable[Milestones], start: datetime, end: datetime
+) -> dict[str, float | None]:
+    """The welcome figures of [start, end). Counts are of steps taken in the period;
+    activation is of the cohort whose 14-day window closed in it (joined in
+    [start - 14 days, end - 14 days)), so any period, even a week, has a settled
+    rate that later data cannot change; None when that cohort is empty."""
+
+    def within(moment: datetime | None) -> bool:
+        return moment is not None and start <= moment < end
+
+    rows = list(newcomers)
+    closing = [
+        row.journey
+        for row in rows
+        if row.welcomed_at is not None and start <= row.journey.joined_at + ACTIVATION_WINDOW < end
+    ]
+    cohort = activation(closing, end)
+    return {
+        "newcomers": sum(within(row.journey.joined_at) for row in rows),
+        "welcomed": sum(within(row.welcomed_at) for row in rows),
+        "intros_posted": sum(within(row.journey.intro_posted_at) for row in rows),
+        "buddies_assigned": sum(within(row.journey.buddied_at) for row in rows),
+        "buddy_checkins_done": sum(within(row.buddy_nudged_at) for row in rows),
+        "activation_cohort": cohort.eligible,
+        "activated": cohort.activated,
+        "activation_rate": cohort.rate,
+    }

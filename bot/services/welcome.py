@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.feature import Figures, Period
 from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
@@ -28,6 +29,7 @@ from bot.domain.welcome import (
     BUDDY_LOAD_WINDOW,
     IntroForm,
     Journey,
+    Milestones,
     Person,
     WelcomeDetails,
     WelcomeSettingError,
@@ -38,6 +40,7 @@ from bot.domain.welcome import (
     parse_channel_list,
     parse_delay,
     parse_url,
+    period_figures,
     welcome_message,
 )
 from storage import coffee as coffee_rows
@@ -541,4 +544,26 @@ async def stats(
         by_buddy=figures.by_buddy,
         in_window=figures.in_window,
         in_window_activated=figures.in_window_activated,
+    )
+
+
+async def metrics(session: AsyncSession, period: Period) -> Figures:
+    """The welcome feature's figures for the health report (DESIGN.md §7)."""
+    welcomes = await welcome_rows.community_welcomes(
+        session, period.platform, period.workspace_id, joined_before=period.end
+    )
+    coffee = await coffee_rows.first_joined_at(
+        session, period.platform, period.workspace_id, [w.user_id for w in welcomes]
+    )
+    return period_figures(
+        (
+            Milestones(
+                Journey(w.joined_at, w.intro_posted_at, w.buddied_at, coffee.get(w.user_id)),
+                w.welcomed_at,
+                w.buddy_nudged_at,
+            )
+            for w in welcomes
+        ),
+        period.start,
+        period.end,
     )
