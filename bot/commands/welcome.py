@@ -10,7 +10,7 @@ from bot.commands.profile import parse_topics
 from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
-from bot.core.formatting import channel_link
+from bot.core.formatting import channel_link, plural
 from bot.core.mentions import mention
 from bot.core.platform import Message, Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
@@ -276,8 +276,8 @@ async def buddy_home_section(ctx: Context) -> Reply | None:
     if count is None:
         return None
     return Reply.text(
-        f"**Welcome buddy**\nYou're a welcome buddy: {count} newcomer"
-        f"{'' if count == 1 else 's'} in the last {BUDDY_LOAD_WINDOW.days} days. "
+        f"**Welcome buddy**\nYou're a welcome buddy: {plural(count, 'newcomer')} "
+        f"in the last {BUDDY_LOAD_WINDOW.days} days. "
         "Stop with `/kindred welcome buddy off`."
     )
 

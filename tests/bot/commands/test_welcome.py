@@ -505,6 +505,25 @@ async def test_stats_report_activation_within_fourteen_days(
     assert "intro 1 · coffee 1 · buddy 1" in text
 
 
+async def test_setup_alone_shows_the_settings_and_how_to_change_them_in_good_grammar(
+    cx: Community, clock: Clock
+) -> None:
+    shown = await cx.say("welcome setup")
+    assert shown.startswith("**Welcome settings**\n• Welcomes: on")
+    assert "Template: stock (config/templates/welcome/dm.j2)" in shown
+    assert "using the names enabled, template, delay, trigger, trigger_channel" in shown
+    assert "`clear=name` unsets one" in shown
+    assert "Automatic buddy: off (0 volunteers)" in shown
+    await cx.say("welcome buddy on", user="UVOL")
+    assert "Automatic buddy: off (1 volunteer)" in await cx.say("welcome setup")
+    await cx.join("UNEW")
+    await cx.press("welcome.find_buddy", "UNEW")
+    clock.advance(days=15)
+    assert "1 of 1 newcomer (100%)" in await cx.say("welcome stats")
+    home = await cx.open_home("UVOL")
+    assert home is not None and "1 newcomer in the last 30 days" in plain(home)
+
+
 # Bursts and replicas ----------------------------------------------------------------
 
 
