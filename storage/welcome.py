@@ -307,9 +307,13 @@ async def _due(
 
 
 async def community_welcomes(
-    session: AsyncSession, platform: str, workspace_id: str
+    session: AsyncSession, platform: str, workspace_id: str, joined_before: datetime | None = None
 ) -> Sequence[Welcome]:
+    """The community's newcomers (only those who arrived before `joined_before`:
+    nothing of a period's figures happens before an arrival)."""
     query = select(Welcome).where(
         col(Welcome.platform) == platform, col(Welcome.workspace_id) == workspace_id
     )
+    if joined_before is not None:
+        query = query.where(col(Welcome.joined_at) < joined_before)
     return list((await session.execute(query)).scalars())

@@ -322,7 +322,12 @@ class ConsoleSession:
         if not re.fullmatch(r"[a-z0-9_.\-]{1,40}", user_id):
             self.write("Give the newcomer a simple handle, like :join newbie.")
             return
-        self.community.members.setdefault(user_id, {"id": user_id, "name": user_id.title()})
+        if user_id in self.community.members:
+            # No platform sends a join for a current member; welcome would take it
+            # as a first arrival, since it only knows who it welcomed.
+            self.write(f"@{user_id} is already a member. Give a newcomer a new handle.")
+            return
+        self.community.members[user_id] = {"id": user_id, "name": user_id.title()}
         self.write(f"@{user_id} joined {self.community.name}.")
         await self.send(self._inbound("member_joined", user=user_id, user_name=user_id.title()))
 

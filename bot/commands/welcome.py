@@ -4,34 +4,26 @@ posted on their behalf, a buddy, greeters who say hi, and the organiser's
 
 from __future__ import annotations
 
-from datetime import timedelta
-from typing import Any
+from pathlib import Path
 
 from bot.commands.profile import parse_topics
 from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
-from bot.core.formatting import channel_link, channel_links
+from bot.core.formatting import channel_link, plural
 from bot.core.mentions import mention
 from bot.core.platform import Message, Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
-from bot.core.templates import Trusted
 from bot.domain.welcome import (
-    ACTIVATION_WINDOW,
     BUDDY_LOAD_WINDOW,
-    Journey,
+    INTRO_MAX_LENGTH,
+    PROFILE_FIELD_MAX_LENGTH,
+    IntroProblem,
     WelcomeSettingError,
-    activation,
-    check_template,
-    format_delay,
-    parse_channel_list,
-    parse_delay,
-    parse_url,
-    welcome_message,
+    read_intro_form,
 )
 from bot.jobs import welcome as jobs
 from bot.services import welcome as service
-from storage import coffee as coffee_rows
 from storage import welcome as welcome_rows
 from storage.welcome import TRIGGER_CHANNEL, TRIGGER_WORKSPACE, Welcome, WelcomeSettings
 
@@ -41,11 +33,10 @@ feature = Feature(
     handlers=handlers,
     highlights=("welcome setup", "welcome preview", "welcome stats"),
     tables=welcome_rows,
-    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.run_due),),
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    metrics=service.metrics,
 )
 
-INTRO_MAX_LENGTH = 1000
-PROFILE_FIELD_MAX_LENGTH = 100
 CLEARABLE = (
     "template",
     "trigger_channel",
@@ -104,50 +95,14 @@ async def welcome_channel_joiner(ctx: Context) -> None:
 
 @handlers.event("member_left")
 async def forget_unwelcomed_leaver(ctx: Context) -> None:
-    """Someone who leaves before their delayed welcome went out was never welcomed:
-    drop the pending welcome so that, if they come back, they are welcomed then."""
-    welcome = await _welcome(ctx, ctx.inbound.user_id)
-    if welcome is not None and welcome.welcomed_at is None and welcome.welcome_due_at is not None:
-        await ctx.session.delete(welcome)
+    await service.forget_unwelcomed(ctx.session, await _welcome(ctx, ctx.inbound.user_id))
 
 
 async def _arrive(ctx: Context, settings: WelcomeSettings) -> None:
-    if not settings.enabled:
-        return
     member = await ctx.member()
-    if member.is_bot or member.deactivated:
-        return
-    now = ctx.now()
-    delay = timedelta(seconds=settings.delay_seconds)
-    welcome_id = await welcome_rows.record_arrival(
-        ctx.session,
-        ctx.inbound.platform,
-        ctx.inbound.workspace_id,
-        member.user_id,
-        trigger=settings.trigger,
-        joined_at=now,
-        welcome_due_at=now + delay if delay else None,
-        welcomed_at=None if delay else now,
+    await service.arrive(
+        ctx.session, ctx.outbox, ctx.runtime.templates, settings, member, ctx.now()
     )
-    if welcome_id is None:
-        return  # Welcomed before: a rejoin, a re-delivery or another replica.
-    community = await ctx.community()
-    templates = ctx.runtime.templates
-    if settings.greeters_channel:
-        await ctx.outbox.post(
-            settings.greeters_channel,
-            service.greeters_message(
-                templates, member.user_id, service.display_community(community.name), None
-            ),
-            key=f"welcome.greeters:{member.user_id}",
-        )
-    if delay:
-        return  # The welcome tick sends it when it is due.
-    await service.queue_welcome_dm(ctx.outbox, templates, settings, member, community)
-    if settings.auto_buddy:
-        welcome = await ctx.session.get(Welcome, welcome_id)
-        assert welcome is not None
-        await service.assign_buddy(ctx.session, ctx.outbox, templates, settings, welcome, now)
 
 
 # The welcome DM's buttons ------------------------------------------------------------
@@ -164,34 +119,30 @@ async def open_intro_form(ctx: Context) -> Reply:
             f"You introduced yourself already, in {channel_link(settings.intro_channel)}. "
             "Keep the conversation going there!"
         )
-    return Reply(
-        modal=Modal(
-            callback_id="welcome.intro_submit",
-            title="Introduce yourself",
-            fields=(
-                ModalField(
-                    "intro",
-                    "A few lines about you",
-                    multiline=True,
-                    max_length=INTRO_MAX_LENGTH,
-                    placeholder="What you do, why you joined, what you would like to talk about",
-                ),
-                ModalField(
-                    "role", "Your role", required=False, max_length=PROFILE_FIELD_MAX_LENGTH
-                ),
-                ModalField(
-                    "company", "Where you work", required=False, max_length=PROFILE_FIELD_MAX_LENGTH
-                ),
-                ModalField(
-                    "topics",
-                    "Topics you care about (comma-separated)",
-                    required=False,
-                    max_length=400,
-                ),
-            ),
-            submit_label="Post my intro",
-        )
-    )
+    return Reply(modal=INTRO_FORM)
+
+
+INTRO_FORM = Modal(
+    callback_id="welcome.intro_submit",
+    title="Introduce yourself",
+    fields=(
+        ModalField(
+            "intro",
+            "A few lines about you",
+            multiline=True,
+            max_length=INTRO_MAX_LENGTH,
+            placeholder="What you do, why you joined, what you would like to talk about",
+        ),
+        ModalField("role", "Your role", required=False, max_length=PROFILE_FIELD_MAX_LENGTH),
+        ModalField(
+            "company", "Where you work", required=False, max_length=PROFILE_FIELD_MAX_LENGTH
+        ),
+        ModalField(
+            "topics", "Topics you care about (comma-separated)", required=False, max_length=400
+        ),
+    ),
+    submit_label="Post my intro",
+)
 
 
 @handlers.action("welcome.intro_submit")
@@ -199,44 +150,24 @@ async def post_intro(ctx: Context) -> Reply:
     settings = await _settings(ctx)
     if not settings.intro_channel:
         return _no_intro_channel()
-    values = {name: str(value or "").strip() for name, value in ctx.inbound.options.items()}
-    intro = values.get("intro", "")
-    if not intro:
-        raise CommandError("Your introduction is empty: write a few lines about yourself.")
-    if len(intro) > INTRO_MAX_LENGTH:
-        raise CommandError(
-            f"Your introduction is {len(intro)} characters; "
-            f"please keep it under {INTRO_MAX_LENGTH}."
-        )
+    try:
+        form = read_intro_form(ctx.inbound.options)
+    except IntroProblem as problem:
+        raise CommandError(str(problem)) from problem
     welcome = await _welcome(ctx, ctx.inbound.user_id)
     if welcome is not None and welcome.intro_posted_at is not None:
         return Reply.text("You introduced yourself already; I haven't posted it twice.")
-    member = await ctx.member()
-    for name in ("role", "company"):
-        if values.get(name):
-            if len(values[name]) > PROFILE_FIELD_MAX_LENGTH:
-                raise CommandError(
-                    f"Your {name} is too long; keep it under {PROFILE_FIELD_MAX_LENGTH} characters."
-                )
-            setattr(member, name, " ".join(values[name].split()))
-    if values.get("topics"):
-        member.topics = parse_topics(values["topics"])
-    if any(values.get(name) for name in ("role", "company", "topics")):
-        member.profile_updated_at = ctx.now()
-    text = ctx.runtime.templates.render(
-        "welcome/intro_post",
-        member=Trusted(mention(member.user_id)),
-        role=member.role,
-        company=member.company,
-        timezone=member.timezone,
-        topics=member.topics,
-        intro=intro,
+    topics = parse_topics(form.topics) if form.topics else None
+    await service.post_intro(
+        ctx.outbox,
+        ctx.runtime.templates,
+        settings,
+        await ctx.member(),
+        welcome,
+        form,
+        topics,
+        ctx.now(),
     )
-    key = None
-    if welcome is not None:
-        welcome.intro_posted_at = ctx.now()
-        key = f"welcome.intro:{member.user_id}"
-    await ctx.outbox.post(settings.intro_channel, Message(text=text), key=key)
     return Reply.text(
         f"Thanks! Your introduction is on its way to {channel_link(settings.intro_channel)}."
     )
@@ -284,23 +215,18 @@ async def take_greeting(ctx: Context) -> Reply:
         return Reply.text("I can't find that newcomer any more.")
     if newcomer == ctx.inbound.user_id:
         return Reply.text("That's you! Your greeters will be in touch.")
-    if await welcome_rows.claim_greeting(ctx.session, welcome.id, ctx.inbound.user_id, ctx.now()):
-        community = await ctx.community()
-        updated = service.greeters_message(
-            ctx.runtime.templates,
-            newcomer,
-            service.display_community(community.name),
-            ctx.inbound.user_id,
-        )
+    greeting = await service.take_greeting(
+        ctx.session, ctx.runtime.templates, welcome, ctx.inbound.user_id, ctx.now()
+    )
+    if greeting.updated is not None:
         return Reply(
             message=Message(text=f"Thanks! {mention(newcomer)} is yours: send them a hello."),
-            update_original=updated,
+            update_original=greeting.updated,
         )
-    await ctx.session.refresh(welcome)
-    if welcome.greeter_user_id == ctx.inbound.user_id:
+    if greeting.greeter == ctx.inbound.user_id:
         return Reply.text(f"You're already greeting {mention(newcomer)}.")
     return Reply.text(
-        f"{mention(welcome.greeter_user_id or '')} is already saying hi to {mention(newcomer)}."
+        f"{mention(greeting.greeter or '')} is already saying hi to {mention(newcomer)}."
     )
 
 
@@ -323,18 +249,14 @@ async def volunteer(ctx: Context) -> Reply:
             if active
             else "You're not a welcome buddy. Volunteer with `/kindred welcome buddy on`."
         )
-    await welcome_rows.set_buddy_volunteer(
-        ctx.session, platform, workspace, user, active=state == "on"
-    )
     if state == "off":
+        await welcome_rows.set_buddy_volunteer(ctx.session, platform, workspace, user, active=False)
         return Reply.text(
             "You're no longer a welcome buddy. Newcomers you already have keep you, of course."
         )
-    settings = await _settings(ctx)
-    served = await service.serve_waiting_newcomers(
-        ctx.session, ctx.outbox, ctx.runtime.templates, settings, ctx.now(), ACTIVATION_WINDOW
+    mine = await service.volunteer(
+        ctx.session, ctx.outbox, ctx.runtime.templates, platform, workspace, user, ctx.now()
     )
-    mine = [welcome.user_id for welcome in served if welcome.buddy_user_id == user]
     text = (
         "Thank you for volunteering as a welcome buddy! When a newcomer asks for one, I'll "
         "introduce you in a small group conversation, and remind you to check in after a week."
@@ -348,20 +270,14 @@ async def volunteer(ctx: Context) -> Reply:
 @handlers.event("home_opened")
 async def buddy_home_section(ctx: Context) -> Reply | None:
     """Volunteers see their buddy status on their home tab; others see nothing."""
-    platform, workspace, user = (
-        ctx.inbound.platform,
-        ctx.inbound.workspace_id,
-        ctx.inbound.user_id,
+    count = await service.buddy_load(
+        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, ctx.inbound.user_id, ctx.now()
     )
-    if not await welcome_rows.is_buddy_volunteer(ctx.session, platform, workspace, user):
+    if count is None:
         return None
-    loads = await welcome_rows.buddy_loads(
-        ctx.session, platform, workspace, ctx.now() - BUDDY_LOAD_WINDOW
-    )
-    count = loads.get(user, 0)
     return Reply.text(
-        f"**Welcome buddy**\nYou're a welcome buddy: {count} newcomer"
-        f"{'' if count == 1 else 's'} in the last {BUDDY_LOAD_WINDOW.days} days. "
+        f"**Welcome buddy**\nYou're a welcome buddy: {plural(count, 'newcomer')} "
+        f"in the last {BUDDY_LOAD_WINDOW.days} days. "
         "Stop with `/kindred welcome buddy off`."
     )
 
@@ -371,148 +287,54 @@ async def buddy_home_section(ctx: Context) -> Reply | None:
 
 @handlers.command("welcome setup", "Configure how newcomers are welcomed", SETUP_PARAMS, admin=True)
 async def setup(ctx: Context) -> Reply:
+    templates = ctx.runtime.templates
     if not ctx.args:
-        settings = await _settings(ctx)
-        return Reply.text(await _describe(ctx, settings))
+        return Reply.text(
+            await service.describe_settings(ctx.session, templates, await _settings(ctx))
+        )
     settings = await welcome_rows.ensure_settings(
         ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id
     )
     try:
-        _apply(ctx, settings, ctx.args)
+        service.apply_settings(templates, _templates_dir(ctx), settings, ctx.args)
     except WelcomeSettingError as error:
         raise CommandError(str(error)) from error
     settings.updated_at = ctx.now()
     settings.updated_by = ctx.inbound.user_id
-    return Reply.text("Saved.\n\n" + await _describe(ctx, settings))
-
-
-def _apply(ctx: Context, settings: WelcomeSettings, args: dict[str, Any]) -> None:
-    """Apply the organiser's changes; a refusal raises, and the handler's transaction
-    rolls back, so a bad value never leaves the settings half-changed."""
-    if "enabled" in args:
-        settings.enabled = args["enabled"]
-    if "template" in args:
-        source = args["template"]
-        settings.template = (
-            None
-            if source.lower() in {"default", "stock"}
-            else check_template(ctx.runtime.templates, source)
-        )
-    if "delay" in args:
-        settings.delay_seconds = int(parse_delay(args["delay"]).total_seconds())
-    if "trigger_channel" in args:
-        settings.trigger_channel = args["trigger_channel"]
-        if "trigger" not in args:
-            settings.trigger = TRIGGER_CHANNEL
-    if "trigger" in args:
-        settings.trigger = args["trigger"]
-    for name in ("intro_channel", "greeters_channel", "auto_buddy"):
-        if name in args:
-            setattr(settings, name, args[name])
-    if "code_of_conduct" in args:
-        settings.code_of_conduct_url = parse_url(args["code_of_conduct"])
-    if "visit" in args:
-        settings.visit_channels = parse_channel_list(args["visit"])
-    clear = args.get("clear")
-    if clear is not None:
-        if clear in args:
-            raise WelcomeSettingError(f"`{clear}` is both set and cleared; pick one.")
-        attribute = {"code_of_conduct": "code_of_conduct_url", "visit": "visit_channels"}.get(
-            clear, clear
-        )
-        setattr(settings, attribute, [] if clear == "visit" else None)
-    if settings.trigger == TRIGGER_CHANNEL and not settings.trigger_channel:
-        raise WelcomeSettingError(
-            "trigger=channel needs the channel too: add trigger_channel=#your-community-channel."
-        )
-
-
-async def _describe(ctx: Context, settings: WelcomeSettings) -> str:
-    volunteers = await welcome_rows.volunteer_members(
-        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id
-    )
-
-    def link(channel: str | None) -> Trusted | None:
-        return channel_link(channel) if channel else None
-
-    return ctx.runtime.templates.render(
-        "welcome/settings",
-        enabled=settings.enabled,
-        trigger_channel=link(settings.trigger_channel)
-        if settings.trigger == TRIGGER_CHANNEL
-        else None,
-        delay=format_delay(settings.delay_seconds),
-        custom_template=settings.template is not None,
-        intro_channel=link(settings.intro_channel),
-        greeters_channel=link(settings.greeters_channel),
-        auto_buddy=settings.auto_buddy,
-        volunteers=len(volunteers),
-        code_of_conduct=Trusted(settings.code_of_conduct_url)
-        if settings.code_of_conduct_url
-        else None,
-        channels=channel_links(settings.visit_channels),
+    return Reply.text(
+        "Saved.\n\n" + await service.describe_settings(ctx.session, templates, settings)
     )
 
 
 @handlers.command("welcome preview", "See the welcome DM exactly as a newcomer gets it", admin=True)
 async def preview(ctx: Context) -> Reply:
     settings = await _settings(ctx)
-    member = await ctx.member()
-    community = await ctx.community()
-    details = service.welcome_details(settings, member, service.display_community(community.name))
-    message = welcome_message(ctx.runtime.templates, settings.template, details)
-    when = format_delay(settings.delay_seconds)
-    when = "right away" if settings.delay_seconds == 0 else f"{when} after they arrive"
-    status = (
-        ""
-        if settings.enabled
-        else " Welcomes are **off**: nobody gets this until you turn them on."
+    message = service.preview(
+        ctx.runtime.templates, settings, await ctx.member(), await ctx.community()
     )
-    header = f"_Preview with you as the newcomer. Newcomers get this {when}._{status}"
-    return Reply(message=Message(text=f"{header}\n\n{message.text}", buttons=message.buttons))
+    return Reply(message=message)
 
 
 @handlers.command(
     "welcome stats", "Newcomers welcomed, introduced, buddied, and activation", admin=True
 )
 async def stats(ctx: Context) -> Reply:
-    platform, workspace = ctx.inbound.platform, ctx.inbound.workspace_id
-    welcomes = await welcome_rows.community_welcomes(ctx.session, platform, workspace)
-    coffee = await coffee_rows.first_joined_at(
-        ctx.session, platform, workspace, [welcome.user_id for welcome in welcomes]
-    )
-    now = ctx.now()
-    figures = activation(
-        (
-            Journey(w.joined_at, w.intro_posted_at, w.buddied_at, coffee.get(w.user_id))
-            for w in welcomes
-            if w.welcomed_at is not None
-        ),
-        now,
-    )
-    community = await ctx.community()
-    text = ctx.runtime.templates.render(
-        "welcome/stats",
-        community=service.display_community(community.name),
-        welcomed=sum(w.welcomed_at is not None for w in welcomes),
-        scheduled=sum(w.welcome_due_at is not None for w in welcomes),
-        introduced=sum(w.intro_posted_at is not None for w in welcomes),
-        buddied=sum(w.buddy_user_id is not None for w in welcomes),
-        waiting=sum(w.buddy_requested_at is not None and w.buddy_user_id is None for w in welcomes),
-        greeted=sum(w.greeter_user_id is not None for w in welcomes),
-        eligible=figures.eligible,
-        activated=figures.activated,
-        rate=round(100 * (figures.rate or 0)),
-        by_intro=figures.by_intro,
-        by_coffee=figures.by_coffee,
-        by_buddy=figures.by_buddy,
-        in_window=figures.in_window,
-        in_window_activated=figures.in_window_activated,
+    text = await service.stats(
+        ctx.session,
+        ctx.runtime.templates,
+        ctx.inbound.platform,
+        ctx.inbound.workspace_id,
+        ctx.now(),
     )
     return Reply.text(text)
 
 
 # Helpers ----------------------------------------------------------------------------
+
+
+def _templates_dir(ctx: Context) -> Path:
+    """Where organisers keep their own welcome templates (`template=custom.j2`)."""
+    return ctx.runtime.settings.config_dir / "templates" / "welcome"
 
 
 async def _settings(ctx: Context) -> WelcomeSettings:

@@ -5,10 +5,16 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Sequence
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import FrameType
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from jinja2 import TemplateError
 
 from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
@@ -142,7 +148,7 @@ def welcome_message(templates: Templates, template: str | None, details: Welcome
     if template is not None:
         try:
             text = templates.render_source(template, **values)
-        except TemplateProblem:
+        except Exception:  # Not only TemplateProblem: a template's own 1/0 too.
             log.exception("the custom welcome template failed; sending the stock one")
     if not text:
         text = templates.render(STOCK_TEMPLATE, **values)
@@ -163,20 +169,127 @@ _SAMPLES = (
 )
 
 
-def check_template(templates: Templates, source: str) -> str:
+def check_template(templates: Templates, source: str, *, typed: bool = True) -> str:
     """Refuse a template now rather than when a newcomer arrives: syntax, unknown
     placeholders, and trial renders (with and without the optional values, which
-    organisers may change later) that must each produce some text. `\\n` typed in
-    a slash command becomes a line break."""
-    source = source.replace("\\n", "\n")
+    organisers may change later) that must each finish quickly and produce some
+    text of a sensible length. `\\n` typed in a slash command becomes a line break
+    (`typed=False` for a template file, whose line breaks are real)."""
+    if typed:
+        source = source.replace("\\n", "\n")
     templates.check(source, PLACEHOLDERS)
     for sample in _SAMPLES:
-        if not templates.render_source(source, **placeholder_values(sample)).strip():
+        if not trial_render(templates, source, placeholder_values(sample)):
             raise TemplateProblem(
                 "The template renders to an empty message"
                 + ("." if sample.visit_channels else " when optional settings are unset.")
             )
     return source
+
+
+# A welcome DM renders in well under a millisecond; a second means a runaway loop.
+TRIAL_SECONDS = 1.0
+# Longer than any welcome worth reading, and Discord splits messages over 2,000.
+MAX_MESSAGE_CHARS = 4000
+
+
+class _TooSlow(BaseException):
+    """Raised by the trial's tracer. A BaseException, so that neither Jinja's nor
+    the template's own `except Exception` can swallow it."""
+
+
+def trial_render(
+    templates: Templates,
+    source: str,
+    values: Mapping[str, object],
+    *,
+    seconds: float = TRIAL_SECONDS,
+    max_chars: int = MAX_MESSAGE_CHARS,
+) -> str:
+    """Render `source` once as a trial, stopped after `seconds` or `max_chars`; any
+    failure becomes a TemplateProblem that says, in plain words, what went wrong.
+
+    The sandbox bounds each `range` but not loops nested in loops, and Jinja cannot
+    be interrupted from outside, so a tracer on this thread checks the deadline on
+    every line of the compiled template (setup-time only: tracing is slow)."""
+    deadline = time.monotonic() + seconds
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        if time.monotonic() > deadline:
+            raise _TooSlow
+        return tracer
+
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    chunks: list[str] = []
+    size = 0
+    try:
+        for chunk in templates.environment.from_string(source).generate(**values):
+            size += len(chunk)
+            if size > max_chars:
+                raise TemplateProblem(
+                    f"The template makes a message longer than {max_chars:,} characters; "
+                    "a welcome DM should be short."
+                )
+            chunks.append(chunk)
+    except _TooSlow:
+        raise TemplateProblem(
+            f"The template was still rendering after {seconds:g} second"
+            f"{'' if seconds == 1 else 's'}, so I stopped it: is there a loop that never "
+            "ends, or loops inside loops?"
+        ) from None
+    except TemplateProblem:
+        raise
+    except TemplateError as error:
+        raise TemplateProblem(f"The template could not be rendered: {error}") from error
+    except Exception as error:  # Anything the template's own code raised (1/0, …).
+        raise TemplateProblem(
+            f"The template stopped with an error when I tried it on a sample newcomer: "
+            f"{str(error).rstrip('.') or type(error).__name__}."
+        ) from error
+    finally:
+        sys.settrace(previous)
+    return "".join(chunks).strip()
+
+
+INTRO_MAX_LENGTH = 1000
+PROFILE_FIELD_MAX_LENGTH = 100
+
+
+class IntroProblem(ValueError):
+    """A submitted intro form that cannot be posted; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class IntroForm:
+    """The "Introduce yourself" form as submitted, trimmed and checked."""
+
+    intro: str
+    role: str = ""
+    company: str = ""
+    topics: str = ""
+
+
+def read_intro_form(options: Mapping[str, object]) -> IntroForm:
+    """The submitted form's fields; refuses an empty or over-long intro or field
+    (platforms enforce the lengths too, but a custom client may not)."""
+    values = {name: str(value or "").strip() for name, value in options.items()}
+    intro = values.get("intro", "")
+    if not intro:
+        raise IntroProblem("Your introduction is empty: write a few lines about yourself.")
+    if len(intro) > INTRO_MAX_LENGTH:
+        raise IntroProblem(
+            f"Your introduction is {len(intro)} characters; "
+            f"please keep it under {INTRO_MAX_LENGTH}."
+        )
+    fields = {}
+    for name in ("role", "company"):
+        if len(values.get(name, "")) > PROFILE_FIELD_MAX_LENGTH:
+            raise IntroProblem(
+                f"Your {name} is too long; keep it under {PROFILE_FIELD_MAX_LENGTH} characters."
+            )
+        fields[name] = " ".join(values.get(name, "").split())
+    return IntroForm(intro, fields["role"], fields["company"], values.get("topics", ""))
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,3 +404,42 @@ def activation(journeys: Iterable[Journey], now: datetime) -> Activation:
     return Activation(
         eligible, activated, by_intro, by_coffee, by_buddy, in_window, in_window_activated
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Milestones:
+    """When one newcomer passed each step, for a period's figures."""
+
+    journey: Journey
+    welcomed_at: datetime | None
+    buddy_nudged_at: datetime | None
+
+
+def period_figures(
+    newcomers: Iterable[Milestones], start: datetime, end: datetime
+) -> dict[str, float | None]:
+    """The welcome figures of [start, end). Counts are of steps taken in the period;
+    activation is of the cohort whose 14-day window closed in it (joined in
+    [start - 14 days, end - 14 days)), so any period, even a week, has a settled
+    rate that later data cannot change; None when that cohort is empty."""
+
+    def within(moment: datetime | None) -> bool:
+        return moment is not None and start <= moment < end
+
+    rows = list(newcomers)
+    closing = [
+        row.journey
+        for row in rows
+        if row.welcomed_at is not None and start <= row.journey.joined_at + ACTIVATION_WINDOW < end
+    ]
+    cohort = activation(closing, end)
+    return {
+        "newcomers": sum(within(row.journey.joined_at) for row in rows),
+        "welcomed": sum(within(row.welcomed_at) for row in rows),
+        "intros_posted": sum(within(row.journey.intro_posted_at) for row in rows),
+        "buddies_assigned": sum(within(row.journey.buddied_at) for row in rows),
+        "buddy_checkins_done": sum(within(row.buddy_nudged_at) for row in rows),
+        "activation_cohort": cohort.eligible,
+        "activated": cohort.activated,
+        "activation_rate": cohort.rate,
+    }

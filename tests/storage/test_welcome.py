@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 
-from storage import members
+from bot.commands.welcome import feature
+from bot.core.feature import Period
+from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
 from storage.welcome import Welcome
@@ -108,3 +111,81 @@ async def test_volunteers_loads_and_waiting_newcomers(db: Database) -> None:
         queue = await welcome_rows.waiting_for_buddy(session, "fake", "W1", since)
         assert [row.user_id for row in queue] == ["UWAIT"]
         assert await welcome_rows.waiting_for_buddy(session, "fake", "W1", NOW + timedelta(1)) == []
+
+
+def day(month: int, day_of_month: int, hour: int = 9) -> datetime:
+    return datetime(2026, month, day_of_month, hour, tzinfo=UTC)
+
+
+async def test_metrics_count_one_period_of_one_community(db: Database) -> None:
+    def newcomer(user: str, joined: datetime, workspace: str = "W1", **steps: Any) -> Welcome:
+        platform = steps.pop("platform", "fake")
+        return Welcome(
+            platform=platform,
+            workspace_id=workspace,
+            user_id=user,
+            joined_at=joined,
+            welcomed_at=steps.pop("welcomed", joined),
+            **steps,
+        )
+
+    async with db.transaction() as session:
+        session.add_all(
+            [
+                # Their first 14 days close inside the period: the activation cohort.
+                newcomer("UINTRO", day(10, 20), intro_posted_at=day(10, 22)),
+                newcomer("UIDLE", day(10, 21)),
+                newcomer("UCOFFEE", day(10, 19)),
+                # Arrives in the period and takes every step in it.
+                newcomer(
+                    "UBUSY",
+                    day(11, 2),
+                    intro_posted_at=day(11, 3),
+                    buddy_user_id="UVOL",
+                    buddied_at=day(11, 3),
+                ),
+                # Arrives late on the last day; the delayed welcome is after the end.
+                newcomer("ULATE", day(11, 7, 23), welcomed=None, welcome_due_at=day(11, 8, 1)),
+                # An old newcomer whose buddy is nudged at the period's first instant.
+                newcomer(
+                    "UOLD",
+                    day(10, 1),
+                    buddy_user_id="UVOL",
+                    buddied_at=day(10, 25),
+                    buddy_nudged_at=day(11, 1, 0),
+                ),
+                # At the end (exclusive), another workspace, another platform: not counted.
+                newcomer("UNEXT", day(11, 8, 0), intro_posted_at=day(11, 8, 0)),
+                newcomer("UELSE", day(11, 3), workspace="W2", intro_posted_at=day(11, 3)),
+                newcomer("UDISC", day(11, 3), platform="discord", intro_posted_at=day(11, 3)),
+            ]
+        )
+        program = coffee.CoffeeProgram(
+            platform="fake",
+            workspace_id="W1",
+            channel_id="CCOFFEE",
+            anchor_date=date(2026, 10, 5),
+            next_round_at=day(10, 5),
+            created_by="UADMIN",
+        )
+        session.add(program)
+        await session.flush()
+        assert program.id is not None
+        await coffee.join(session, program.id, "UCOFFEE", day(10, 30))
+        # Joined coffee after their 14 days: no activation for them.
+        await coffee.join(session, program.id, "UIDLE", day(11, 6))
+    assert feature.metrics is not None
+    async with db.sessions() as session:
+        figures = await feature.metrics(session, Period("fake", "W1", day(11, 1, 0), day(11, 8, 0)))
+        empty = await feature.metrics(session, Period("fake", "W9", day(11, 1, 0), day(11, 8, 0)))
+    assert dict(figures) == {
+        "newcomers": 2,
+        "welcomed": 1,
+        "intros_posted": 1,
+        "buddies_assigned": 1,
+        "buddy_checkins_done": 1,
+        "activation_cohort": 3,
+        "activated": 2,
+        "activation_rate": 2 / 3,
+    }
+    assert empty["newcomers"] == 0 and empty["activation_rate"] is None

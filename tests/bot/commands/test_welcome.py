@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import io
-import itertools
 import re
+import shutil
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,18 +22,17 @@ from bot.core.mentions import (
     render,
     strip_markup_for_plain_text,
 )
-from bot.core.platform import Inbound, MessageRef, RateLimit, RateLimited, Reply
+from bot.core.platform import MessageRef, RateLimit, RateLimited
 from bot.core.settings import Settings
-from bot.jobs import welcome as jobs
 from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
-from storage.models import OutboxMessage
 from storage.welcome import Welcome
 from tests.bot.adapters.slack_harness import ADMIN as SLACK_ADMIN
 from tests.bot.adapters.slack_harness import TEAM as SLACK_TEAM
 from tests.bot.adapters.slack_harness import populate, running_slack, slack_settings
 from tests.conftest import Clock
+from tests.driver import Community, plain
 from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord
 from tests.fakes.discord_server import Member as DiscordMember
@@ -46,49 +46,16 @@ DISCORD_GENERAL = 1_200_000_000_000_000_010
 DISCORD_INTROS = 1_200_000_000_000_000_011
 DISCORD_ADMIN = 1_200_000_000_000_000_101
 DISCORD_NEWCOMER = 1_200_000_000_000_000_201
-_event_ids = itertools.count(1)
 
 
-def inbound(kind: Any, user: str = ADMIN, **fields: Any) -> Inbound:
-    """An event as an adapter delivers it: with a fresh delivery key unless given."""
-    fields.setdefault("event_id", f"ev{next(_event_ids)}")
-    fields.setdefault("user_name", user.title())
-    return Inbound(kind=kind, platform="fake", workspace_id="W1", user_id=user, **fields)
-
-
-async def say(kindred: Kindred, text: str, user: str = ADMIN) -> str:
-    reply = await kindred.handle(inbound("command", user, text=text))
-    assert reply is not None and reply.message is not None
-    return strip_markup_for_plain_text(reply.message.text)
-
-
-async def join(kindred: Kindred, user: str, **fields: Any) -> None:
-    assert await kindred.handle(inbound("member_joined", user, **fields)) is None
-
-
-async def press(
-    kindred: Kindred, user: str, action_id: str, value: str = "", **fields: Any
-) -> Reply:
-    reply = await kindred.handle(
-        inbound("button", user, action_id=action_id, value=value, **fields)
-    )
-    assert reply is not None
-    return reply
-
-
-def reply_text(reply: Reply) -> str:
-    assert reply.message is not None
-    return strip_markup_for_plain_text(reply.message.text)
-
-
-async def welcome_row(kindred: Kindred, user: str) -> Welcome | None:
-    async with kindred.db.sessions() as session:
+async def welcome_row(cx: Community, user: str) -> Welcome | None:
+    async with cx.kindred.db.sessions() as session:
         query = select(Welcome).where(Welcome.user_id == user)
         return (await session.execute(query)).scalar_one_or_none()
 
 
-async def set_profile(kindred: Kindred, user: str, **profile: Any) -> None:
-    async with kindred.db.transaction() as session:
+async def set_profile(cx: Community, user: str, **profile: Any) -> None:
+    async with cx.kindred.db.transaction() as session:
         member = await members.ensure_member(session, "fake", "W1", user, user.title())
         for name, value in profile.items():
             setattr(member, name, value)
@@ -104,38 +71,24 @@ def welcome_dms(platform: FakePlatform) -> list[str]:
 
 
 @pytest.fixture
-async def app(kindred: Kindred, platform: FakePlatform) -> AsyncIterator[Kindred]:
-    platform.admins.add(ADMIN)
-    async with kindred.db.transaction() as session:
-        community = await members.ensure_community(session, "fake", "W1")
-        community.name = "CX Circle"
-    await kindred.start(dispatch=False, schedule=False)
-    yield kindred
-
-
-async def deliver(kindred: Kindred) -> None:
-    """Drain the outbox; if it never empties, say which rows are stuck and why."""
-    try:
-        async with asyncio.timeout(20):
-            await kindred.dispatcher.drain()
-    except TimeoutError:
-        async with kindred.db.sessions() as session:
-            query = select(OutboxMessage).where(OutboxMessage.status == "pending")
-            stuck = [
-                (row.id, row.kind, row.target, row.attempts, row.next_attempt_at, row.last_error)
-                for row in (await session.execute(query)).scalars()
-            ]
-        pytest.fail(f"the outbox did not drain; pending rows: {stuck}")
+async def cx(community: Community) -> Community:
+    """The shared driver, in a community called CX Circle, started without the
+    background dispatcher and scheduler (tests deliver and advance by hand)."""
+    async with community.kindred.db.transaction() as session:
+        stored = await members.ensure_community(session, "fake", "W1")
+        stored.name = "CX Circle"
+    await community.kindred.start(dispatch=False, schedule=False)
+    return community
 
 
 # Welcome once -----------------------------------------------------------------------
 
 
 async def test_a_newcomer_gets_one_welcome_dm_with_the_stock_template(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    await join(app, "UNEW", user_name="Nia Newcomer")
-    await deliver(app)
+    await cx.join("UNEW", user_name="Nia Newcomer")
+    await cx.deliver()
     [sent] = platform.sent
     assert (sent.kind, sent.target) == ("dm", "UNEW")
     assert sent.text.startswith("**Welcome!** 👋 Nia Newcomer, we're glad you joined CX Circle.\n")
@@ -150,55 +103,55 @@ async def test_a_newcomer_gets_one_welcome_dm_with_the_stock_template(
 
 
 async def test_welcome_once_across_redelivery_rejoin_and_restart(
-    app: Kindred, platform: FakePlatform, settings: Settings, sqlite_db: Database, clock: Clock
+    cx: Community, platform: FakePlatform, settings: Settings, sqlite_db: Database, clock: Clock
 ) -> None:
-    first = inbound("member_joined", "UNEW")
-    await app.handle(first)
-    await app.handle(first)  # the platform re-delivers the same event
-    await app.handle(inbound("member_left", "UNEW"))
-    await join(app, "UNEW")  # leaves and comes back
+    first = cx.inbound("member_joined", "UNEW")
+    await cx.handle(first)
+    await cx.handle(first)  # the platform re-delivers the same event
+    await cx.leave("UNEW")
+    await cx.join("UNEW")  # leaves and comes back
     restarted = Kindred(replace(settings, database_url=str(sqlite_db.url)), sqlite_db, clock=clock)
     restarted.attach(platform)
-    await join(restarted, "UNEW")
-    await deliver(app)
+    await Community(restarted, platform, clock).join("UNEW")
+    await cx.deliver()
     assert welcome_dms(platform) == ["UNEW"]
 
 
 async def test_bots_and_deactivated_users_are_not_welcomed(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    async with app.db.transaction() as session:
+    async with cx.kindred.db.transaction() as session:
         await members.ensure_member(session, "fake", "W1", "UBOT", "Deploy Bot", is_bot=True)
         await members.ensure_member(session, "fake", "W1", "UGONE", "Gone", deactivated=True)
-    await join(app, "UBOT")
-    await join(app, "UGONE")
-    await deliver(app)
+    await cx.join("UBOT")
+    await cx.join("UGONE")
+    await cx.deliver()
     assert platform.sent == []
-    assert await welcome_row(app, "UBOT") is None
+    assert await welcome_row(cx, "UBOT") is None
 
 
-async def test_welcomes_can_be_turned_off(app: Kindred, platform: FakePlatform) -> None:
-    assert "Welcomes: off" in await say(app, "welcome setup enabled=off")
-    await join(app, "UNEW")
-    await deliver(app)
+async def test_welcomes_can_be_turned_off(cx: Community, platform: FakePlatform) -> None:
+    assert "Welcomes: off" in await cx.say("welcome setup enabled=off")
+    await cx.join("UNEW")
+    await cx.deliver()
     assert platform.sent == []
 
 
 async def test_channel_trigger_welcomes_joiners_of_that_channel_only(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    text = await say(app, "welcome setup trigger_channel=<#CCOMMUNITY>")
+    text = await cx.say("welcome setup trigger_channel=<#CCOMMUNITY>")
     assert "Trigger: joining <#CCOMMUNITY>" in text
-    await join(app, "UA")
-    await app.handle(inbound("channel_joined", "UA", channel_id="CRANDOM"))
-    await deliver(app)
+    await cx.join("UA")
+    await cx.join("UA", channel="CRANDOM")
+    await cx.deliver()
     assert platform.sent == []
-    await app.handle(inbound("channel_joined", "UA", channel_id="CCOMMUNITY"))
-    await app.handle(inbound("channel_joined", "UA", channel_id="CCOMMUNITY"))
-    await deliver(app)
+    await cx.join("UA", channel="CCOMMUNITY")
+    await cx.join("UA", channel="CCOMMUNITY")
+    await cx.deliver()
     assert welcome_dms(platform) == ["UA"]
-    assert "trigger=channel needs the channel" in await say(
-        app, "welcome setup trigger=channel clear=trigger_channel"
+    assert "trigger=channel needs the channel" in await cx.say(
+        "welcome setup trigger=channel clear=trigger_channel"
     )
 
 
@@ -206,35 +159,32 @@ async def test_channel_trigger_welcomes_joiners_of_that_channel_only(
 
 
 async def test_a_delayed_welcome_arrives_once_after_the_delay(
-    app: Kindred, platform: FakePlatform, clock: Clock
+    cx: Community, platform: FakePlatform, clock: Clock
 ) -> None:
-    assert "Delay: 2h" in await say(app, "welcome setup delay=2h")
-    await join(app, "UNEW")
-    await jobs.run_due(app, clock.advance(hours=1, minutes=59))
-    await deliver(app)
+    assert "Delay: 2h" in await cx.say("welcome setup delay=2h")
+    await cx.join("UNEW")
+    await cx.advance(hours=1, minutes=59)
     assert platform.sent == []
-    assert "(1 more scheduled)" in await say(app, "welcome stats")
+    assert "(1 more scheduled)" in await cx.say("welcome stats")
     clock.advance(minutes=1)
-    await app.scheduler.catch_up()
-    await app.scheduler.catch_up()  # every replica ticks; the claim makes it run once
-    await deliver(app)
+    await cx.kindred.scheduler.catch_up()
+    await cx.kindred.scheduler.catch_up()  # every replica ticks; the claim makes it run once
+    await cx.deliver()
     assert welcome_dms(platform) == ["UNEW"]
-    row = await welcome_row(app, "UNEW")
+    row = await welcome_row(cx, "UNEW")
     assert row is not None and row.welcomed_at == clock.now and row.welcome_due_at is None
 
 
 async def test_leaving_before_a_delayed_welcome_cancels_it_until_they_return(
-    app: Kindred, platform: FakePlatform, clock: Clock
+    cx: Community, platform: FakePlatform, clock: Clock
 ) -> None:
-    await say(app, "welcome setup delay=1d")
-    await join(app, "UNEW")
-    await app.handle(inbound("member_left", "UNEW"))
-    await jobs.run_due(app, clock.advance(days=2))
-    await deliver(app)
+    await cx.say("welcome setup delay=1d")
+    await cx.join("UNEW")
+    await cx.leave("UNEW")
+    await cx.advance(days=2)
     assert platform.sent == []
-    await join(app, "UNEW")
-    await jobs.run_due(app, clock.advance(days=1))
-    await deliver(app)
+    await cx.join("UNEW")
+    await cx.advance(days=1)
     assert welcome_dms(platform) == ["UNEW"]
 
 
@@ -242,79 +192,145 @@ async def test_leaving_before_a_delayed_welcome_cancels_it_until_they_return(
     ("value", "problem"),
     [("3 hours", "not a delay I understand"), ("8d", "at most 7 days"), ("-1h", "not a delay")],
 )
-async def test_bad_delays_are_refused(app: Kindred, value: str, problem: str) -> None:
-    assert problem in await say(app, f'welcome setup delay="{value}"')
+async def test_bad_delays_are_refused(cx: Community, value: str, problem: str) -> None:
+    assert problem in await cx.say(f'welcome setup delay="{value}"')
 
 
 # Templates --------------------------------------------------------------------------
 
 
 async def test_custom_template_is_used_and_checked_at_setup(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    unknown = await say(app, 'welcome setup template="Hi {{ first_name }}!"')
+    unknown = await cx.say('welcome setup template="Hi {{ first_name }}!"')
     assert "Unknown placeholder(s): {{ first_name }}" in unknown
     assert "{{ community }}" in unknown
-    assert "renders to an empty message" in await say(
-        app, 'welcome setup template="{# nothing yet #}"'
+    assert "renders to an empty message" in await cx.say(
+        'welcome setup template="{# nothing yet #}"'
     )
-    assert "syntax error" in await say(app, 'welcome setup template="Hi {{ name"')
-    assert "Template: stock" in await say(app, "welcome setup")
-    saved = await say(
-        app,
+    assert "syntax error" in await cx.say('welcome setup template="Hi {{ name"')
+    assert "Template: stock" in await cx.say("welcome setup")
+    saved = await cx.say(
         'welcome setup template="Hey {{ name }}!\\nRules: {{ code_of_conduct }}" '
         'code_of_conduct=https://cx.example/coc visit="<#CHELP>, <#CJOBS>"',
     )
     assert "Template: custom" in saved
     assert "Channels worth visiting: <#CHELP>, <#CJOBS>" in saved
-    await join(app, "UNEW", user_name="Nia")
-    await deliver(app)
+    await cx.join("UNEW", user_name="Nia")
+    await cx.deliver()
     assert platform.texts("dm", "UNEW") == ["Hey Nia!\nRules: https://cx.example/coc"]
-    assert "Template: stock" in await say(app, "welcome setup template=default")
+    assert "Template: stock" in await cx.say("welcome setup template=default")
+
+
+@pytest.mark.parametrize(
+    ("template", "problem"),
+    [
+        ("Hi {{ 1/0 }}", "stopped with an error when I tried it on a sample newcomer: division"),
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}{% endfor %}{% endfor %}Hi",
+            "still rendering after 1 second, so I stopped it",
+        ),
+        (
+            "{% for i in range(99999) %}{% for j in range(99999) %}x{% endfor %}{% endfor %}",
+            "longer than 4,000 characters",
+        ),
+        ("{{ range(10**12) | list }}", "stopped with an error"),
+    ],
+)
+async def test_a_template_that_fails_while_rendering_is_refused_at_setup_saying_why(
+    cx: Community, platform: FakePlatform, template: str, problem: str
+) -> None:
+    started = time.monotonic()
+    answer = await cx.say(f'welcome setup template="{template}"')
+    assert problem in answer and "Something went wrong" not in answer
+    assert time.monotonic() - started < 10
+    assert "Template: stock" in await cx.say("welcome setup")
+    await cx.join("UNEW")
+    await cx.deliver()
+    assert welcome_dms(platform) == ["UNEW"]
+
+
+@pytest.fixture
+async def own_config(
+    settings: Settings, sqlite_db: Database, clock: Clock, platform: FakePlatform, tmp_path: Path
+) -> AsyncIterator[tuple[Community, Path]]:
+    """A community whose operator keeps their own templates in a copied config dir."""
+    config = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config)
+    own = replace(settings, config_dir=config, database_url=str(sqlite_db.url))
+    kindred = Kindred(own, sqlite_db, clock=clock)
+    kindred.attach(platform)
+    await kindred.start(dispatch=False, schedule=False)
+    try:
+        yield Community(kindred, platform, clock), config / "templates" / "welcome"
+    finally:
+        await kindred.stop()
+
+
+async def test_a_template_file_name_uses_that_files_text_checked_and_confined(
+    own_config: tuple[Community, Path], platform: FakePlatform, tmp_path: Path
+) -> None:
+    cx, folder = own_config
+    (folder / "custom.j2").write_text("Hello {{ name }},\nglad you're here.\n", encoding="utf-8")
+    saved = await cx.say("welcome setup template=custom.j2")
+    assert "Template: custom" in saved
+    await cx.join("UNEW", user_name="Nia")
+    await cx.deliver()
+    assert platform.texts("dm", "UNEW") == ["Hello Nia,\nglad you're here."]
+    assert "There is no template file missing.j2 in config/templates/welcome/" in await cx.say(
+        "welcome setup template=missing.j2"
+    )
+    for escape in ("../settings.j2", "../../templates/welcome/dm.j2", "/etc/passwd.j2"):
+        answer = await cx.say(f"welcome setup template={escape}")
+        assert "is not a template file name" in answer, escape
+    (tmp_path / "outside.j2").write_text("Hi {{ name }}", encoding="utf-8")
+    (folder / "link.j2").symlink_to(tmp_path / "outside.j2")
+    assert "points outside" in await cx.say("welcome setup template=link.j2")
+    (folder / "broken.j2").write_text("Hi {{ 1/0 }}", encoding="utf-8")
+    assert "division by zero" in await cx.say("welcome setup template=broken.j2")
+    # The refusals changed nothing: the file's text is still the template in use.
+    await cx.join("UNEXT", user_name="Ned")
+    await cx.deliver()
+    assert platform.texts("dm", "UNEXT") == ["Hello Ned,\nglad you're here."]
 
 
 async def test_setup_validates_every_value_and_changes_nothing_on_refusal(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    assert "not a web link" in await say(
-        app, "welcome setup delay=1h code_of_conduct=javascript:alert(1)"
+    assert "not a web link" in await cx.say(
+        "welcome setup delay=1h code_of_conduct=javascript:alert(1)"
     )
-    assert "Delay: immediately" in await say(app, "welcome setup")
-    assert "`#help` is not a channel" in await say(app, "welcome setup visit=#help")
-    assert "both set and cleared" in await say(
-        app, "welcome setup intro_channel=<#CI> clear=intro_channel"
+    assert "Delay: immediately" in await cx.say("welcome setup")
+    assert "`#help` is not a channel" in await cx.say("welcome setup visit=#help")
+    assert "both set and cleared" in await cx.say(
+        "welcome setup intro_channel=<#CI> clear=intro_channel"
     )
-    assert "Only community admins" in await say(app, "welcome setup enabled=off", user="UX")
-    assert "Only community admins" in await say(app, "welcome stats", user="UX")
+    assert "Only community admins" in await cx.say("welcome setup enabled=off", user="UX")
+    assert "Only community admins" in await cx.say("welcome stats", user="UX")
 
 
 # Introductions ----------------------------------------------------------------------
 
 
 async def test_introduce_me_posts_a_mention_safe_intro_with_profile_fields(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    await say(app, "welcome setup intro_channel=<#CINTRO>")
-    await join(app, "UNEW", user_name="Nia")
-    await set_profile(app, "UNEW", timezone="Europe/Lisbon")
-    form = await press(app, "UNEW", "welcome.introduce")
+    await cx.say("welcome setup intro_channel=<#CINTRO>")
+    await cx.join("UNEW", user_name="Nia")
+    await set_profile(cx, "UNEW", timezone="Europe/Lisbon")
+    form = await cx.press("welcome.introduce", "UNEW")
     assert form.modal is not None and form.modal.callback_id == "welcome.intro_submit"
     assert [field.field_id for field in form.modal.fields] == ["intro", "role", "company", "topics"]
-    submitted = await app.handle(
-        inbound(
-            "modal_submit",
-            "UNEW",
-            action_id="welcome.intro_submit",
-            options={
-                "intro": "Hi all @everyone <!channel> I run support ops.",
-                "role": "Support Lead",
-                "company": "Globex",
-                "topics": "QA, tooling",
-            },
-        )
+    submitted = await cx.submit(
+        "welcome.intro_submit",
+        user="UNEW",
+        intro="Hi all @everyone <!channel> I run support ops.",
+        role="Support Lead",
+        company="Globex",
+        topics="QA, tooling",
     )
-    assert submitted is not None and "on its way to <#CINTRO>" in reply_text(submitted)
-    await deliver(app)
+    assert submitted is not None and "on its way to <#CINTRO>" in plain(submitted)
+    await cx.deliver()
     [post] = [sent for sent in platform.sent if sent.kind == "post"]
     assert post.target == "CINTRO"
     assert post.text.splitlines()[:4] == [
@@ -326,24 +342,22 @@ async def test_introduce_me_posts_a_mention_safe_intro_with_profile_fields(
     slack_text = render(post.message.text, escape_for_slack)
     assert "<!channel>" not in slack_text and "&lt;!channel&gt;" in slack_text
     assert post.message.mentions == ()
-    again = await press(app, "UNEW", "welcome.introduce")
-    assert "You introduced yourself already" in reply_text(again)
-    row = await welcome_row(app, "UNEW")
+    again = await cx.press("welcome.introduce", "UNEW")
+    assert "You introduced yourself already" in plain(again)
+    row = await welcome_row(cx, "UNEW")
     assert row is not None and row.intro_posted_at is not None
 
 
 async def test_intro_without_intro_channel_or_text_is_refused_kindly(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    await join(app, "UNEW")
-    reply = await press(app, "UNEW", "welcome.introduce")
-    assert reply.modal is None and "no introductions channel" in reply_text(reply)
-    await say(app, "welcome setup intro_channel=<#CINTRO>")
-    empty = await app.handle(
-        inbound("modal_submit", "UNEW", action_id="welcome.intro_submit", options={"intro": " "})
-    )
-    assert empty is not None and "Your introduction is empty" in reply_text(empty)
-    await deliver(app)
+    await cx.join("UNEW")
+    reply = await cx.press("welcome.introduce", "UNEW")
+    assert reply.modal is None and "no introductions channel" in plain(reply)
+    await cx.say("welcome setup intro_channel=<#CINTRO>")
+    empty = await cx.submit("welcome.intro_submit", user="UNEW", intro=" ")
+    assert empty is not None and "Your introduction is empty" in plain(empty)
+    await cx.deliver()
     assert platform.texts("post") == []
 
 
@@ -351,75 +365,73 @@ async def test_intro_without_intro_channel_or_text_is_refused_kindly(
 
 
 async def test_find_me_a_buddy_picks_the_least_loaded_fitting_volunteer(
-    app: Kindred, platform: FakePlatform, clock: Clock
+    cx: Community, platform: FakePlatform, clock: Clock
 ) -> None:
-    await set_profile(app, "UANA", company="Acme", timezone="Europe/Paris")
-    await set_profile(app, "UBEN", company="Globex", timezone="Asia/Tokyo")
-    await set_profile(app, "UCAT", company="Initech", timezone="Europe/London")
+    await set_profile(cx, "UANA", company="Acme", timezone="Europe/Paris")
+    await set_profile(cx, "UBEN", company="Globex", timezone="Asia/Tokyo")
+    await set_profile(cx, "UCAT", company="Initech", timezone="Europe/London")
     for user in ("UANA", "UBEN", "UCAT"):
-        assert "Thank you for volunteering" in await say(app, "welcome buddy on", user=user)
-    assert "You're a welcome buddy" in await say(app, "welcome buddy", user="UANA")
-    await say(app, "welcome setup intro_channel=<#CINTRO>")
-    await join(app, "UNEW")
-    await set_profile(app, "UNEW", company="acme ", timezone="Europe/Berlin")
-    reply = await press(app, "UNEW", "welcome.find_buddy")
+        assert "Thank you for volunteering" in await cx.say("welcome buddy on", user=user)
+    assert "You're a welcome buddy" in await cx.say("welcome buddy", user="UANA")
+    await cx.say("welcome setup intro_channel=<#CINTRO>")
+    await cx.join("UNEW")
+    await set_profile(cx, "UNEW", company="acme ", timezone="Europe/Berlin")
+    reply = await cx.press("welcome.find_buddy", "UNEW")
     # Same load for all: Ana shares the newcomer's company, Ben's day barely overlaps.
-    assert reply_text(reply) == (
-        "Done! I've introduced you to <@UCAT> in a small group conversation."
-    )
-    again = await press(app, "UNEW", "welcome.find_buddy")
-    assert "<@UCAT> is your buddy already" in reply_text(again)
-    await deliver(app)
+    assert plain(reply) == ("Done! I've introduced you to <@UCAT> in a small group conversation.")
+    again = await cx.press("welcome.find_buddy", "UNEW")
+    assert "<@UCAT> is your buddy already" in plain(again)
+    await cx.deliver()
     assert list(platform.groups.values()) == [["UNEW", "UCAT"]]
     [intro] = platform.texts("post", "G1")
     assert intro.startswith("<@UNEW>, meet <@UCAT>: your welcome buddy in CX Circle!")
     [sent] = [sent for sent in platform.sent if sent.target == "G1"]
     assert set(sent.message.mentions) == {"UNEW", "UCAT"}
     # The next newcomer goes to a volunteer with no newcomer yet.
-    await join(app, "UNEXT")
-    await set_profile(app, "UNEXT", company="Initech", timezone="Europe/Madrid")
-    assert "<@UANA>" in reply_text(await press(app, "UNEXT", "welcome.find_buddy"))
+    await cx.join("UNEXT")
+    await set_profile(cx, "UNEXT", company="Initech", timezone="Europe/Madrid")
+    assert "<@UANA>" in plain(await cx.press("welcome.find_buddy", "UNEXT"))
     # A week later each buddy is nudged to check in, once.
-    await jobs.run_due(app, clock.advance(days=7))
-    await jobs.run_due(app, clock.now)
-    await deliver(app)
+    await cx.advance(days=7)
+    await cx.advance()
+    await cx.deliver()
     [checkin] = platform.texts("dm", "UCAT")
     assert checkin.startswith("It's been a week since you became <@UNEW>'s welcome buddy")
     assert len(platform.texts("dm", "UANA")) == 1
 
 
 async def test_a_buddy_request_waits_for_the_first_volunteer(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
-    await join(app, "UNEW")
-    reply = await press(app, "UNEW", "welcome.find_buddy")
-    assert "No volunteer buddy is free right now" in reply_text(reply)
-    assert "1 waiting for a volunteer" in await say(app, "welcome stats")
-    assert "introduced you to <@UNEW>" in await say(app, "welcome buddy on", user="UVOL")
-    assert "Buddies are for newcomers" in reply_text(await press(app, "UVOL", "welcome.find_buddy"))
-    assert "no longer a welcome buddy" in await say(app, "welcome buddy off", user="UVOL")
-    await deliver(app)
+    await cx.join("UNEW")
+    reply = await cx.press("welcome.find_buddy", "UNEW")
+    assert "No volunteer buddy is free right now" in plain(reply)
+    assert "1 waiting for a volunteer" in await cx.say("welcome stats")
+    assert "introduced you to <@UNEW>" in await cx.say("welcome buddy on", user="UVOL")
+    assert "Buddies are for newcomers" in plain(await cx.press("welcome.find_buddy", "UVOL"))
+    assert "no longer a welcome buddy" in await cx.say("welcome buddy off", user="UVOL")
+    await cx.deliver()
     assert list(platform.groups.values()) == [["UNEW", "UVOL"]]
 
 
-async def test_automatic_buddies_at_welcome_time(app: Kindred, platform: FakePlatform) -> None:
-    await say(app, "welcome buddy on", user="UVOL")
-    assert "Automatic buddy: on (1 volunteer)" in await say(app, "welcome setup auto_buddy=on")
-    await join(app, "UNEW")
-    await deliver(app)
+async def test_automatic_buddies_at_welcome_time(cx: Community, platform: FakePlatform) -> None:
+    await cx.say("welcome buddy on", user="UVOL")
+    assert "Automatic buddy: on (1 volunteer)" in await cx.say("welcome setup auto_buddy=on")
+    await cx.join("UNEW")
+    await cx.deliver()
     assert welcome_dms(platform) == ["UNEW"]
     assert list(platform.groups.values()) == [["UNEW", "UVOL"]]
-    home = await app.handle(inbound("home_opened", "UVOL"))
-    assert home is not None and "1 newcomer in the last 30 days" in reply_text(home)
+    home = await cx.open_home("UVOL")
+    assert home is not None and "1 newcomer in the last 30 days" in plain(home)
 
 
 # Greeters ---------------------------------------------------------------------------
 
 
-async def test_greeters_take_a_newcomer_once(app: Kindred, platform: FakePlatform) -> None:
-    await say(app, "welcome setup greeters_channel=<#CGREET>")
-    await join(app, "UNEW")
-    await deliver(app)
+async def test_greeters_take_a_newcomer_once(cx: Community, platform: FakePlatform) -> None:
+    await cx.say("welcome setup greeters_channel=<#CGREET>")
+    await cx.join("UNEW")
+    await cx.deliver()
     [post] = [sent for sent in platform.sent if sent.kind == "post"]
     assert post.target == "CGREET" and post.text.startswith("👋 <@UNEW> just joined CX Circle.")
     [button] = post.message.buttons
@@ -429,25 +441,25 @@ async def test_greeters_take_a_newcomer_once(app: Kindred, platform: FakePlatfor
         "UNEW",
     )
     clicked = {"message": MessageRef("CGREET", post.ref.message_id)}
-    own = await press(app, "UNEW", "welcome.greet", "UNEW", **clicked)
-    assert "That's you" in reply_text(own)
-    taken = await press(app, "UG1", "welcome.greet", "UNEW", **clicked)
-    assert "<@UNEW> is yours" in reply_text(taken)
+    own = await cx.press("welcome.greet", "UNEW", "UNEW", **clicked)
+    assert "That's you" in plain(own)
+    taken = await cx.press("welcome.greet", "UG1", "UNEW", **clicked)
+    assert "<@UNEW> is yours" in plain(taken)
     assert taken.update_original is not None and taken.update_original.buttons == ()
     updated = strip_markup_for_plain_text(taken.update_original.text)
     assert "<@UG1> is saying hi." in updated
-    late = await press(app, "UG2", "welcome.greet", "UNEW", **clicked)
-    assert reply_text(late) == "<@UG1> is already saying hi to <@UNEW>."
+    late = await cx.press("welcome.greet", "UG2", "UNEW", **clicked)
+    assert plain(late) == "<@UG1> is already saying hi to <@UNEW>."
     assert late.update_original is None
-    assert "Greeted personally by a greeter: 1" in await say(app, "welcome stats")
+    assert "Greeted personally by a greeter: 1" in await cx.say("welcome stats")
 
 
 # Preview and stats ------------------------------------------------------------------
 
 
-async def test_preview_shows_the_dm_with_the_admins_own_profile(app: Kindred) -> None:
-    await say(app, "welcome setup delay=30m intro_channel=<#CINTRO>")
-    reply = await app.handle(inbound("command", ADMIN, text="welcome preview", user_name="Alma"))
+async def test_preview_shows_the_dm_with_the_admins_own_profile(cx: Community) -> None:
+    await cx.say("welcome setup delay=30m intro_channel=<#CINTRO>")
+    reply = await cx.command("welcome preview", user_name="Alma")
     assert reply is not None and reply.message is not None and not reply.public
     text = strip_markup_for_plain_text(reply.message.text)
     assert text.startswith("_Preview with you as the newcomer. Newcomers get this 30m after")
@@ -461,17 +473,15 @@ async def test_preview_shows_the_dm_with_the_admins_own_profile(app: Kindred) ->
 
 
 async def test_stats_report_activation_within_fourteen_days(
-    app: Kindred, platform: FakePlatform, clock: Clock
+    cx: Community, platform: FakePlatform, clock: Clock
 ) -> None:
-    await say(app, "welcome setup intro_channel=<#CINTRO>")
-    await say(app, "welcome buddy on", user="UVOL")
+    await cx.say("welcome setup intro_channel=<#CINTRO>")
+    await cx.say("welcome buddy on", user="UVOL")
     for user in ("UINTRO", "UCOFFEE", "UBUDDY", "UIDLE", "ULATE"):
-        await join(app, user)
-    await app.handle(
-        inbound("modal_submit", "UINTRO", action_id="welcome.intro_submit", options={"intro": "Hi"})
-    )
-    await press(app, "UBUDDY", "welcome.find_buddy")
-    async with app.db.transaction() as session:
+        await cx.join(user)
+    await cx.submit("welcome.intro_submit", user="UINTRO", intro="Hi")
+    await cx.press("welcome.find_buddy", "UBUDDY")
+    async with cx.kindred.db.transaction() as session:
         program = coffee.CoffeeProgram(
             platform="fake",
             workspace_id="W1",
@@ -484,32 +494,51 @@ async def test_stats_report_activation_within_fourteen_days(
         await session.flush()
         assert program.id is not None
         await coffee.join(session, program.id, "UCOFFEE", clock.advance(days=3))
-    assert "Still in their first 14 days: 5, of whom 3 already took a step." in await say(
-        app, "welcome stats"
+    assert "Still in their first 14 days: 5, of whom 3 already took a step." in await cx.say(
+        "welcome stats"
     )
-    async with app.db.transaction() as session:
+    async with cx.kindred.db.transaction() as session:
         await coffee.join(session, program.id, "ULATE", clock.advance(days=12))
-    text = await say(app, "welcome stats")
+    text = await cx.say("welcome stats")
     assert "Welcomed: 5" in text and "Introduced: 1" in text and "Buddied: 1" in text
     assert "3 of 5 newcomers (60%)" in text
     assert "intro 1 · coffee 1 · buddy 1" in text
+
+
+async def test_setup_alone_shows_the_settings_and_how_to_change_them_in_good_grammar(
+    cx: Community, clock: Clock
+) -> None:
+    shown = await cx.say("welcome setup")
+    assert shown.startswith("**Welcome settings**\n• Welcomes: on")
+    assert "Template: stock (config/templates/welcome/dm.j2)" in shown
+    assert "using the names enabled, template, delay, trigger, trigger_channel" in shown
+    assert "`clear=name` unsets one" in shown
+    assert "Automatic buddy: off (0 volunteers)" in shown
+    await cx.say("welcome buddy on", user="UVOL")
+    assert "Automatic buddy: off (1 volunteer)" in await cx.say("welcome setup")
+    await cx.join("UNEW")
+    await cx.press("welcome.find_buddy", "UNEW")
+    clock.advance(days=15)
+    assert "1 of 1 newcomer (100%)" in await cx.say("welcome stats")
+    home = await cx.open_home("UVOL")
+    assert home is not None and "1 newcomer in the last 30 days" in plain(home)
 
 
 # Bursts and replicas ----------------------------------------------------------------
 
 
 async def test_a_burst_of_500_joins_is_welcomed_paced_without_loss_or_duplicate(
-    app: Kindred, platform: FakePlatform
+    cx: Community, platform: FakePlatform
 ) -> None:
     platform.limits = [("fake-dm", RateLimit(per_second=500, burst=50))]
     platform.failures = [RateLimited(0.05) for _ in range(3)]
-    joins = [inbound("member_joined", f"U{n:03}") for n in range(500)]
+    joins = [cx.inbound("member_joined", f"U{n:03}") for n in range(500)]
     for event in joins:
-        await app.handle(event)
+        await cx.handle(event)
     for event in joins[:100]:  # a re-delivery of the first hundred events
-        await app.handle(event)
+        await cx.handle(event)
     started = time.monotonic()
-    await deliver(app)
+    await cx.deliver()
     elapsed = time.monotonic() - started
     targets = welcome_dms(platform)
     assert len(targets) == 500
@@ -536,10 +565,10 @@ async def test_two_replicas_racing_on_one_join_welcome_once(
             await members.ensure_member(session, "fake", "W1", user)
     # Two deliveries of the same arrival (e.g. two gateway shards after a resume).
     await asyncio.gather(
-        *(replica.handle(inbound("member_joined", user)) for user in users for replica in replicas)
+        *(Community(replica, platform, clock).join(user) for user in users for replica in replicas)
     )
     for replica in replicas:
-        await deliver(replica)
+        await Community(replica, platform, clock).deliver()
     assert sorted(welcome_dms(platform)) == sorted(users)
 
 
@@ -596,6 +625,29 @@ async def test_console_newcomer_is_welcomed_introduced_and_buddied(
     )
     assert "• Welcomed: 1\n• Introduced: 1\n• Buddied: 1\n" in screen
     assert "Still in their first 14 days: 1, of whom 1 already took a step." in screen
+
+
+async def test_console_join_of_an_existing_member_welcomes_nobody(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    output = io.StringIO()
+    kindred = Kindred(settings, sqlite_db, clock=clock)
+    community = ConsoleCommunity.load(settings.config_dir / "console.yml")
+    session = ConsoleSession(
+        kindred, community, output, lambda delta: clock.advance(seconds=delta.total_seconds())
+    )
+    await session.seed()
+    await kindred.start(dispatch=False, schedule=False)
+    try:
+        await session.execute(":join alice")
+        await session.execute(":join newbie")
+        await session.execute(":join newbie")
+    finally:
+        await kindred.stop()
+    screen = output.getvalue()
+    assert "@alice is already a member." in screen
+    assert "DM → @alice" not in screen
+    assert screen.count("DM → @newbie ──\n**Welcome!**") == 1
 
 
 # Slack and Discord through their adapters -------------------------------------------

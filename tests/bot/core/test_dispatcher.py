@@ -132,7 +132,8 @@ async def test_crash_mid_batch_resumes_without_loss_or_double(db: Database) -> N
     by the next one once the lease runs out, and sent rows are never re-sent."""
     await queue_dms(db, 10)
     first = FakePlatform()
-    crashing = OutboxDispatcher(db, {"fake": first}, lease=timedelta(seconds=0.5), batch_size=10)
+    # A lease long enough that a loaded machine still checks it before it runs out.
+    crashing = OutboxDispatcher(db, {"fake": first}, lease=timedelta(seconds=3), batch_size=10)
     claimed = await outbox_rows.claim_due(
         db, owner=crashing.owner, platforms=["fake"], limit=10, lease=crashing.lease
     )
@@ -146,7 +147,7 @@ async def test_crash_mid_batch_resumes_without_loss_or_double(db: Database) -> N
     second = FakePlatform()
     survivor = OutboxDispatcher(db, {"fake": second})
     assert await survivor.deliver_batch() == 0  # the lease is still held
-    await asyncio.sleep(0.6)
+    await asyncio.sleep(3.1)
     async with asyncio.timeout(10):
         await survivor.drain()
     delivered = sorted(sent.target for sent in first.sent + second.sent)
