@@ -66,7 +66,7 @@ feature = Feature(
     handlers=handlers,
     highlights=("ama list", "ama ask", "ama queue"),
     tables=store,
-    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
 )
 
 AMA_PARAM = Param(

@@ -41,7 +41,7 @@ feature = Feature(
     handlers=handlers,
     highlights=("welcome setup", "welcome preview", "welcome stats"),
     tables=welcome_rows,
-    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.run_due),),
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.run_due, next_due=jobs.next_due),),
 )
 
 INTRO_MAX_LENGTH = 1000

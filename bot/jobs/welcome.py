@@ -40,3 +40,10 @@ async def run_due(runtime: Runtime, now: datetime) -> int:
 
         ran += await runtime.claims.run_claimed(f"welcome.checkin:{welcome_id}", due, nudge)
     return ran
+
+
+async def next_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """When the next delayed welcome or buddy check-in after `now` is due, for a
+    simulated clock."""
+    async with runtime.db.sessions() as session:
+        return await welcome_rows.next_due_after(session, now)
