@@ -69,9 +69,6 @@ PLATFORM = "console"
 # `:advance` jumps from one due moment to the next; a tick that cannot say when it
 # is next due (no `next_due` hook) is given a look at least this often instead.
 ADVANCE_STEP = timedelta(minutes=15)
-# Runs at one moment while each run leaves more due work there (a batch limit, a
-# delivery that makes a reminder possible); a bound so a broken tick cannot spin.
-RUNS_PER_MOMENT = 10
 MAX_ADVANCE = timedelta(days=31)
 _CHANNEL_LINK = re.compile(r"<#([A-Za-z0-9_.\-]+)(?:\|[^>]*)?>")
 STATE_VERSION = 1
@@ -574,14 +571,22 @@ class ConsoleSession:
             return
         # Jump from one due moment to the next so whatever falls due on the way runs
         # when the clock says so (a round, then its reminder, then its follow-up), in
-        # order; work a run creates is found by the next look.
-        target = self.kindred.clock() + remaining
+        # order. Everything due up to `looked` has had its run, so the next look asks
+        # what is due after it: work a run created meanwhile (the round's follow-ups,
+        # or something due at once, which the moving clock has already reached) is
+        # found, and an item whose run failed is retried by later looks, not spun on.
+        looked = self.kindred.clock()
+        target = looked + remaining
         hooks = self._next_due_hooks()
         scheduler = self.kindred.scheduler
-        while (now := self.kindred.clock()) < target:
-            due = await scheduler.next_due(now, hooks, ADVANCE_STEP)
+        while looked < target:
+            due = await scheduler.next_due(looked, hooks, ADVANCE_STEP)
             self._move_clock(target if due is None else min(due, target))
-            await self._run_due()
+            looked = self.kindred.clock()
+            runs = scheduler.runs
+            await scheduler.catch_up()
+            if scheduler.runs != runs:
+                await self.kindred.dispatcher.drain()
         self.save()
         self.write(f"The clock is now {self.kindred.clock():%a %d %b %Y %H:%M} UTC.")
 
@@ -592,17 +597,6 @@ class ConsoleSession:
                 if tick.next_due is not None:
                     hooks[tick.name] = partial(tick.next_due, self.kindred)
         return hooks
-
-    async def _run_due(self) -> None:
-        """Run what is due now and deliver it; again while that left more due now (a
-        batch limit, or a delivery that opened the group a reminder goes to)."""
-        scheduler = self.kindred.scheduler
-        for _ in range(RUNS_PER_MOMENT):
-            runs = scheduler.runs
-            await scheduler.catch_up()
-            if scheduler.runs == runs:
-                return
-            await self.kindred.dispatcher.drain()
 
     async def send(self, inbound: Inbound) -> None:
         reply = await self.kindred.handle(inbound)
