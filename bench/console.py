@@ -7,6 +7,11 @@
    `SELECT` of the same member row on the same database.
 3. Memory: resident set size of a process holding a 10,000-member community
    (every member row loaded, the console's roster of 10,000).
+4. Simulated time (issue #18): `:advance 30d` with 50 members in virtual coffee,
+   an AMA and a weekly digest, jumping from one due moment to the next; beside
+   the old behaviour (a look at every tick every 15 minutes) on an identical
+   community, measured over its first days and scaled to 30 (`--full` steps all
+   30 days), and the load average.
 
 Run: python bench/console.py
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -23,15 +29,17 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, select
 
-from bot.adapters.console import ConsoleCommunity, ConsoleSession
+from bot.adapters.console import ADVANCE_STEP, ConsoleCommunity, ConsoleSession
 from bot.core.app import Kindred
 from bot.core.settings import Settings
 from storage.db import Database
 from storage.models import Member
+from storage.types import utcnow
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -134,7 +142,92 @@ async def memory(directory: Path, members: int) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+async def busy_month(directory: Path, name: str, members: int) -> tuple[ConsoleSession, Database]:
+    """A console community of `members` in virtual coffee, with an AMA in ten days
+    and a weekly digest with a link shared, on its own database."""
+    db = Database(f"sqlite+aiosqlite:///{directory / name}")
+    await db.upgrade()
+    offset = [timedelta(0)]
+
+    def clock() -> datetime:
+        return utcnow() + offset[0]
+
+    def advance(by: timedelta) -> None:
+        offset[0] += by
+
+    community = ConsoleCommunity.load(REPO / "config" / "console.yml")
+    for n in range(members - len(community.members)):
+        community.members[f"m{n}"] = {
+            "id": f"m{n}",
+            "name": f"Member {n}",
+            "company": f"Company {n % 9}",
+            "timezone": ("Europe/Berlin", "America/New_York", "Asia/Dubai")[n % 3],
+        }
+    kindred = Kindred(replace(Settings(), config_dir=REPO / "config"), db, clock=clock)
+    session = ConsoleSession(kindred, community, io.StringIO(), advance)
+    await session.seed()
+    ama_at = clock() + timedelta(days=10)
+    script = [
+        ":in #virtual-coffee",
+        "/kindred coffee setup weekday=monday hour=9 timezone=Europe/Berlin",
+        *(line for user in community.members for line in (f":as {user}", "/kindred coffee join")),
+        ":as alice",
+        ":in #ama",
+        f'/kindred ama schedule host:@erin title:"Scaling support" at:"{ama_at:%Y-%m-%d %H:%M}"',
+        ":in #general",
+        "/kindred curate setup channel=#general weekday=fri hour=16 timezone=Europe/Berlin",
+        "/kindred digest subscribe",
+        "/kindred curate add https://example.invalid/cx-metrics",
+    ]
+    for line in script:
+        await session.execute(line)
+    await kindred.start()
+    return session, db
+
+
+async def step_like_before(session: ConsoleSession, span: timedelta) -> None:
+    """The old `:advance`: move 15 minutes, look at every tick, deliver, repeat."""
+    assert session.clock_offset is not None
+    scheduler = session.kindred.scheduler
+    while span > timedelta(0):
+        step = min(span, ADVANCE_STEP)
+        session.clock_offset(step)
+        span -= step
+        runs = scheduler.runs
+        await scheduler.catch_up()
+        if scheduler.runs != runs:
+            await session.kindred.dispatcher.drain()
+
+
+async def simulated_month(directory: Path, members: int, baseline_days: int) -> dict[str, float]:
+    session, db = await busy_month(directory, "month-jump.db", members)
+    output = io.StringIO()
+    session.output = output
+    started = time.perf_counter()
+    await session.execute(":advance 30d")
+    jumped = time.perf_counter() - started
+    text = output.getvalue()
+    await session.kindred.stop()
+    await db.dispose()
+    stepping, db = await busy_month(directory, "month-step.db", members)
+    stepping.output = io.StringIO()
+    started = time.perf_counter()
+    await step_like_before(stepping, timedelta(days=baseline_days))
+    stepped = time.perf_counter() - started
+    await stepping.kindred.stop()
+    await db.dispose()
+    return {
+        "jump": jumped,
+        "step": stepped * 30 / baseline_days,
+        "intros": text.count("meet your match"),
+        "reminders": text.count("Halfway through"),
+        "ama": len(re.findall(r"Scaling support", text)),
+        "digests": text.count("Worth your time"),
+    }
+
+
 def main() -> None:
+    full = "--full" in sys.argv[1:]
     with tempfile.TemporaryDirectory() as name:
         directory = Path(name)
         ready, interpreter = startup_seconds(directory)
@@ -153,6 +246,17 @@ def main() -> None:
         )
         rss = asyncio.run(memory(directory, 10_000))
         print(f"3) Resident memory with 10,000 members loaded: {rss:.0f} MB (target < 150 MB)")
+        days = 30 if full else 3
+        month = asyncio.run(simulated_month(directory, 50, days))
+        scaled = "" if full else f", measured over {days} days and scaled to 30"
+        print(
+            f"4) :advance 30d, 50 members in coffee, an AMA and a digest: {month['jump']:.2f} s "
+            f"(target ≤ 5 s; {month['intros']:.0f} intros, {month['reminders']:.0f} reminders, "
+            f"{month['ama']:.0f} AMA posts, {month['digests']:.0f} digests); stepping every "
+            f"15 minutes as before: {month['step']:.1f} s{scaled}; ratio "
+            f"{month['step'] / month['jump']:.0f}×"
+        )
+    print("Load average (1, 5, 15 min): " + ", ".join(f"{load:.2f}" for load in os.getloadavg()))
 
 
 if __name__ == "__main__":

@@ -466,3 +466,15 @@ async def period_figures(
         distinct_askers=int(questions[1]),
         votes=int(votes),
     )
+
+
+async def next_event_after(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the first AMA timeline event after `now` is due (the tick's `next_due`),
+    from ix_ama_next_event_at."""
+    query = (
+        select(col(Ama.next_event_at))
+        .where(col(Ama.next_event_at) > now)
+        .order_by(col(Ama.next_event_at))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()

@@ -687,3 +687,34 @@ async def period_figures(
         repeat_pairs=int(rounds[3]),
         total_pairs=int(rounds[4]),
     )
+
+
+async def next_due_after(
+    session: AsyncSession, now: datetime, platforms: Sequence[str]
+) -> datetime | None:
+    """The earliest round, timed resume, reminder or follow-up after `now` (the
+    tick's `next_due`), in one statement: each part reads the first row after
+    `now` from its column's index."""
+    listed = list(platforms)
+    on_platform = col(CoffeeProgram.platform).in_(listed)
+    rounds = col(CoffeeProgram.id) == col(CoffeeRound.program_id)
+    parts = (
+        select(col(CoffeeProgram.next_round_at))
+        .where(col(CoffeeProgram.next_round_at) > now, on_platform)
+        .order_by(col(CoffeeProgram.next_round_at)),
+        select(col(CoffeeMembership.resume_at))
+        .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeMembership.program_id))
+        .where(col(CoffeeMembership.resume_at) > now, on_platform)
+        .order_by(col(CoffeeMembership.resume_at)),
+        select(col(CoffeeRound.reminder_due_at))
+        .join(CoffeeProgram, rounds)
+        .where(col(CoffeeRound.reminder_due_at) > now, on_platform)
+        .order_by(col(CoffeeRound.reminder_due_at)),
+        select(col(CoffeeRound.followup_due_at))
+        .join(CoffeeProgram, rounds)
+        .where(col(CoffeeRound.followup_due_at) > now, on_platform)
+        .order_by(col(CoffeeRound.followup_due_at)),
+    )
+    query = select(*(part.limit(1).scalar_subquery() for part in parts))
+    row = (await session.execute(query)).one()
+    return min((due for due in row if due is not None), default=None)

@@ -581,3 +581,30 @@ async def outbox_payload(
     )
     payload: dict[str, Any] | None = (await session.execute(query)).scalar_one_or_none()
     return payload
+
+
+async def next_digest_due(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the first enabled digest after `now` is due (the digest tick's
+    `next_due`), from ix_curation_settings_due."""
+    query = (
+        select(col(CurationSettings.next_digest_at))
+        .where(
+            col(CurationSettings.digest_enabled).is_(True),
+            col(CurationSettings.next_digest_at) > now,
+        )
+        .order_by(col(CurationSettings.next_digest_at))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def next_title_due(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the first pending title fetch (or retry) after `now` is due (the
+    titles tick's `next_due`), from ix_curated_item_title_due."""
+    query = (
+        select(col(CuratedItem.title_due_at))
+        .where(col(CuratedItem.title_status) == TITLE_PENDING, col(CuratedItem.title_due_at) > now)
+        .order_by(col(CuratedItem.title_due_at))
+        .limit(1)
+    )
+    return (await session.execute(query)).scalar_one_or_none()

@@ -317,3 +317,14 @@ async def community_welcomes(
     if joined_before is not None:
         query = query.where(col(Welcome.joined_at) < joined_before)
     return list((await session.execute(query)).scalars())
+
+
+async def next_due_after(session: AsyncSession, now: datetime) -> datetime | None:
+    """The earliest delayed welcome or buddy check-in after `now` (the tick's
+    `next_due`), each read from its index."""
+    parts = [
+        select(due_at).where(due_at > now).order_by(due_at).limit(1).scalar_subquery()
+        for due_at in (col(Welcome.welcome_due_at), col(Welcome.buddy_checkin_due_at))
+    ]
+    row = (await session.execute(select(*parts))).one()
+    return min((due for due in row if due is not None), default=None)

@@ -17,27 +17,39 @@ buttons as numbered choices. Lines starting with `:` drive the simulation:
   :quit                 leave
 
 Reads a script from stdin when stdin is not a terminal.
+
+On a database file the console keeps its own state beside it (`kindred.db` →
+`kindred.db-console.json`): the simulated clock, the group conversations it
+opened, the members who joined and its numbered messages and buttons, so a
+restart on the same database carries on where the last run stopped.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import json
+import logging
+import os
 import re
 import shlex
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
+from sqlalchemy.engine import URL
 
 from bot.core.app import Kindred
 from bot.core.mentions import member_text, render
 from bot.core.platform import (
     Button,
+    ButtonStyle,
     Inbound,
     MemberInfo,
     Message,
@@ -47,13 +59,21 @@ from bot.core.platform import (
     RateLimit,
     Reply,
 )
+from bot.core.scheduler import NextDue
 from bot.core.settings import Settings
 from storage import members
 
+log = logging.getLogger(__name__)
+
 PLATFORM = "console"
+# `:advance` jumps from one due moment to the next; a tick that cannot say when it
+# is next due (no `next_due` hook) is given a look at least this often instead.
 ADVANCE_STEP = timedelta(minutes=15)
 MAX_ADVANCE = timedelta(days=31)
 _CHANNEL_LINK = re.compile(r"<#([A-Za-z0-9_.\-]+)(?:\|[^>]*)?>")
+STATE_VERSION = 1
+# The latest numbered messages and buttons a restart keeps (for `:react`, `:press`).
+KEEP_NUMBERED = 500
 
 
 @dataclass
@@ -85,10 +105,14 @@ class ConsolePlatform:
     name: str = PLATFORM
     buttons: dict[int, tuple[Button, MessageRef, str]] = field(default_factory=dict)
     messages: dict[str, tuple[str, str]] = field(default_factory=dict)
-    _button_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _message_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _group_numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     groups: dict[str, list[str]] = field(default_factory=dict)
+    # The numbers the next button, message and group get (kept across restarts, so
+    # a new message never takes the number of one the database still refers to).
+    next_button: int = 1
+    next_message: int = 1
+    next_group: int = 1
+    # Called when a group opens: later deliveries need it, so it is saved at once.
+    on_group_opened: Callable[[], None] = lambda: None
 
     async def list_members(
         self, workspace_id: str, channel_id: str | None = None
@@ -125,8 +149,10 @@ class ConsolePlatform:
     async def open_group(
         self, workspace_id: str, user_ids: Sequence[str], channel_id: str | None, title: str
     ) -> str:
-        group_id = f"group-{next(self._group_numbers)}"
+        group_id = f"group-{self.next_group}"
+        self.next_group += 1
         self.groups[group_id] = list(user_ids)
+        self.on_group_opened()
         return group_id
 
     async def reply_in_thread(
@@ -154,7 +180,9 @@ class ConsolePlatform:
     def show(
         self, where: str, channel_id: str, message: Message, message_id: str | None = None
     ) -> MessageRef:
-        message_id = message_id or str(next(self._message_numbers))
+        if message_id is None:
+            message_id = str(self.next_message)
+            self.next_message += 1
         ref = MessageRef(channel_id, message_id)
         text = self.plain(message.text)
         self.messages[message_id] = (channel_id, text)
@@ -162,7 +190,8 @@ class ConsolePlatform:
         if message.buttons:
             choices = []
             for button in message.buttons:
-                number = next(self._button_numbers)
+                number = self.next_button
+                self.next_button += 1
                 self.buttons[number] = (button, ref, channel_id)
                 choices.append(f"({number}) {button.label}")
             lines.append("   ".join(choices))
@@ -171,6 +200,58 @@ class ConsolePlatform:
             lines.append(message.attachment.content.decode("utf-8", "replace"))
         self.write("\n".join(lines))
         return ref
+
+    def saved(self) -> dict[str, Any]:
+        """What a restart needs to resolve later deliveries and numbers (JSON-ready)."""
+        kept_messages = sorted(self.messages, key=_number)[-KEEP_NUMBERED:]
+        return {
+            "groups": self.groups,
+            "next_button": self.next_button,
+            "next_message": self.next_message,
+            "next_group": self.next_group,
+            "messages": {key: list(self.messages[key]) for key in kept_messages},
+            "buttons": {
+                str(number): {
+                    "label": button.label,
+                    "action_id": button.action_id,
+                    "value": button.value,
+                    "style": str(button.style),
+                    "channel_id": ref.channel_id,
+                    "message_id": ref.message_id,
+                    "thread_id": ref.thread_id,
+                    "shown_in": shown_in,
+                }
+                for number, (button, ref, shown_in) in sorted(self.buttons.items())[-KEEP_NUMBERED:]
+            },
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Take back `saved()`; raises KeyError, TypeError or ValueError on a malformed
+        value before changing anything."""
+        groups = {str(key): [str(user) for user in users] for key, users in data["groups"].items()}
+        messages = {
+            str(key): (str(channel), str(text)) for key, (channel, text) in data["messages"].items()
+        }
+        buttons = {
+            int(number): (
+                Button(
+                    str(item["label"]),
+                    str(item["action_id"]),
+                    str(item["value"]),
+                    ButtonStyle(item["style"]),
+                ),
+                MessageRef(
+                    str(item["channel_id"]),
+                    str(item["message_id"]),
+                    None if item["thread_id"] is None else str(item["thread_id"]),
+                ),
+                str(item["shown_in"]),
+            )
+            for number, item in data["buttons"].items()
+        }
+        numbers = [int(data[key]) for key in ("next_button", "next_message", "next_group")]
+        self.groups, self.messages, self.buttons = groups, messages, buttons
+        self.next_button, self.next_message, self.next_group = numbers
 
     def plain(self, text: str) -> str:
         def name(user_id: str) -> str:
@@ -183,6 +264,23 @@ class ConsolePlatform:
         )
 
 
+def _number(key: str) -> int:
+    return int(key) if key.isdigit() else 0
+
+
+def state_path(url: URL) -> Path | None:
+    """Where the console keeps its state for the database at `url`: beside a SQLite
+    file (`kindred.db-console.json`, like SQLite's own `-wal`), so it goes with the
+    file; for a server database, in the working directory under a name derived from
+    the URL (password left out); None for an in-memory database (nothing outlives it)."""
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+            return None
+        return Path(url.database + "-console.json")
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
+    return Path(f".kindred-console-{digest[:12]}.json")
+
+
 class ConsoleSession:
     """Reads lines, turns them into `Inbound` values and prints what comes back."""
 
@@ -192,6 +290,7 @@ class ConsoleSession:
         community: ConsoleCommunity,
         output: TextIO = sys.stdout,
         clock_offset: Callable[[timedelta], None] | None = None,
+        state_file: Path | None = None,
     ) -> None:
         self.kindred = kindred
         self.community = community
@@ -203,6 +302,14 @@ class ConsoleSession:
         self.channel = next(iter(community.channels))
         self.pending_modal: tuple[Modal, str | None] | None = None
         self.clock_offset = clock_offset
+        # How far the simulated clock is ahead of the real one (the sum of every
+        # `clock_offset` call), and the members `:join` added: both are saved.
+        self.offset = timedelta(0)
+        self.joined: dict[str, dict[str, Any]] = {}
+        self.state_file = state_file
+        # Ties the saved state to this database: the console community's creation time.
+        self._database_mark: str | None = None
+        self.platform.on_group_opened = self.save
         self._event_numbers = itertools.count(1)
         kindred.attach(self.platform)
 
@@ -212,9 +319,10 @@ class ConsoleSession:
     async def seed(self) -> None:
         """Put the demo community's members and profiles in the database once."""
         async with self.kindred.db.transaction() as session:
-            await members.ensure_community(
+            community = await members.ensure_community(
                 session, PLATFORM, self.community.workspace_id, self.community.name
             )
+            self._database_mark = community.created_at.isoformat()
             for user_id, data in self.community.members.items():
                 existing = await members.get_member(
                     session, PLATFORM, self.community.workspace_id, user_id
@@ -228,6 +336,72 @@ class ConsoleSession:
                     if data.get(key):
                         setattr(member, key, str(data[key]))
                 member.topics = [str(topic) for topic in data.get("topics", [])]
+
+    async def restore(self) -> None:
+        """Take back the state the last run on this database saved (after `seed`,
+        before the core starts), or say why the console starts fresh."""
+        path = self.state_file
+        if path is None or not path.exists():
+            return
+        fresh = (
+            "starting fresh: the clock is the real time, and group conversations, "
+            "messages and buttons from before are forgotten."
+        )
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("version") != STATE_VERSION:
+                raise ValueError(f"format {data.get('version')!r}, not {STATE_VERSION}")
+            if data["database"] != self._database_mark:
+                self.write(
+                    f"The console state in {path} belongs to an earlier database at this "
+                    f"path; {fresh}"
+                )
+                return
+            offset = timedelta(seconds=float(data["clock_offset_seconds"]))
+            joined = {str(key): dict(value) for key, value in data["joined"].items()}
+            self.platform.restore(data["platform"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            self.write(f"Could not read the console state in {path} ({error}); {fresh}")
+            return
+        self._move_clock(self.kindred.clock() + offset)
+        self.joined = joined
+        for user_id, data in joined.items():
+            self.community.members.setdefault(user_id, data)
+        groups = len(self.platform.groups)
+        self.write(
+            f"Restored the console state from {path}: the clock is "
+            f"{self.kindred.clock():%a %d %b %Y %H:%M} UTC; {groups} group "
+            f"conversation{'' if groups == 1 else 's'} kept."
+        )
+
+    def save(self) -> None:
+        """Write the state a restart needs (atomically: a crash leaves the old file)."""
+        path = self.state_file
+        if path is None or self._database_mark is None:
+            return
+        data = {
+            "version": STATE_VERSION,
+            "database": self._database_mark,
+            "clock_offset_seconds": self.offset.total_seconds(),
+            "clock": self.kindred.clock().isoformat(),
+            "joined": self.joined,
+            "platform": self.platform.saved(),
+        }
+        partial_file = path.with_name(path.name + ".tmp")
+        try:
+            partial_file.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+            os.replace(partial_file, path)
+        except OSError:
+            log.warning("could not save the console state to %s", path, exc_info=True)
+
+    def _move_clock(self, to: datetime) -> None:
+        """Set the simulated clock to `to` (never backwards)."""
+        if self.clock_offset is None:
+            return
+        by = to - self.kindred.clock()
+        if by > timedelta(0):
+            self.clock_offset(by)
+            self.offset += by
 
     @property
     def prompt(self) -> str:
@@ -249,7 +423,9 @@ class ConsoleSession:
                 break
             if not interactive and line.strip() and not line.startswith("#"):
                 self.write(f"{self.prompt}{line.rstrip()}")
-            if not await self.execute(line.strip()):
+            carry_on = await self.execute(line.strip())
+            self.save()
+            if not carry_on:
                 break
 
     async def execute(self, line: str) -> bool:
@@ -328,6 +504,8 @@ class ConsoleSession:
             self.write(f"@{user_id} is already a member. Give a newcomer a new handle.")
             return
         self.community.members[user_id] = {"id": user_id, "name": user_id.title()}
+        self.joined[user_id] = self.community.members[user_id]
+        self.save()
         self.write(f"@{user_id} joined {self.community.name}.")
         await self.send(self._inbound("member_joined", user=user_id, user_name=user_id.title()))
 
@@ -395,17 +573,34 @@ class ConsoleSession:
         if remaining > MAX_ADVANCE:
             self.write("Advance at most 31 days at a time.")
             return
-        # Step through the time so whatever falls due on the way runs when it would
-        # have (a round, then its reminder, then its follow-up), in order.
-        while remaining > timedelta(0):
-            step = min(remaining, ADVANCE_STEP)
-            self.clock_offset(step)
-            remaining -= step
-            runs = self.kindred.scheduler.runs
-            await self.kindred.scheduler.catch_up()
-            if self.kindred.scheduler.runs != runs:
+        # Jump from one due moment to the next so whatever falls due on the way runs
+        # when the clock says so (a round, then its reminder, then its follow-up), in
+        # order. Everything due up to `looked` has had its run, so the next look asks
+        # what is due after it: work a run created meanwhile (the round's follow-ups,
+        # or something due at once, which the moving clock has already reached) is
+        # found, and an item whose run failed is retried by later looks, not spun on.
+        looked = self.kindred.clock()
+        target = looked + remaining
+        hooks = self._next_due_hooks()
+        scheduler = self.kindred.scheduler
+        while looked < target:
+            due = await scheduler.next_due(looked, hooks, ADVANCE_STEP)
+            self._move_clock(target if due is None else min(due, target))
+            looked = self.kindred.clock()
+            runs = scheduler.runs
+            await scheduler.catch_up()
+            if scheduler.runs != runs:
                 await self.kindred.dispatcher.drain()
+        self.save()
         self.write(f"The clock is now {self.kindred.clock():%a %d %b %Y %H:%M} UTC.")
+
+    def _next_due_hooks(self) -> dict[str, NextDue]:
+        hooks: dict[str, NextDue] = {}
+        for feature in self.kindred.features:
+            for tick in feature.ticks:
+                if tick.next_due is not None:
+                    hooks[tick.name] = partial(tick.next_due, self.kindred)
+        return hooks
 
     async def send(self, inbound: Inbound) -> None:
         reply = await self.kindred.handle(inbound)
@@ -472,11 +667,14 @@ async def serve_console(
     output: TextIO = sys.stdout,
 ) -> None:
     community = ConsoleCommunity.load(settings.config_dir / "console.yml")
-    session = ConsoleSession(kindred, community, output, advance_clock)
+    state_file = state_path(kindred.db.url) if advance_clock is not None else None
+    session = ConsoleSession(kindred, community, output, advance_clock, state_file)
     await session.seed()
+    await session.restore()
     await kindred.start()
     try:
         await session.run(lines)
     finally:
         await kindred.dispatcher.drain()
         await kindred.stop()
+        session.save()

@@ -36,7 +36,7 @@ feature = Feature(
     handlers=handlers,
     highlights=("ama ask", "ama queue", "ama schedule"),
     tables=store,
-    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
 )
 

@@ -28,7 +28,7 @@ feature = Feature(
     handlers=handlers,
     highlights=("coffee join", "coffee status", "coffee skip"),
     tables=coffee,
-    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     config_files={service.STARTERS_FILE: service.check_starters},
     metrics=service.metrics,
 )

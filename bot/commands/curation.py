@@ -47,8 +47,18 @@ feature = Feature(
     highlights=("curate add", "curate top", "digest subscribe"),
     tables=store,
     ticks=(
-        Tick(jobs.DIGEST_TICK, jobs.DIGEST_TICK_SECONDS, jobs.run_due_digests),
-        Tick(jobs.TITLES_TICK, jobs.TITLES_TICK_SECONDS, jobs.fetch_due_titles),
+        Tick(
+            jobs.DIGEST_TICK,
+            jobs.DIGEST_TICK_SECONDS,
+            jobs.run_due_digests,
+            next_due=jobs.next_digest_due,
+        ),
+        Tick(
+            jobs.TITLES_TICK,
+            jobs.TITLES_TICK_SECONDS,
+            jobs.fetch_due_titles,
+            next_due=jobs.next_title_due,
+        ),
     ),
     metrics=service.metrics,
 )

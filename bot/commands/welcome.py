@@ -33,7 +33,7 @@ feature = Feature(
     handlers=handlers,
     highlights=("welcome setup", "welcome preview", "welcome stats"),
     tables=welcome_rows,
-    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick),),
+    ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 
 ClaimedWork = Callable[[AsyncSession, datetime], Awaitable[None]]
 Tick = Callable[[datetime], Awaitable[object]]
+# A tick's answer to "when after `now` do you next have work?" (None: nothing planned).
+NextDue = Callable[[datetime], Awaitable[datetime | None]]
 
 # How far back a trigger's most recent fire time is looked for: a replica that
 # was down at the scheduled moment still runs the occurrence when it comes back.
@@ -187,6 +189,37 @@ class JobScheduler:
             await self.fire(job)
         for name in list(self.ticks):
             await self._tick(name)
+
+    async def next_due(
+        self, now: datetime, hooks: Mapping[str, NextDue], unhooked: timedelta
+    ) -> datetime | None:
+        """The earliest moment after `now` at which a scheduled job or a tick has work
+        (None: nothing is planned), so a simulated clock can jump straight there.
+
+        `hooks` are the ticks' `next_due` answers by tick name. A tick without one
+        (or whose answer failed) may have work at any time: it counts as due
+        `unhooked` after `now`, so a caller stepping by this never skips its work
+        by more than that."""
+        after = now + timedelta(microseconds=1)
+        candidates = []
+        for trigger, _ in self.triggers.values():
+            fire = trigger.get_next_fire_time(None, after)
+            if fire is not None:
+                candidates.append(fire)
+        for name in self.ticks:
+            hook = hooks.get(name)
+            if hook is None:
+                candidates.append(now + unhooked)
+                continue
+            try:
+                due = await hook(now)
+            except Exception:
+                log.exception("next due time of %s failed; stepping instead", name)
+                candidates.append(now + unhooked)
+                continue
+            if due is not None and due > now:
+                candidates.append(due)
+        return min(candidates, default=None)
 
     def start(self) -> None:
         self._stopping = False

@@ -28,3 +28,9 @@ async def tick(runtime: Runtime, now: datetime) -> None:
                 event.at,
                 partial(run_event, runtime.templates, ama.id, event, now),
             )
+
+
+async def next_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """When the next AMA timeline event after `now` is due, for a simulated clock."""
+    async with runtime.db.sessions() as session:
+        return await store.next_event_after(session, now)

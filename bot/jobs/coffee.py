@@ -116,3 +116,13 @@ async def tick(runtime: Runtime, now: datetime) -> None:
         await scheduler.run_claimed(
             followup_job(round_id), due, partial(send_followups, runtime, round_id)
         )
+
+
+async def next_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """When the tick next has work after `now` (a round, a reminder, a follow-up or
+    a timed resume), so a simulated clock can jump straight there."""
+    platforms = list(runtime.platforms)
+    if not platforms:
+        return None
+    async with runtime.db.sessions() as session:
+        return await coffee.next_due_after(session, now, platforms)

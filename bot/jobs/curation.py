@@ -33,3 +33,15 @@ async def run_due_digests(runtime: Runtime, now: datetime) -> None:
 
 async def fetch_due_titles(runtime: Runtime, now: datetime) -> None:
     await title_fetches(runtime).run_due(now)
+
+
+async def next_digest_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """When the next digest after `now` is due, for a simulated clock."""
+    async with runtime.db.sessions() as session:
+        return await store.next_digest_due(session, now)
+
+
+async def next_title_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """When the next title fetch or retry after `now` is due, for a simulated clock."""
+    async with runtime.db.sessions() as session:
+        return await store.next_title_due(session, now)

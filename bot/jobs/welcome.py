@@ -45,3 +45,10 @@ async def run_due(runtime: Runtime, now: datetime) -> int:
 async def tick(runtime: Runtime, now: datetime) -> None:
     """The scheduler's entry point (it needs no count; tests read `run_due`'s)."""
     await run_due(runtime, now)
+
+
+async def next_due(runtime: Runtime, now: datetime) -> datetime | None:
+    """When the next delayed welcome or buddy check-in after `now` is due, for a
+    simulated clock."""
+    async with runtime.db.sessions() as session:
+        return await welcome_rows.next_due_after(session, now)
