@@ -281,20 +281,7 @@ def build_problem(
 ) -> Problem:
     """Sort candidates by id (so input order never matters) and lay them out as arrays."""
     if isinstance(candidates, CandidateTable):
-        ids, window_start, window_length, company, company_count, industry, industry_count = (
-            _problem_from_table(candidates)
-        )
-        return _finish_problem(
-            ids,
-            window_start,
-            window_length,
-            company,
-            company_count,
-            industry,
-            industry_count,
-            history,
-            config,
-        )
+        return _finish_problem(*_problem_from_table(candidates), history, config)
     raw_ids = list(map(attrgetter("member_id"), candidates))
     size = len(raw_ids)
     if all(map(lt, raw_ids, islice(raw_ids, 1, None))):
