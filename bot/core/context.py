@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.errors import CommandError
 from bot.core.outbox import Outbox
 from bot.core.platform import Inbound, Platform
 from bot.core.runtime import Runtime
@@ -64,7 +63,3 @@ class Context:
         return await self.platform.is_admin(
             self.inbound.workspace_id, user_id or self.inbound.user_id
         )
-
-    async def require_admin(self, what: str) -> None:
-        if not await self.is_admin():
-            raise CommandError(f"Only community admins can {what}.")

@@ -95,11 +95,6 @@ class JobScheduler:
             max_instances=1,
         )
 
-    def unschedule(self, job: str) -> None:
-        self.triggers.pop(job, None)
-        if self.scheduler.get_job(job) is not None:
-            self.scheduler.remove_job(job)
-
     def every(self, name: str, seconds: float, tick: Tick) -> None:
         """Call `tick(now)` periodically on every replica (not claimed).
 
