@@ -37,6 +37,30 @@ class Period:
 Figures = Mapping[str, float | None]
 MetricsHook = Callable[[AsyncSession, Period], Awaitable[Figures]]
 
+# The `MemberAction.kind`s that count as a newcomer's first step, one per path the
+# health report's activation figure is broken down by.
+ACTIVATION_PATHS = ("intro", "coffee", "buddy", "question", "kudos")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAction:
+    """One thing a member did through a feature, at a moment in a period.
+
+    The health report counts them (active members, newcomer activation by path:
+    a `kind` from ACTIVATION_PATHS names the path it belongs to); recognition
+    weighs those marked `contribution` (help given to others: an AMA host's
+    answer, a featured link, a completed mentorship rated well) as evidence, and
+    shows their `label` ("answered an AMA question as host")."""
+
+    user_id: str
+    kind: str
+    at: datetime
+    contribution: bool = False
+    label: str = ""
+
+
+ActionsHook = Callable[[AsyncSession, Period], Awaitable[Sequence[MemberAction]]]
+
 
 @dataclass(frozen=True, slots=True)
 class Tick:
@@ -61,6 +85,8 @@ class Feature:
     # its content run at start and by `kindred check` (bot/core/config_files.py).
     config_files: Mapping[str, FileCheck] = field(default_factory=dict)
     metrics: MetricsHook | None = None
+    # What members did through the feature in a period (MemberAction).
+    actions: ActionsHook | None = None
 
     @property
     def name(self) -> str:
