@@ -12,12 +12,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from bot.core.arguments import ArgumentError, echo, parse_words, split_words, validate
 from bot.core.cleaning import clean_inbound
 from bot.core.context import Context, Preparation
 from bot.core.dispatcher import OutboxDispatcher
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
+from bot.core.figures import Figures, MemberAction, Period
 from bot.core.formatting import feature_help, find_feature, help_overview
 from bot.core.housekeeping import schedule_housekeeping
 from bot.core.outbox import Outbox
@@ -72,6 +75,22 @@ class Kindred:
     @property
     def feature_names(self) -> list[str]:
         return [feature.name for feature in self.features if feature.handlers.commands]
+
+    async def figures(self, session: AsyncSession, period: Period) -> dict[str, Figures]:
+        return {
+            feature.name: await feature.metrics(session, period)
+            for feature in self.features
+            if feature.metrics is not None
+        }
+
+    async def member_actions(
+        self, session: AsyncSession, period: Period
+    ) -> dict[str, Sequence[MemberAction]]:
+        return {
+            feature.name: await feature.actions(session, period)
+            for feature in self.features
+            if feature.actions is not None
+        }
 
     def help_text(self, feature: str | None = None) -> str | None:
         if feature is None:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from types import ModuleType
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from bot.core.config_files import FileCheck, check_config_dir
+from bot.core.figures import ActionsHook, MetricsHook
 from bot.core.registry import Handlers
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
@@ -22,44 +21,6 @@ TickRun = Callable[[Runtime, datetime], Awaitable[object]]
 # The earliest moment after `now` at which the tick has something to do (None:
 # nothing scheduled), so a simulated clock can jump straight there.
 NextDue = Callable[[Runtime, datetime], Awaitable[datetime | None]]
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """A community and a half-open time range [start, end) that figures describe."""
-
-    platform: str
-    workspace_id: str
-    start: datetime
-    end: datetime
-
-
-Figures = Mapping[str, float | None]
-MetricsHook = Callable[[AsyncSession, Period], Awaitable[Figures]]
-
-# The `MemberAction.kind`s that count as a newcomer's first step, one per path the
-# health report's activation figure is broken down by.
-ACTIVATION_PATHS = ("intro", "coffee", "buddy", "question", "kudos")
-
-
-@dataclass(frozen=True, slots=True)
-class MemberAction:
-    """One thing a member did through a feature, at a moment in a period.
-
-    The health report counts them (active members, newcomer activation by path:
-    a `kind` from ACTIVATION_PATHS names the path it belongs to); recognition
-    weighs those marked `contribution` (help given to others: an AMA host's
-    answer, a featured link, a completed mentorship rated well) as evidence, and
-    shows their `label` ("answered an AMA question as host")."""
-
-    user_id: str
-    kind: str
-    at: datetime
-    contribution: bool = False
-    label: str = ""
-
-
-ActionsHook = Callable[[AsyncSession, Period], Awaitable[Sequence[MemberAction]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.core.figures import Figures, MemberAction, Period
 from bot.core.platform import Platform
 from bot.core.settings import Settings
 from bot.core.templates import Templates
@@ -63,3 +64,15 @@ class Runtime(Protocol):
         ...
 
     def clock(self) -> datetime: ...
+
+    async def figures(self, session: AsyncSession, period: Period) -> Mapping[str, Figures]:
+        """Every declared feature's figures for `period` (its `metrics` hook), by
+        feature name: the health report reads other features only through these."""
+        ...
+
+    async def member_actions(
+        self, session: AsyncSession, period: Period
+    ) -> Mapping[str, Sequence[MemberAction]]:
+        """Every declared feature's member actions in `period` (its `actions`
+        hook), by feature name: activity, activation and recognition's evidence."""
+        ...

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.feature import Figures, Period
+from bot.core.figures import Figures, Period
 from bot.core.formatting import channel_link
 from bot.core.mentions import member_text, mention, strip_markup_for_plain_text
 from bot.core.outbox import Outbox, message_to_payload

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config_files import ConfigFileError, ConfigProblem, compose, string_list
 from bot.core.errors import CommandError
-from bot.core.feature import Figures, Period
+from bot.core.figures import Figures, Period
 from bot.core.formatting import channel_link, plural
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.feature import Figures, Period
+from bot.core.figures import Figures, Period
 from bot.core.formatting import plural
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox, payload_to_message

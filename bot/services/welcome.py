@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.feature import Figures, Period
+from bot.core.figures import Figures, Period
 from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.commands.curation import feature as curation_feature
-from bot.core.feature import Period
+from bot.core.figures import Period
 from bot.core.templates import Templates
 from bot.domain.curation import normalise_url
 from bot.services.curation import metrics as curation_metrics

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.commands.welcome import feature
-from bot.core.feature import Period
+from bot.core.figures import Period
 from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database

@@ -2,14 +2,17 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import help, profile
 from bot.core.app import Kindred
 from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
+from bot.core.figures import Figures, MemberAction, Period
 from bot.core.platform import Button, Inbound, Message, Reply
 from bot.core.registry import Handlers, Param
 from bot.core.settings import Settings
@@ -252,3 +255,25 @@ async def test_a_slow_platform_read_holds_no_transaction(
     reply = await waiting
     assert reply is not None and reply.message is not None
     assert reply.message.text == "read members of C9"
+
+
+async def test_every_features_figures_and_actions_reach_the_runtime(
+    sqlite_db: Database, settings: Settings
+) -> None:
+    moment = datetime(2026, 11, 23, tzinfo=UTC)
+
+    async def counted(session: AsyncSession, period: Period) -> Figures:
+        return {"probes": 3.0, "unknown": None}
+
+    async def acted(session: AsyncSession, period: Period) -> list[MemberAction]:
+        return [MemberAction("U1", "question", moment, contribution=True, label="asked")]
+
+    reporting = Feature(
+        summary="Reports", handlers=Handlers("reporting"), metrics=counted, actions=acted
+    )
+    app = Kindred(replace(settings), sqlite_db, features=[help.feature, reporting])
+    period = Period("fake", "W1", moment, moment + timedelta(days=7))
+    async with sqlite_db.sessions() as session:
+        assert await app.figures(session, period) == {"reporting": {"probes": 3.0, "unknown": None}}
+        actions = await app.member_actions(session, period)
+    assert actions == {"reporting": [MemberAction("U1", "question", moment, True, "asked")]}

@@ -1,0 +1,50 @@
+"""What features report about themselves for a period: figures (the health
+report's numbers) and member actions (activity, activation, recognition's
+evidence). Plain values, so the Runtime can hand every feature's figures to the
+features that read them without importing the feature declarations."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A community and a half-open time range [start, end) that figures describe."""
+
+    platform: str
+    workspace_id: str
+    start: datetime
+    end: datetime
+
+
+Figures = Mapping[str, float | None]
+MetricsHook = Callable[[AsyncSession, Period], Awaitable[Figures]]
+
+# The `MemberAction.kind`s that count as a newcomer's first step, one per path the
+# health report's activation figure is broken down by.
+ACTIVATION_PATHS = ("intro", "coffee", "buddy", "question", "kudos")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberAction:
+    """One thing a member did through a feature, at a moment in a period.
+
+    The health report counts them (active members, newcomer activation by path:
+    a `kind` from ACTIVATION_PATHS names the path it belongs to); recognition
+    weighs those marked `contribution` (help given to others: an AMA host's
+    answer, a featured link, a completed mentorship rated well) as evidence, and
+    shows their `label` ("answered an AMA question as host")."""
+
+    user_id: str
+    kind: str
+    at: datetime
+    contribution: bool = False
+    label: str = ""
+
+
+ActionsHook = Callable[[AsyncSession, Period], Awaitable[Sequence[MemberAction]]]
