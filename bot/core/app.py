@@ -24,7 +24,7 @@ from bot.core.figures import Figures, MemberAction, Period
 from bot.core.formatting import feature_help, find_feature, help_overview
 from bot.core.housekeeping import schedule_housekeeping
 from bot.core.outbox import Outbox
-from bot.core.platform import Inbound, Message, Platform, Reply
+from bot.core.platform import Identity, Inbound, Message, Platform, Reply
 from bot.core.registry import CommandSpec, Handler, Handlers, Prepare, Registry
 from bot.core.scheduler import JobScheduler
 from bot.core.settings import Settings
@@ -90,6 +90,24 @@ class Kindred:
             feature.name: await feature.actions(session, period)
             for feature in self.features
             if feature.actions is not None
+        }
+
+    async def stored_about(
+        self, session: AsyncSession, member: Identity
+    ) -> dict[str, Sequence[str]]:
+        stored = {}
+        for feature in self.features:
+            if feature.stored_about is not None and (
+                lines := await feature.stored_about(session, member)
+            ):
+                stored[feature.name] = lines
+        return stored
+
+    async def forget_feedback(self, session: AsyncSession, member: Identity) -> dict[str, int]:
+        return {
+            feature.name: await feature.forget_feedback(session, member)
+            for feature in self.features
+            if feature.forget_feedback is not None
         }
 
     def help_text(self, feature: str | None = None) -> str | None:

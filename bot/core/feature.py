@@ -11,7 +11,7 @@ from datetime import datetime
 from types import ModuleType
 
 from bot.core.config_files import FileCheck, check_config_dir
-from bot.core.figures import ActionsHook, MetricsHook
+from bot.core.figures import ActionsHook, ForgetFeedbackHook, MetricsHook, StoredAboutHook
 from bot.core.registry import Handlers
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
@@ -48,6 +48,9 @@ class Feature:
     metrics: MetricsHook | None = None
     # What members did through the feature in a period (MemberAction).
     actions: ActionsHook | None = None
+    # What it stores about one member, and erasing their feedback (`/kindred privacy`).
+    stored_about: StoredAboutHook | None = None
+    forget_feedback: ForgetFeedbackHook | None = None
 
     @property
     def name(self) -> str:

@@ -1,7 +1,8 @@
-"""What features report about themselves for a period: figures (the health
-report's numbers) and member actions (activity, activation, recognition's
-evidence). Plain values, so the Runtime can hand every feature's figures to the
-features that read them without importing the feature declarations."""
+"""What features report about themselves: figures for a period (the health
+report's numbers), member actions (activity, activation, recognition's
+evidence), and what they store about one member (`/kindred privacy`). Plain
+values, so the Runtime can hand every feature's figures to the features that
+read them without importing the feature declarations."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.core.platform import Identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,3 +51,12 @@ class MemberAction:
 
 
 ActionsHook = Callable[[AsyncSession, Period], Awaitable[Sequence[MemberAction]]]
+
+
+# What a feature stores about one member, one readable line per kind of record
+# ("3 coffee follow-up answers", "your mentor request of 2026-11-02"), for
+# `/kindred privacy`; empty when it stores nothing about them.
+StoredAboutHook = Callable[[AsyncSession, Identity], Awaitable[Sequence[str]]]
+# Delete the member's feedback, ratings and survey answers (not the records a
+# ritual needs to go on, such as a mentorship itself); returns how many rows went.
+ForgetFeedbackHook = Callable[[AsyncSession, Identity], Awaitable[int]]

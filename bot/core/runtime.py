@@ -13,7 +13,7 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.figures import Figures, MemberAction, Period
-from bot.core.platform import Platform
+from bot.core.platform import Identity, Platform
 from bot.core.settings import Settings
 from bot.core.templates import Templates
 from storage.db import Database
@@ -75,4 +75,16 @@ class Runtime(Protocol):
     ) -> Mapping[str, Sequence[MemberAction]]:
         """Every declared feature's member actions in `period` (its `actions`
         hook), by feature name: activity, activation and recognition's evidence."""
+        ...
+
+    async def stored_about(
+        self, session: AsyncSession, member: Identity
+    ) -> Mapping[str, Sequence[str]]:
+        """What each declared feature stores about `member` (its `stored_about`
+        hook), by feature name; features that store nothing are left out."""
+        ...
+
+    async def forget_feedback(self, session: AsyncSession, member: Identity) -> Mapping[str, int]:
+        """Erase `member`'s feedback in every feature that keeps some (its
+        `forget_feedback` hook): rows deleted, by feature name."""
         ...

@@ -13,7 +13,7 @@ from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
 from bot.core.figures import Figures, MemberAction, Period
-from bot.core.platform import Button, Inbound, Message, Reply
+from bot.core.platform import Button, Identity, Inbound, Message, Reply
 from bot.core.registry import Handlers, Param
 from bot.core.settings import Settings
 from storage.db import Database
@@ -268,12 +268,28 @@ async def test_every_features_figures_and_actions_reach_the_runtime(
     async def acted(session: AsyncSession, period: Period) -> list[MemberAction]:
         return [MemberAction("U1", "question", moment, contribution=True, label="asked")]
 
+    async def stored(session: AsyncSession, member: Identity) -> list[str]:
+        return [f"2 answers by {member.user_id}"] if member.user_id == "U1" else []
+
+    async def forgotten(session: AsyncSession, member: Identity) -> int:
+        return 2
+
     reporting = Feature(
-        summary="Reports", handlers=Handlers("reporting"), metrics=counted, actions=acted
+        summary="Reports",
+        handlers=Handlers("reporting"),
+        metrics=counted,
+        actions=acted,
+        stored_about=stored,
+        forget_feedback=forgotten,
     )
     app = Kindred(replace(settings), sqlite_db, features=[help.feature, reporting])
     period = Period("fake", "W1", moment, moment + timedelta(days=7))
     async with sqlite_db.sessions() as session:
         assert await app.figures(session, period) == {"reporting": {"probes": 3.0, "unknown": None}}
         actions = await app.member_actions(session, period)
+        assert await app.stored_about(session, Identity("fake", "W1", "U1")) == {
+            "reporting": ["2 answers by U1"]
+        }
+        assert await app.stored_about(session, Identity("fake", "W1", "U2")) == {}
+        assert await app.forget_feedback(session, Identity("fake", "W1", "U1")) == {"reporting": 2}
     assert actions == {"reporting": [MemberAction("U1", "question", moment, True, "asked")]}
