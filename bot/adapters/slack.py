@@ -130,6 +130,11 @@ BOT_EVENTS = (
     "member_joined_channel",  # program channels: welcome and opt-in
     "member_left_channel",  # leaving a program channel
     "reaction_added",  # features that collect or count reactions
+    "reaction_removed",  # a kudos reaction taken back withdraws the kudos
+    # Every message in public / private channels Kindred is in; the adapter acts on
+    # deletions (`message_deleted` withdraws the kudos given for the message).
+    "message.channels",
+    "message.groups",
     "team_join",  # welcome new members of the workspace
     "user_change",  # a deactivated account has left the community
     "app_uninstalled",  # forget a workspace's token (OAuth mode)
@@ -372,6 +377,11 @@ class SlackAdapter:
         app.event("user_change")(self._on_user_change)
         app.event("app_home_opened")(self._on_home_opened)
         app.event("reaction_added")(self._on_reaction)
+        app.event("reaction_removed")(self._on_reaction_removed)
+        app.event({"type": "message", "subtype": "message_deleted"})(self._on_message_deleted)
+        # After the deletions: bolt runs the first listener that matches, and a message
+        # event no listener matches would be answered 404 (Slack then retries it).
+        app.event("message")(self._on_message)
         return app
 
     async def _serve_http(self) -> None:
@@ -653,8 +663,97 @@ class SlackAdapter:
                 channel_id=channel_id,
                 reaction=event["reaction"],
                 message=MessageRef(channel_id, ts),
+                message_author_id=await self._author(workspace_id, event, context),
                 text=await self.platform.message_text(workspace_id, channel_id, ts),
                 channel_is_private=await self.platform.channel_is_private(workspace_id, channel_id),
+                event_id=body.get("event_id"),
+                raw=body,
+            )
+        )
+
+    async def _author(
+        self, workspace_id: str, event: dict[str, Any], context: AsyncBoltContext
+    ) -> str | None:
+        """Who wrote the message a reaction is on, when that is a person: None for
+        Kindred's own messages, other apps' bots, or an author Slack does not name."""
+        author = event.get("item_user")
+        if not author or author == context.bot_user_id:
+            return None
+        try:
+            user = await self.platform.user(workspace_id, str(author))
+        except PlatformError as error:
+            log.warning("cannot look up the author %s of a reacted message: %s", author, error)
+            return None
+        return user.user_id if user.is_person else None
+
+    async def _on_reaction_removed(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        item = event.get("item") or {}
+        if item.get("type") != "message":
+            return
+        channel_id = item["channel"]
+        workspace_id = _team_id(body, context)
+        await self._notify(
+            Inbound(
+                kind="reaction_removed",
+                platform=PLATFORM,
+                workspace_id=workspace_id,
+                user_id=event["user"],
+                channel_id=channel_id,
+                reaction=event["reaction"],
+                message=MessageRef(channel_id, item["ts"]),
+                message_author_id=await self._author(workspace_id, event, context),
+                event_id=body.get("event_id"),
+                raw=body,
+            )
+        )
+
+    async def _on_message(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        """A member's message, for features that read messages; edits, bots and other
+        subtypes are acknowledged and left alone."""
+        user_id, channel_id = event.get("user"), event.get("channel")
+        if (
+            event.get("subtype")
+            or event.get("bot_id")
+            or not user_id
+            or not channel_id
+            or "message" not in self.kindred.registry.events
+        ):
+            return
+        await self._notify(
+            Inbound(
+                kind="message",
+                platform=PLATFORM,
+                workspace_id=_team_id(body, context),
+                user_id=str(user_id),
+                channel_id=channel_id,
+                text=str(event.get("text") or ""),
+                message=MessageRef(channel_id, event["ts"], thread_id=event.get("thread_ts")),
+                channel_is_private=event.get("channel_type") == "group",
+                event_id=body.get("event_id"),
+                raw=body,
+            )
+        )
+
+    async def _on_message_deleted(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        channel_id, ts = event.get("channel"), event.get("deleted_ts")
+        if not channel_id or not ts:
+            return
+        previous = event.get("previous_message") or {}
+        await self._notify(
+            Inbound(
+                kind="message_deleted",
+                platform=PLATFORM,
+                workspace_id=_team_id(body, context),
+                user_id=str(previous.get("user") or ""),
+                channel_id=channel_id,
+                message=MessageRef(channel_id, ts),
+                channel_is_private=event.get("channel_type") == "group",
                 event_id=body.get("event_id"),
                 raw=body,
             )

@@ -16,7 +16,7 @@ from bot.commands.profile import canonical_timezone
 from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
-from bot.core.platform import MemberInfo, Modal, ModalField, PlatformError, Reply
+from bot.core.platform import Modal, ModalField, PlatformError, Reply
 from bot.core.registry import Handlers, Param
 from bot.domain.kudos import (
     MAX_REASON_LENGTH,
@@ -44,15 +44,17 @@ feature = Feature(
 MAX_KUDOS_ID = 2**31 - 1
 
 
-async def receiver_info(preparation: Preparation) -> MemberInfo | None:
-    """Whether the receiver is a bot, asked of the platform before the transaction."""
+async def receiver_info(preparation: Preparation) -> service.Receiver:
+    """Whether the receiver is one of the community's people (platforms list people,
+    not bots), asked of the platform before the transaction."""
     receiver = preparation.args.get("member")
     try:
         listed = await preparation.platform.list_members(preparation.inbound.workspace_id)
     except PlatformError:
-        # The stored member record still answers; the platform is asked again next time.
-        return None
-    return next((info for info in listed if info.user_id == receiver), None)
+        # The stored member record answers alone; the platform is asked again next time.
+        return service.Receiver(listed=False, info=None)
+    found = next((info for info in listed if info.user_id == receiver), None)
+    return service.Receiver(listed=True, info=found)
 
 
 @handlers.command(

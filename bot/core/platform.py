@@ -140,7 +140,8 @@ class Inbound:
       modal field values in `options`.
     - member_joined / member_left: the workspace (or `channel_id` for channel joins).
     - reaction: `reaction` name, `message` reacted to, `text` of that message if known,
-      `message_author_id` who wrote it (if the platform says).
+      `message_author_id` who wrote it, when that is a person (None for bots, Kindred
+      itself, or an author the platform does not say).
     - reaction_removed: the same, for a reaction taken back (no `text`).
     - message_deleted: `message` that was deleted, in `channel_id`; `user_id` is its
       author when the platform says, else empty.

@@ -336,7 +336,6 @@ def assess(
     window, the givers' companies (from their profiles) and the receiver's evidence
     (labels of contributions recorded by other features)."""
     found_flags = found_flags if found_flags is not None else flags(kudos)
-    weights = repeat_weights(kudos)
     counted: list[Given] = []
     without_reason = flagged = 0
     for given in kudos:
@@ -348,6 +347,8 @@ def assess(
             flagged += 1
         else:
             counted.append(given)
+    # Only kudos that count make a later one a repeat.
+    weights = repeat_weights(counted)
     givers = {given.giver for given in counted}
     known_companies = {
         company.strip().lower() for giver in givers if (company := companies.get(giver))

@@ -131,6 +131,15 @@ async def check_allowance(
     return today
 
 
+@dataclass(frozen=True, slots=True)
+class Receiver:
+    """What the platform said about a command's receiver: `info` when it lists them
+    among its people; `listed` False when it could not be asked."""
+
+    listed: bool
+    info: MemberInfo | None
+
+
 async def give_by_command(
     ctx: Context, receiver_id: str, reason_text: str, category: str | None
 ) -> str:
@@ -139,12 +148,16 @@ async def give_by_command(
     giver = ctx.inbound.user_id
     if receiver_id == giver:
         raise refusal(templates, "self")
-    target: MemberInfo | None = ctx.prepared
+    prepared: Receiver = ctx.prepared
+    target = prepared.info
     stored = await get_member(
         ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, receiver_id
     )
-    if (target is not None and target.is_bot) or (stored is not None and stored.is_bot):
+    if (stored is not None and stored.is_bot) or (target is not None and target.is_bot):
         raise refusal(templates, "bot")
+    if target is None and prepared.listed and (stored is None or stored.deactivated):
+        # Not among the people the platform lists: a bot, or an account that left.
+        raise refusal(templates, "not_a_person", receiver=Trusted(mention(receiver_id)))
     settings = await community_settings(ctx)
     try:
         reason = parse_reason(reason_text)
@@ -158,7 +171,6 @@ async def give_by_command(
         ctx.inbound.workspace_id,
         receiver_id,
         target.display_name if target else None,
-        is_bot=target.is_bot if target else None,
     )
     kudos = Kudos(
         platform=settings.platform,
@@ -305,7 +317,6 @@ async def give_by_reaction(ctx: Context) -> None:
         )
         return
     log.debug("kudos by reaction from %s on %s (day %s)", giver, key, today)
-    await ensure_member(ctx.session, settings.platform, settings.workspace_id, receiver)
     kudos = await store.add_kudos(
         ctx.session,
         Kudos(
