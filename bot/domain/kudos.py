@@ -210,10 +210,17 @@ def closed_rings(kudos: Iterable[Given]) -> list[frozenset[str]]:
     candidate: members whose kudos mostly come from or go outside it are pruned,
     and what is left, if it is still one cycle, is a ring."""
     received, given_to = _received_and_given(kudos)
+    everyone = set(received) | set(given_to)
+    # Candidates: each member's circle (finds a dense ring with a few links outside)
+    # and each cycle of the whole graph (finds a ring that thanks round in a loop).
+    candidates = [
+        {member, *received.get(member, {}), *given_to.get(member, {})}
+        for member in sorted(everyone)
+    ]
+    candidates += _cycles(everyone, given_to)
     rings: set[frozenset[str]] = set()
-    for member in sorted(set(received) | set(given_to)):
-        circle = {member, *received.get(member, {}), *given_to.get(member, {})}
-        group = _prune(circle, received, given_to)
+    for candidate in candidates:
+        group = _prune(candidate, received, given_to)
         for component in _cycles(group, given_to):
             if RING_MIN_SIZE <= len(component) <= RING_MAX_SIZE:
                 rings.add(frozenset(component))
