@@ -92,7 +92,11 @@ async def test_console_kudos_from_command_to_withdrawal(
         ("bob", "carol", "withdrawn"),
         ("dan", "carol", "withdrawn"),
     ]
-    why = await run("/kindred kudos why")
+    # The console, like Slack, has no roles: the badge lives on the profile card.
+    no_roles = await run(":as alice", "/kindred kudos setup role=Stars")
+    assert "There are no roles an app can give on console" in no_roles
+    assert "Roles: none on this platform" in await run("/kindred kudos setup")
+    why = await run(":as carol", "/kindred kudos why")
     assert "You are not a recognised contributor yet." in why
     assert "Kudos that count: 1.0 of 8 ✗" in why
     assert "Distinct givers: 1 of 5 ✗" in why
