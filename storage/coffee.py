@@ -718,3 +718,37 @@ async def next_due_after(
     query = select(*(part.limit(1).scalar_subquery() for part in parts))
     row = (await session.execute(query)).one()
     return min((due for due in row if due is not None), default=None)
+
+
+async def member_actions(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> list[tuple[str, str, datetime]]:
+    """(user id, what, when) in [start, end): first opting into a program of the
+    community ("joined"), and answering that the group met ("met")."""
+    community = (
+        col(CoffeeProgram.platform) == platform,
+        col(CoffeeProgram.workspace_id) == workspace_id,
+    )
+    joined = (
+        select(CoffeeMembership.user_id, func.min(col(CoffeeMembership.first_joined_at)))
+        .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeMembership.program_id))
+        .where(*community)
+        .group_by(col(CoffeeMembership.user_id))
+    )
+    met = (
+        select(CoffeeGroupMember.user_id, CoffeeGroupMember.answered_at)
+        .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeGroupMember.program_id))
+        .where(
+            *community,
+            col(CoffeeGroupMember.answer) == "met",
+            col(CoffeeGroupMember.answered_at) >= start,
+            col(CoffeeGroupMember.answered_at) < end,
+        )
+    )
+    actions = [
+        (user_id, "joined", at)
+        for user_id, at in (await session.execute(joined)).all()
+        if start <= at < end
+    ]
+    actions += [(user_id, "met", at) for user_id, at in (await session.execute(met)).all()]
+    return actions

@@ -608,3 +608,32 @@ async def next_title_due(session: AsyncSession, now: datetime) -> datetime | Non
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def member_actions(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> list[tuple[str, str, datetime]]:
+    """(user id, what, when) in [start, end): sharing a link ("shared"), a shared
+    link being featured by the curators ("featured", to its sharer), and a vote
+    ("voted"). Hidden items count for none of them."""
+    visible = _visible(platform, workspace_id)
+    shared = select(col(CuratedItem.shared_by), col(CuratedItem.created_at)).where(
+        *visible, col(CuratedItem.created_at) >= start, col(CuratedItem.created_at) < end
+    )
+    featured = select(col(CuratedItem.shared_by), col(CuratedItem.featured_at)).where(
+        *visible,
+        col(CuratedItem.featured),
+        col(CuratedItem.featured_at) >= start,
+        col(CuratedItem.featured_at) < end,
+    )
+    voted = (
+        select(col(CurationVote.user_id), col(CurationVote.created_at))
+        .join(CuratedItem, col(CuratedItem.id) == col(CurationVote.item_id))
+        .where(*visible, col(CurationVote.created_at) >= start, col(CurationVote.created_at) < end)
+    )
+    actions: list[tuple[str, str, datetime]] = []
+    for kind, query in (("shared", shared), ("featured", featured), ("voted", voted)):
+        rows = (await session.execute(query)).all()
+        # The range filter already excludes NULL moments; this tells the type checker.
+        actions += [(user_id, kind, at) for user_id, at in rows if at is not None]
+    return actions

@@ -38,6 +38,7 @@ feature = Feature(
     tables=store,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
+    actions=service.actions,
 )
 
 AMA_PARAM = Param(

@@ -31,6 +31,7 @@ feature = Feature(
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     config_files={service.STARTERS_FILE: service.check_starters},
     metrics=service.metrics,
+    actions=service.actions,
 )
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")

@@ -61,6 +61,7 @@ feature = Feature(
         ),
     ),
     metrics=service.metrics,
+    actions=service.actions,
 )
 
 

@@ -35,6 +35,7 @@ feature = Feature(
     tables=welcome_rows,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
+    actions=service.actions,
 )
 
 CLEARABLE = (

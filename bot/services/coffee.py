@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config_files import ConfigFileError, ConfigProblem, compose, string_list
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, Period
+from bot.core.figures import Figures, MemberAction, Period, as_member_actions
 from bot.core.formatting import channel_link, plural
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
@@ -679,6 +679,18 @@ async def resume_member(
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+# What each coffee action means to the health report (DESIGN.md §7).
+ACTION_MEANINGS = {"joined": ("coffee", ""), "met": ("coffee_met", "")}
+
+
+async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
+    """Members opting into coffee for the first time, and saying they met."""
+    rows = await coffee.member_actions(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    return as_member_actions(rows, ACTION_MEANINGS)
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, Period
+from bot.core.figures import Figures, MemberAction, Period, as_member_actions
 from bot.core.formatting import plural
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox, payload_to_message
@@ -709,6 +709,22 @@ def _atom_time(moment: datetime) -> str:
 
 # `curation.digest:<settings id>:<occurrence>:post` or `…:dm:<user>` (send_digest).
 _DIGEST_KEY = re.compile(rf"^{re.escape(DIGEST_JOB)}:\d+:(?P<occurrence>.+?):(?:post|dm:.*)$")
+
+
+# What each curation action means to the health report and recognition (DESIGN.md §7).
+ACTION_MEANINGS = {
+    "shared": ("link_shared", ""),
+    "featured": ("link_featured", "shared a link the curators featured"),
+    "voted": ("curation_vote", ""),
+}
+
+
+async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
+    """Links shared and voted for, and shared links featured (contributions)."""
+    rows = await store.member_actions(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    return as_member_actions(rows, ACTION_MEANINGS)
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

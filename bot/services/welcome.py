@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.figures import Figures, Period
+from bot.core.figures import Figures, MemberAction, Period, as_member_actions
 from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
@@ -545,6 +545,24 @@ async def stats(
         in_window=figures.in_window,
         in_window_activated=figures.in_window_activated,
     )
+
+
+# What each welcome action means to the health report and recognition (DESIGN.md §7).
+ACTION_MEANINGS = {
+    "intro": ("intro", ""),
+    "buddied": ("buddy", ""),
+    "became_buddy": ("welcome_buddy", "became a newcomer's welcome buddy"),
+    "greeted": ("welcome_greeted", "greeted a newcomer"),
+}
+
+
+async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
+    """Newcomers posting their intro or getting a buddy; buddies and greeters
+    taking them in (contributions)."""
+    rows = await welcome_rows.member_actions(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    return as_member_actions(rows, ACTION_MEANINGS)
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.commands.curation import feature as curation_feature
-from bot.core.figures import Period
+from bot.core.figures import MemberAction, Period
 from bot.core.templates import Templates
 from bot.domain.curation import normalise_url
+from bot.services.curation import actions as curation_actions
 from bot.services.curation import metrics as curation_metrics
 from bot.services.curation import send_digest
 from storage import curation as store
@@ -205,3 +206,42 @@ async def test_metrics_count_one_community_and_one_period(db: Database) -> None:
 
 def test_the_curation_feature_declares_its_metrics() -> None:
     assert curation_feature.metrics is curation_metrics
+
+
+async def test_member_actions_are_shares_features_and_votes_of_visible_items(
+    db: Database,
+) -> None:
+    start, end = NOW, NOW + timedelta(days=7)
+    featured = new_item("https://one.example/x")
+    featured.shared_by = "U1"
+    hidden = new_item("https://hidden.example/x")
+    hidden.shared_by, hidden.hidden = "U2", True
+    old = new_item("https://old.example/x")
+    old.shared_by, old.created_at = "U3", start - timedelta(days=1)
+    item_ids = [await add(db, item) for item in (featured, hidden, old)]
+    async with db.transaction() as session:
+        for item_id, voter in zip(item_ids, ("U2", "U3", "U4"), strict=True):
+            item = await session.get(CuratedItem, item_id)
+            assert item is not None
+            assert await store.add_vote(session, item, voter, "upvote", NOW + timedelta(hours=1))
+        first = await session.get(CuratedItem, item_ids[0])
+        assert first is not None
+        first.featured, first.featured_at = True, NOW + timedelta(days=1)
+    async with db.sessions() as session:
+        actions = await curation_actions(session, Period("fake", "W1", start, end))
+    assert sorted(actions, key=lambda action: (action.kind, action.user_id)) == [
+        MemberAction("U2", "curation_vote", NOW + timedelta(hours=1)),
+        MemberAction("U4", "curation_vote", NOW + timedelta(hours=1)),
+        MemberAction(
+            "U1",
+            "link_featured",
+            NOW + timedelta(days=1),
+            contribution=True,
+            label="shared a link the curators featured",
+        ),
+        MemberAction("U1", "link_shared", NOW),
+    ]
+
+
+def test_the_curation_feature_declares_its_actions() -> None:
+    assert curation_feature.actions is curation_actions
