@@ -518,3 +518,26 @@ async def member_actions(
         # The range filter already excludes NULL moments; this tells the type checker.
         actions += [(user_id, kind, at) for user_id, at in rows if at is not None]
     return actions
+
+
+async def stored_about(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> tuple[int, int]:
+    """How many of the community's AMA questions a member wrote, and upvotes they cast."""
+    community = (col(Ama.platform) == platform, col(Ama.workspace_id) == workspace_id)
+    questions = (
+        await session.execute(
+            select(func.count(col(AmaQuestion.id)))
+            .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+            .where(*community, col(AmaQuestion.author_user_id) == user_id)
+        )
+    ).scalar_one()
+    votes = (
+        await session.execute(
+            select(func.count(col(AmaVote.id)))
+            .join(AmaQuestion, col(AmaQuestion.id) == col(AmaVote.question_id))
+            .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+            .where(*community, col(AmaVote.user_id) == user_id)
+        )
+    ).scalar_one()
+    return int(questions), int(votes)

@@ -637,3 +637,30 @@ async def member_actions(
         # The range filter already excludes NULL moments; this tells the type checker.
         actions += [(user_id, kind, at) for user_id, at in rows if at is not None]
     return actions
+
+
+async def stored_about(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> tuple[int, int, bool]:
+    """A member's shared links and votes in the community's library, and whether
+    they get the digest."""
+    community = (
+        col(CuratedItem.platform) == platform,
+        col(CuratedItem.workspace_id) == workspace_id,
+    )
+    shared = (
+        await session.execute(
+            select(func.count(col(CuratedItem.id))).where(
+                *community, col(CuratedItem.shared_by) == user_id
+            )
+        )
+    ).scalar_one()
+    votes = (
+        await session.execute(
+            select(func.count(col(CurationVote.id)))
+            .join(CuratedItem, col(CuratedItem.id) == col(CurationVote.item_id))
+            .where(*community, col(CurationVote.user_id) == user_id)
+        )
+    ).scalar_one()
+    subscribed = user_id in await subscribers(session, platform, workspace_id)
+    return int(shared), int(votes), subscribed

@@ -39,6 +39,7 @@ feature = Feature(
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
     actions=service.actions,
+    stored_about=service.stored_about,
 )
 
 AMA_PARAM = Param(

@@ -32,6 +32,8 @@ feature = Feature(
     config_files={service.STARTERS_FILE: service.check_starters},
     metrics=service.metrics,
     actions=service.actions,
+    stored_about=service.stored_about,
+    forget_feedback=service.forget_feedback,
 )
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")

@@ -62,6 +62,7 @@ feature = Feature(
     ),
     metrics=service.metrics,
     actions=service.actions,
+    stored_about=service.stored_about,
 )
 
 

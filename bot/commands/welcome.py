@@ -36,6 +36,7 @@ feature = Feature(
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
     actions=service.actions,
+    stored_about=service.stored_about,
 )
 
 CLEARABLE = (

@@ -40,6 +40,7 @@ from bot.core.outbox import Outbox
 from bot.core.platform import (
     Button,
     ButtonStyle,
+    Identity,
     MemberInfo,
     Message,
     MessageRef,
@@ -691,6 +692,32 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
         session, period.platform, period.workspace_id, period.start, period.end
     )
     return as_member_actions(rows, ACTION_MEANINGS)
+
+
+async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+    """What coffee keeps about a member, for `/kindred privacy`."""
+    stored = await coffee.stored_about(
+        session, member.platform, member.workspace_id, member.user_id
+    )
+    lines = [
+        plural(stored.memberships, "coffee program you joined", "coffee programs you joined"),
+        plural(stored.groups, "coffee group you were in", "coffee groups you were in"),
+        plural(stored.answers, '"Did you meet?" answer'),
+        plural(
+            stored.blocks,
+            "member you asked not to be paired with",
+            "members you asked not to be paired with",
+        ),
+    ]
+    counts = (stored.memberships, stored.groups, stored.answers, stored.blocks)
+    return [line for line, count in zip(lines, counts, strict=True) if count]
+
+
+async def forget_feedback(session: AsyncSession, member: Identity) -> int:
+    """Erase a member's "Did you meet?" answers (the groups stay: pairing history)."""
+    return await coffee.forget_answers(
+        session, member.platform, member.workspace_id, member.user_id
+    )
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

@@ -30,7 +30,7 @@ from bot.core.figures import Figures, MemberAction, Period, as_member_actions
 from bot.core.formatting import plural
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox, payload_to_message
-from bot.core.platform import Button, ButtonStyle, Message, MessageRef
+from bot.core.platform import Button, ButtonStyle, Identity, Message, MessageRef
 from bot.core.runtime import Runtime
 from bot.core.scheduler import ClaimedWork
 from bot.core.templates import Templates, Trusted
@@ -725,6 +725,22 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
         session, period.platform, period.workspace_id, period.start, period.end
     )
     return as_member_actions(rows, ACTION_MEANINGS)
+
+
+async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+    """What the library keeps about a member, for `/kindred privacy`."""
+    shared, votes, subscribed = await store.stored_about(
+        session, member.platform, member.workspace_id, member.user_id
+    )
+    lines = [
+        (
+            shared,
+            plural(shared, "link you shared to the library", "links you shared to the library"),
+        ),
+        (votes, plural(votes, "vote for a library link", "votes for library links")),
+        (subscribed, "your subscription to the weekly digest"),
+    ]
+    return [line for present, line in lines if present]
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

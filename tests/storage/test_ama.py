@@ -8,6 +8,8 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
+from bot.services import ama as ama_service
 from bot.services.ama import actions as ama_actions
 from storage import ama as store
 from storage import outbox as outbox_rows
@@ -240,3 +242,18 @@ async def test_member_actions_are_askers_hosts_answers_and_voters_in_the_period(
         MemberAction("bo", "question", START),
     ]
     assert elsewhere == []
+
+
+async def test_privacy_counts_a_members_questions_and_votes(db: Database) -> None:
+    ama_id = await make_ama(db)
+    question = await make_question(db, ama_id, author="bo")
+    async with db.transaction() as session:
+        await store.add_vote(session, question, "cy")
+    async with db.sessions() as session:
+        assert await ama_service.stored_about(session, Identity("fake", "W1", "bo")) == [
+            "1 AMA question you asked"
+        ]
+        assert await ama_service.stored_about(session, Identity("fake", "W1", "cy")) == [
+            "1 AMA upvote"
+        ]
+        assert await ama_service.stored_about(session, Identity("fake", "W2", "bo")) == []

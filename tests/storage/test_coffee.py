@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
+from bot.services import coffee as coffee_service
 from bot.services.coffee import actions as coffee_actions
 from storage import coffee, members
 from storage.coffee import CoffeeGroup, CoffeeGroupMember, CoffeeProgram, CoffeeRound
@@ -264,3 +266,30 @@ async def test_member_actions_are_first_joins_and_meetings_in_the_period(db: Dat
         MemberAction("ben", "coffee", NOW + timedelta(hours=1)),
         MemberAction("ana", "coffee_met", NOW + timedelta(days=2)),
     ]
+
+
+async def test_privacy_lists_a_members_coffee_records_and_forgets_only_answers(
+    db: Database,
+) -> None:
+    program = await add_program(db)
+    async with db.transaction() as session:
+        await coffee.join(session, program, "ana", NOW)
+        await coffee.add_block(session, "fake", "W1", "ana", "ben")
+    await add_round(db, program, NOW, [[("ana", "met"), ("ben", "met")]])
+    await add_round(db, program, NOW + timedelta(days=7), [[("ana", None), ("cy", None)]])
+    ana, ben = Identity("fake", "W1", "ana"), Identity("fake", "W1", "ben")
+    async with db.transaction() as session:
+        assert await coffee_service.stored_about(session, ana) == [
+            "1 coffee program you joined",
+            "2 coffee groups you were in",
+            '1 "Did you meet?" answer',
+            "1 member you asked not to be paired with",
+        ]
+        assert await coffee_service.forget_feedback(session, ana) == 1
+        assert await coffee_service.forget_feedback(session, ana) == 0
+    async with db.sessions() as session:
+        after = await coffee_service.stored_about(session, ana)
+        assert '1 "Did you meet?" answer' not in after and "2 coffee groups you were in" in after
+        # Ben's answer in the same group is his, and stays.
+        assert '1 "Did you meet?" answer' in await coffee_service.stored_about(session, ben)
+        assert await coffee_service.stored_about(session, Identity("fake", "W2", "ana")) == []

@@ -9,8 +9,10 @@ from pathlib import Path
 
 from bot.commands.curation import feature as curation_feature
 from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
 from bot.core.templates import Templates
 from bot.domain.curation import normalise_url
+from bot.services import curation as curation_service
 from bot.services.curation import actions as curation_actions
 from bot.services.curation import metrics as curation_metrics
 from bot.services.curation import send_digest
@@ -245,3 +247,21 @@ async def test_member_actions_are_shares_features_and_votes_of_visible_items(
 
 def test_the_curation_feature_declares_its_actions() -> None:
     assert curation_feature.actions is curation_actions
+
+
+async def test_privacy_counts_a_members_links_votes_and_subscription(db: Database) -> None:
+    item_id = await add(db, new_item("https://one.example/x"))
+    async with db.transaction() as session:
+        item = await session.get(CuratedItem, item_id)
+        assert item is not None
+        assert await store.add_vote(session, item, "U2", "upvote", NOW)
+        await store.subscribe(session, "fake", "W1", "U2")
+    async with db.sessions() as session:
+        assert await curation_service.stored_about(session, Identity("fake", "W1", "U1")) == [
+            "1 link you shared to the library"
+        ]
+        assert await curation_service.stored_about(session, Identity("fake", "W1", "U2")) == [
+            "1 vote for a library link",
+            "your subscription to the weekly digest",
+        ]
+        assert await curation_service.stored_about(session, Identity("fake", "W2", "U1")) == []

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from bot.commands.welcome import feature
 from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
 from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
@@ -246,3 +247,18 @@ async def test_member_actions_are_intros_buddies_and_greetings_in_the_period(
             label="became a newcomer's welcome buddy",
         ),
     ]
+
+
+async def test_privacy_lists_the_arrival_record_and_buddy_volunteering(db: Database) -> None:
+    await arrive(db, "UNEW")
+    async with db.transaction() as session:
+        await welcome_rows.set_buddy_volunteer(session, "fake", "W1", "UVOL", active=True)
+    assert feature.stored_about is not None
+    async with db.sessions() as session:
+        assert await feature.stored_about(session, Identity("fake", "W1", "UNEW")) == [
+            "when you joined, and which welcome steps you took (intro, buddy)"
+        ]
+        assert await feature.stored_about(session, Identity("fake", "W1", "UVOL")) == [
+            "that you volunteer as a welcome buddy"
+        ]
+        assert await feature.stored_about(session, Identity("fake", "W1", "UNONE")) == []
