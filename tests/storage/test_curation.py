@@ -7,6 +7,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import delete
+
 from bot.commands.curation import feature as curation_feature
 from bot.core.figures import MemberAction, Period
 from bot.core.platform import Identity
@@ -19,6 +21,7 @@ from bot.services.curation import send_digest
 from storage import curation as store
 from storage.curation import CuratedItem, CurationSettings
 from storage.db import Database
+from storage.models import OutboxMessage
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
@@ -200,8 +203,12 @@ async def test_metrics_count_one_community_and_one_period(db: Database) -> None:
         # The digest in the period carried what was shared in its week: the first
         # two items and the one shared a second before the period.
         "digest_items": 3,
+        "digest_reach": 1,
     }
     async with db.transaction() as session:
+        # Pruning the delivered messages changes none of the figures.
+        await session.execute(delete(OutboxMessage))
+        assert await curation_metrics(session, Period("fake", "W1", start, end)) == figures
         nothing = await curation_metrics(session, Period("fake", "W9", start, end))
     assert set(nothing.values()) == {0}
 
