@@ -12,7 +12,6 @@ The handlers here parse and reply; the use cases are in bot/services/kudos.py.
 
 from __future__ import annotations
 
-from bot.commands.profile import canonical_timezone
 from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
@@ -25,6 +24,7 @@ from bot.domain.kudos import (
     configured_emoji,
     parse_categories,
 )
+from bot.domain.profile import canonical_timezone
 from bot.jobs import kudos as jobs
 from bot.services import kudos as service
 from storage import kudos as store

@@ -521,3 +521,29 @@ async def test_metrics_actions_and_stored_about(community: Community, clock: Clo
     assert not any(action.contribution for action in actions)
     assert "kudos" in everything
     assert about == ["2 kudos you received, with their reasons"]
+
+
+async def test_a_real_ama_host_answer_is_evidence(
+    community: Community, platform: FakePlatform
+) -> None:
+    """Evidence from the AMA feature's own actions hook: the host answered a question."""
+    await community.say("kudos setup givers=2 companies=0 days=0 kudos=2")
+    await community.say('ama schedule host:<@UANA> title:"Scaling support" at:"2026-11-24 15:00"')
+    await community.say("ama ask How do you scale a support team past fifty?", "UBEN")
+    await thank(community, "U1", "UANA", "the support playbook")
+    await thank(community, "U2", "UANA", "the hiring plan")
+    assert await recognised(community) == []
+    assert "Contributions beyond kudos: 0 of 1 ✗" in await community.say("kudos why <@UANA>")
+
+    await community.advance(to=datetime(2026, 11, 24, 15, 0, tzinfo=UTC))
+    panel = community.last("dm", "UANA")
+    (next_question,) = [b for b in panel.message.buttons if b.action_id == "ama.next"]
+    shown = await community.press(next_question, "UANA", message=panel.ref)
+    assert shown.update_original is not None
+    (answered,) = [b for b in shown.update_original.buttons if b.action_id == "ama.answered"]
+    await community.press(answered, "UANA", message=panel.ref)
+    # The daily sweep sees the new evidence.
+    await community.advance(days=1)
+    assert await recognised(community) == ["UANA"]
+    why = await community.say("kudos why <@UANA>")
+    assert f"Contributions beyond kudos: 1 of 1 ✓ ({HOST_ANSWER})" in why
