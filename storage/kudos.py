@@ -74,6 +74,8 @@ class Kudos(SQLModel, table=True):
     channel_id: str | None = Field(default=None, max_length=64)
     message_id: str | None = Field(default=None, max_length=64)
     message_link: str | None = Field(default=None, sa_column=Column(Text))
+    # Given in a private channel or a DM: never posted in the public channel.
+    private: bool = False
     status: str = Field(default=ACTIVE, max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # When it started to count (a reaction's kudos: when its reason came).

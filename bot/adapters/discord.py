@@ -171,6 +171,16 @@ def _is_private(channel: object) -> bool:
     return False
 
 
+def _reaction_key(kind: str, payload: discord.RawReactionActionEvent, reaction: str) -> str:
+    """A reaction's delivery key. Discord sends no time or id with a reaction, so the
+    minute it arrived stands in: a re-delivery after a resume (seconds later) acts
+    once, while taking a reaction back and adding it again later is seen each time.
+    A re-delivery that straddles a minute acts twice, which the features' reaction
+    handlers absorb (one vote, one kudos per member and message)."""
+    minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
+    return f"{kind}:{payload.message_id}:{payload.user_id}:{reaction}:{minute}"
+
+
 def _message_ref(channel: object, channel_id: int, message_id: int, jump_url: str) -> MessageRef:
     thread_id = str(channel_id) if isinstance(channel, discord.Thread) else None
     return MessageRef(str(channel_id), str(message_id), thread_id, jump_url)
@@ -425,7 +435,7 @@ class DiscordService:
                 channel_is_private=_is_private(channel),
                 message_author_id=self._author(payload.guild_id, payload.message_author_id),
                 user_name=payload.member.display_name if payload.member else None,
-                event_id=f"reaction:{payload.message_id}:{payload.user_id}:{reaction}",
+                event_id=_reaction_key("reaction", payload, reaction),
                 raw={"channel_id": payload.channel_id, "message_id": payload.message_id},
             )
         )
@@ -461,8 +471,7 @@ class DiscordService:
                 reaction=reaction,
                 message=_message_ref(channel, payload.channel_id, payload.message_id, jump_url),
                 channel_is_private=_is_private(channel),
-                # No timestamp in the payload: a re-delivery after a resume repeats this key.
-                event_id=f"unreaction:{payload.message_id}:{payload.user_id}:{reaction}",
+                event_id=_reaction_key("unreaction", payload, reaction),
                 raw={"channel_id": payload.channel_id, "message_id": payload.message_id},
             )
         )

@@ -181,15 +181,14 @@ async def give_by_command(
         category=chosen,
         source="command",
         channel_id=ctx.inbound.channel_id,
+        private=ctx.inbound.channel_is_private,
         status=ACTIVE,
         created_at=ctx.now(),
         active_at=ctx.now(),
     )
     added = await store.add_kudos(ctx.session, kudos)
     assert added is not None, "a command's kudos has no source key to collide on"
-    granted = await activate(
-        ctx.session, ctx.runtime, ctx.outbox, settings, added, ctx.now(), public=True
-    )
+    granted = await activate(ctx.session, ctx.runtime, ctx.outbox, settings, added, ctx.now())
     left = settings.daily_allowance - await store.given_since(
         ctx.session,
         settings.platform,
@@ -202,7 +201,7 @@ async def give_by_command(
         receiver=Trusted(mention(receiver_id)),
         reason=reason,
         category=chosen,
-        public=bool(settings.public_channel_id) and not ctx.inbound.channel_is_private,
+        public=bool(settings.public_channel_id) and not added.private,
         left=left,
         granted=granted,
     )
@@ -215,11 +214,10 @@ async def activate(
     settings: KudosSettings,
     kudos: Kudos,
     now: datetime,
-    *,
-    public: bool,
 ) -> bool:
     """A kudos that now stands: the receiver's DM, the public post (when the community
-    chose a channel), and the status if this completes the rule. Whether it did."""
+    chose a channel and the kudos was not given in private), and the status if this
+    completes the rule. Whether it did."""
     templates = runtime.templates
     assert kudos.id is not None
     kudos.status = ACTIVE
@@ -237,7 +235,7 @@ async def activate(
         ),
         key=f"kudos:{kudos.id}:dm",
     )
-    if public and settings.public_channel_id:
+    if settings.public_channel_id and not kudos.private:
         names = await display_names(session, settings, [kudos.giver_id, kudos.receiver_id])
         kudos.public_post_id = await outbox.post(
             settings.public_channel_id,
@@ -330,6 +328,7 @@ async def give_by_reaction(ctx: Context) -> None:
             channel_id=message.channel_id,
             message_id=message.message_id,
             message_link=message.permalink,
+            private=inbound.channel_is_private,
             status=PENDING,
             created_at=ctx.now(),
         ),
@@ -348,15 +347,7 @@ async def give_by_reaction(ctx: Context) -> None:
             key=f"kudos:{kudos.id}:ask",
         )
         return
-    await activate(
-        ctx.session,
-        ctx.runtime,
-        ctx.outbox,
-        settings,
-        kudos,
-        ctx.now(),
-        public=not inbound.channel_is_private,
-    )
+    await activate(ctx.session, ctx.runtime, ctx.outbox, settings, kudos, ctx.now())
 
 
 async def restore_withdrawn(ctx: Context, settings: KudosSettings, kudos: Kudos) -> None:
@@ -392,15 +383,13 @@ async def add_reason(ctx: Context, value: str, reason_text: str, category: str |
         kudos.category = match_category(category, settings.categories) if category else None
     except KudosError as error:
         raise CommandError(str(error)) from None
-    granted = await activate(
-        ctx.session, ctx.runtime, ctx.outbox, settings, kudos, ctx.now(), public=True
-    )
+    granted = await activate(ctx.session, ctx.runtime, ctx.outbox, settings, kudos, ctx.now())
     return ctx.runtime.templates.render(
         "kudos/given",
         receiver=Trusted(mention(kudos.receiver_id)),
         reason=kudos.reason,
         category=kudos.category,
-        public=bool(settings.public_channel_id),
+        public=bool(settings.public_channel_id) and not kudos.private,
         left=None,
         granted=granted,
     )

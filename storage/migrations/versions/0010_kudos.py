@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("channel_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("message_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("message_link", sa.Text(), nullable=True),
+        sa.Column("private", sa.Boolean(), nullable=False),
         sa.Column("status", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
         sa.Column("created_at", storage.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("active_at", storage.types.UTCDateTime(timezone=True), nullable=True),

@@ -547,3 +547,31 @@ async def test_a_real_ama_host_answer_is_evidence(
     assert await recognised(community) == ["UANA"]
     why = await community.say("kudos why <@UANA>")
     assert f"Contributions beyond kudos: 1 of 1 ✓ ({HOST_ANSWER})" in why
+
+
+async def test_kudos_given_in_private_are_never_posted(community: Community) -> None:
+    await community.say(f"kudos setup channel=<#{PUBLIC}>")
+    said = await community.say(
+        "kudos <@UANA> for the quiet help last week",
+        "UBEN",
+        channel="DSECRET",
+        channel_is_private=True,
+    )
+    assert "Kudos sent" in said and "posted" not in said
+    await community.react(
+        "raised_hands",
+        "UCAR",
+        message=posted("m3", "GSECRET"),
+        message_author_id="UANA",
+        channel="GSECRET",
+        channel_is_private=True,
+    )
+    (button,) = community.buttons("dm", "UCAR")
+    form = await community.press(button, "UCAR")
+    assert form.modal is not None
+    done = await community.submit(
+        form.modal.callback_id, form.modal.value, "UCAR", reason="Helped me with the churn deck"
+    )
+    assert "Kudos sent" in plain(done) and "posted" not in plain(done)
+    assert community.posts(PUBLIC) == []
+    assert len(community.dms("UANA")) == 2
