@@ -13,7 +13,6 @@ The handlers here parse and reply; the use cases are in bot/services/kudos.py.
 from __future__ import annotations
 
 from bot.core.context import Context, Preparation
-from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
 from bot.core.platform import Modal, ModalField, PlatformError, Reply
 from bot.core.registry import Handlers, Param
@@ -230,7 +229,7 @@ async def setup(ctx: Context) -> Reply:
         if "categories" in changes:
             changes["categories"] = parse_categories(changes["categories"])
     except KudosError as error:
-        raise CommandError(str(error)) from None
+        raise service.refused_input(ctx.runtime.templates, error) from None
     if "timezone" in changes:
         changes["timezone"] = canonical_timezone(changes["timezone"])
     if "role" in changes:
@@ -240,7 +239,7 @@ async def setup(ctx: Context) -> Reply:
         if changes.pop("public") is False:
             changes["channel"] = None
         elif "channel" not in changes:
-            raise CommandError("Say where: `/kindred kudos setup channel=#kudos`.")
+            raise service.refusal(ctx.runtime.templates, "channel_needed")
     return Reply.text(await service.change_settings(ctx, changes))
 
 

@@ -47,7 +47,13 @@ _DISCORD_CUSTOM_EMOJI = re.compile(r"^<a?:([A-Za-z0-9_]+):\d+>$")
 
 
 class KudosError(ValueError):
-    """A refusal a member reads as it is."""
+    """A refusal of a member's input: `why` names it, `values` fill its sentence
+    (the words live in config/templates/kudos/refused.j2)."""
+
+    def __init__(self, why: str, **values: object) -> None:
+        super().__init__(why)
+        self.why = why
+        self.values = values
 
 
 def clean_words(text: str) -> str:
@@ -58,12 +64,9 @@ def parse_reason(text: str) -> str:
     """The reason as stored: whitespace tidied; refused when too short or too long."""
     reason = clean_words(text)
     if len(reason.split()) < MIN_REASON_WORDS:
-        raise KudosError(
-            f"Say what they did, in at least {MIN_REASON_WORDS} words, e.g. "
-            "`/kindred kudos @ana for walking me through the NPS survey setup`."
-        )
+        raise KudosError("short_reason", words=MIN_REASON_WORDS)
     if len(reason) > MAX_REASON_LENGTH:
-        raise KudosError(f"Keep the reason under {MAX_REASON_LENGTH} characters.")
+        raise KudosError("long_reason", length=MAX_REASON_LENGTH)
     return reason
 
 
@@ -75,13 +78,13 @@ def parse_categories(text: str) -> list[str]:
         if not category:
             continue
         if len(category) > MAX_CATEGORY_LENGTH:
-            raise KudosError(f"Keep each category under {MAX_CATEGORY_LENGTH} characters.")
+            raise KudosError("long_category", length=MAX_CATEGORY_LENGTH)
         if category not in categories:
             categories.append(category)
     if not categories:
-        raise KudosError('Give categories separated by commas, e.g. "helpful answer, great share".')
+        raise KudosError("no_categories")
     if len(categories) > MAX_CATEGORIES:
-        raise KudosError(f"That's {len(categories)} categories; keep {MAX_CATEGORIES} at most.")
+        raise KudosError("many_categories", count=len(categories), most=MAX_CATEGORIES)
     return categories
 
 
@@ -91,8 +94,7 @@ def match_category(text: str, categories: Sequence[str]) -> str:
     for category in categories:
         if clean_words(category.replace("-", " ")).lower() == wanted:
             return category
-    shown = ", ".join(f"`{category}`" for category in categories) or "none yet"
-    raise KudosError(f"`{text}` is not one of this community's categories: {shown}.")
+    raise KudosError("unknown_category", category=text, categories=list(categories))
 
 
 def canonical_emoji(text: str) -> str:
@@ -109,7 +111,7 @@ def canonical_emoji(text: str) -> str:
 def configured_emoji(text: str) -> str:
     emoji = clean_words(text).strip(":")
     if not emoji or len(emoji) > 64 or " " in emoji:
-        raise KudosError("Give one emoji, like `emoji=raised_hands` or `emoji=🙌`.")
+        raise KudosError("bad_emoji")
     return canonical_emoji(emoji)
 
 

@@ -10,7 +10,6 @@ Evidence beyond kudos comes only from other features' `actions` hooks
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -53,8 +52,6 @@ from storage.kudos import ACTIVE, PENDING, REVOKED, WITHDRAWN, Kudos, KudosSetti
 from storage.kudos import RecognisedContributor as Recognition
 from storage.members import ensure_member, get_member, members_by_user_ids
 
-log = logging.getLogger(__name__)
-
 FEATURE = "kudos"
 # Claims of the daily grant sweep and the monthly review are named after these.
 SWEEP_JOB = "kudos.sweep"
@@ -67,6 +64,11 @@ REASON_SUBMIT = "kudos.reason_submit"
 
 def refusal(templates: Templates, why: str, **values: Any) -> CommandError:
     return CommandError(templates.render("kudos/refused", why=why, **values))
+
+
+def refused_input(templates: Templates, error: KudosError) -> CommandError:
+    """A pure rule's refusal, in the words of the refusals template."""
+    return refusal(templates, error.why, **error.values)
 
 
 def rule_of(settings: KudosSettings) -> Rule:
@@ -163,7 +165,7 @@ async def give_by_command(
         reason = parse_reason(reason_text)
         chosen = match_category(category, settings.categories) if category else None
     except KudosError as error:
-        raise CommandError(str(error)) from None
+        raise refused_input(templates, error) from None
     await check_allowance(ctx.session, templates, settings, giver, ctx.now())
     await ensure_member(
         ctx.session,
@@ -308,13 +310,12 @@ async def give_by_reaction(ctx: Context) -> None:
         )
         return
     try:
-        today = await check_allowance(ctx.session, templates, settings, giver, ctx.now())
+        await check_allowance(ctx.session, templates, settings, giver, ctx.now())
     except CommandError as capped:
-        await ctx.outbox.dm(
-            giver, Message(str(capped)), key=f"kudos-cap:{giver}:{ctx.now():%Y-%m-%d}"
-        )
+        # One note per giver and day (their day), however many reactions follow.
+        day = day_start(ctx.now(), await member_timezone(ctx.session, settings, giver))
+        await ctx.outbox.dm(giver, Message(str(capped)), key=f"kudos-cap:{giver}:{day:%Y-%m-%d}")
         return
-    log.debug("kudos by reaction from %s on %s (day %s)", giver, key, today)
     kudos = await store.add_kudos(
         ctx.session,
         Kudos(
@@ -382,7 +383,7 @@ async def add_reason(ctx: Context, value: str, reason_text: str, category: str |
         kudos.reason = parse_reason(reason_text)
         kudos.category = match_category(category, settings.categories) if category else None
     except KudosError as error:
-        raise CommandError(str(error)) from None
+        raise refused_input(ctx.runtime.templates, error) from None
     granted = await activate(ctx.session, ctx.runtime, ctx.outbox, settings, kudos, ctx.now())
     return ctx.runtime.templates.render(
         "kudos/given",
@@ -455,7 +456,7 @@ async def revoke(ctx: Context, kudos_id: int, reason_text: str) -> str:
     try:
         reason = parse_reason(reason_text)
     except KudosError as error:
-        raise CommandError(str(error)) from None
+        raise refused_input(templates, error) from None
     kudos.status = REVOKED
     kudos.ended_at = ctx.now()
     kudos.revoked_by = ctx.inbound.user_id
@@ -735,7 +736,7 @@ async def board_text(ctx: Context, which: str, category: str | None) -> str:
         try:
             chosen = match_category(category, settings.categories)
         except KudosError as error:
-            raise CommandError(str(error)) from None
+            raise refused_input(ctx.runtime.templates, error) from None
         rows = await store.standing(ctx.session, settings.platform, settings.workspace_id, start)
         entries = board(
             as_given([row for row in rows if row.category == chosen]), hidden, BOARD_LIMIT

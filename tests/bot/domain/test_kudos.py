@@ -38,10 +38,12 @@ def given(giver: str, receiver: str, days_ago: float = 0, reason: bool = True) -
 
 def test_reasons_need_a_few_words_and_stay_short() -> None:
     assert parse_reason("  for   the NPS\ntemplate ") == "for the NPS template"
-    with pytest.raises(KudosError, match="at least 3 words"):
+    with pytest.raises(KudosError) as short:
         parse_reason("thanks a")
-    with pytest.raises(KudosError, match="under 500"):
+    assert (short.value.why, short.value.values) == ("short_reason", {"words": 3})
+    with pytest.raises(KudosError) as long:
         parse_reason("word " * 200)
+    assert long.value.why == "long_reason"
 
 
 def test_categories_and_emoji() -> None:
@@ -52,8 +54,9 @@ def test_categories_and_emoji() -> None:
     with pytest.raises(KudosError):
         parse_categories(" , ")
     assert match_category("Great_Share", ["helpful answer", "great share"]) == "great share"
-    with pytest.raises(KudosError, match="`hugs` is not one of"):
+    with pytest.raises(KudosError) as unknown:
         match_category("hugs", ["great share"])
+    assert unknown.value.values == {"category": "hugs", "categories": ["great share"]}
     assert canonical_emoji("🙌") == canonical_emoji(":raised_hands:") == "raised_hands"
     assert canonical_emoji("raised_hands::skin-tone-3") == "raised_hands"
     assert canonical_emoji("<:kudos:123456>") == "kudos"
