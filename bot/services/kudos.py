@@ -238,23 +238,29 @@ async def activate(
         key=f"kudos:{kudos.id}:dm",
     )
     if settings.public_channel_id and not kudos.private:
-        names = await display_names(session, settings, [kudos.giver_id, kudos.receiver_id])
         kudos.public_post_id = await outbox.post(
             settings.public_channel_id,
-            # Names, never mentions: a public thank-you pings nobody.
-            Message(
-                templates.render(
-                    "kudos/public_post",
-                    giver=names[kudos.giver_id],
-                    receiver=names[kudos.receiver_id],
-                    reason=kudos.reason,
-                    category=kudos.category,
-                )
-            ),
+            await public_post(session, templates, settings, kudos),
             key=f"kudos:{kudos.id}:post",
         )
     await session.flush()
     return await grant_if_met(session, runtime, outbox, settings, kudos.receiver_id, now)
+
+
+async def public_post(
+    session: AsyncSession, templates: Templates, settings: KudosSettings, kudos: Kudos
+) -> Message:
+    """The public thank-you. Names, never mentions: it pings nobody."""
+    names = await display_names(session, settings, [kudos.giver_id, kudos.receiver_id])
+    return Message(
+        templates.render(
+            "kudos/public_post",
+            giver=names[kudos.giver_id],
+            receiver=names[kudos.receiver_id],
+            reason=kudos.reason,
+            category=kudos.category,
+        )
+    )
 
 
 async def display_names(
@@ -352,13 +358,19 @@ async def give_by_reaction(ctx: Context) -> None:
 
 
 async def restore_withdrawn(ctx: Context, settings: KudosSettings, kudos: Kudos) -> None:
-    """The reaction came back: the kudos stands again if it had its reason (its DM
-    and post were sent before and are not repeated)."""
+    """The reaction came back: the kudos stands again if it had its reason. Its DM is
+    not repeated; its public post, which said it was withdrawn, thanks again."""
+    kudos.ended_at = None
     if settings.reaction_needs_reason and not kudos.reason:
         kudos.status = PENDING
-    else:
-        kudos.status = ACTIVE
-    kudos.ended_at = None
+        return
+    kudos.status = ACTIVE
+    if kudos.public_post_id is not None:
+        await ctx.outbox.update(
+            kudos.public_post_id,
+            await public_post(ctx.session, ctx.runtime.templates, settings, kudos),
+            key=f"kudos:{kudos.id}:restored:{ctx.now().isoformat()}",
+        )
 
 
 async def pending_kudos(ctx: Context, value: str) -> Kudos:

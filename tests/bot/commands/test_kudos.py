@@ -284,10 +284,11 @@ async def test_removing_the_reaction_withdraws_the_kudos_and_its_post(
     update = community.last("update", PUBLIC)
     assert "This kudos was withdrawn" in update.text
     assert "None yet" in await community.say("kudos received", "UANA")
-    # Adding it back restores it, without a second DM or post.
+    # Adding it back restores it, without a second DM or post: the post thanks again.
     await community.react("raised_hands", "UBEN", message=message, message_author_id="UANA")
     assert [k.status for k in await all_kudos(community)] == ["active"]
     assert len(community.dms("UANA")) == 1 and len(community.posts(PUBLIC)) == 1
+    assert community.last("update", PUBLIC).text == "🙌 **Uana** got kudos from **Uben**"
 
 
 async def test_deleting_the_message_withdraws_its_kudos(community: Community) -> None:
