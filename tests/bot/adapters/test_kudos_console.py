@@ -100,3 +100,32 @@ async def test_console_kudos_from_command_to_withdrawal(
     assert "You are not a recognised contributor yet." in why
     assert "Kudos that count: 1.0 of 8 ✗" in why
     assert "Distinct givers: 1 of 5 ✗" in why
+
+
+async def test_console_status_granted_shown_and_explained(
+    settings: Settings, sqlite_db: Database
+) -> None:
+    """On the console (as on Slack) no role exists: the badge is on the profile card
+    and the home tab."""
+    output = io.StringIO()
+    kindred = Kindred(settings, sqlite_db)
+    community = ConsoleCommunity.load(settings.config_dir / "console.yml")
+    session = ConsoleSession(kindred, community, output)
+    await session.seed()
+
+    async def run(*lines: str) -> str:
+        start = len(output.getvalue())
+        for line in lines:
+            await session.execute(line)
+        return output.getvalue()[start:]
+
+    await run("/kindred kudos setup kudos=2 givers=2 companies=2 days=0 evidence=0")
+    await run(":as bob", "/kindred kudos @carol for the journey map of our onboarding")
+    shown = await run(":as dan", "/kindred kudos @carol for the VoC survey questions")
+    assert "@carol is now a recognised contributor. 🏅" in shown
+    assert "DM → @carol ──\n🏅 **You are now a recognised contributor.**" in shown
+    assert "🏅 Recognised contributor" in await run("/kindred profile show @carol")
+    home = await run(":as carol", ":home")
+    assert "🏅 Recognised contributor" in home and "Kudos: 2 from 2 members" in home
+    why = await run("/kindred kudos why")
+    assert why.count("✓") == 5 and "🏅 You are a recognised contributor since" in why
