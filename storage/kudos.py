@@ -4,9 +4,10 @@ who earned the status, and the members who keep off the boards."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, select
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, distinct, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
@@ -255,6 +256,7 @@ async def listed(
     receiver_id: str | None = None,
     giver_id: str | None = None,
     limit: int,
+    include_private: bool = True,
 ) -> list[Kudos]:
     """A member's latest kudos received (or given) that stand, newest first."""
     query = select(Kudos).where(
@@ -262,6 +264,8 @@ async def listed(
         col(Kudos.workspace_id) == workspace_id,
         col(Kudos.status) == ACTIVE,
     )
+    if not include_private:
+        query = query.where(col(Kudos.private).is_(False))
     if receiver_id is not None:
         query = query.where(col(Kudos.receiver_id) == receiver_id)
     if giver_id is not None:
@@ -298,6 +302,37 @@ async def receivers_since(
         .order_by(col(Kudos.receiver_id))
     )
     return list((await session.execute(query)).scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedSummary:
+    """A member's standing kudos received: how many, from how many givers, and the
+    categories with their counts (most first)."""
+
+    kudos: int
+    givers: int
+    categories: list[tuple[str, int]]
+
+
+async def received_summary(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> ReceivedSummary:
+    mine = (
+        col(Kudos.platform) == platform,
+        col(Kudos.workspace_id) == workspace_id,
+        col(Kudos.receiver_id) == user_id,
+        col(Kudos.status) == ACTIVE,
+    )
+    totals = select(func.count(), func.count(distinct(col(Kudos.giver_id)))).where(*mine)
+    kudos, givers = (await session.execute(totals)).one()
+    by_category = (
+        select(col(Kudos.category), func.count())
+        .where(*mine, col(Kudos.category).is_not(None))
+        .group_by(col(Kudos.category))
+    )
+    counted = [(str(name), int(count)) for name, count in await session.execute(by_category)]
+    counted.sort(key=lambda item: (-item[1], item[0]))
+    return ReceivedSummary(int(kudos), int(givers), counted)
 
 
 # --- Recognised contributors -------------------------------------------------------

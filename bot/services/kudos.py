@@ -583,6 +583,13 @@ async def grant_if_met(
     current = await store.recognition(session, settings.platform, settings.workspace_id, user_id)
     if current is not None and current.active:
         return False
+    known = known or await standing(session, settings, now)
+    if contributions is None:
+        # Every feature's actions over a year cost more than the kudos: ask for them
+        # only when the kudos alone already meet the rule.
+        from_kudos = await assessment(session, runtime, settings, user_id, now, known, {})
+        if set(from_kudos.missing) - {"evidence"}:
+            return False
     found = await assessment(session, runtime, settings, user_id, now, known, contributions)
     if not found.met:
         return False
@@ -710,6 +717,8 @@ async def list_text(ctx: Context, user_id: str, *, received: bool) -> str:
         receiver_id=user_id if received else None,
         giver_id=None if received else user_id,
         limit=LIST_LIMIT,
+        # Kudos given in private are for the two people: others see the public ones.
+        include_private=user_id == ctx.inbound.user_id,
     )
     timezone = await member_timezone(ctx.session, settings, ctx.inbound.user_id)
     return ctx.runtime.templates.render(
@@ -795,21 +804,17 @@ async def profile_lines(
 ) -> str:
     """A member's recognition for their profile card and home tab: distinct givers,
     categories and the badge; empty when they have none."""
-    rows = await store.listed(session, platform, workspace_id, receiver_id=user_id, limit=10**6)
+    summary = await store.received_summary(session, platform, workspace_id, user_id)
     current = await store.recognition(session, platform, workspace_id, user_id)
     recognised = current is not None and current.active
-    if not rows and not recognised:
+    if not summary.kudos and not recognised:
         return ""
-    categories: dict[str, int] = {}
-    for row in rows:
-        if row.category:
-            categories[row.category] = categories.get(row.category, 0) + 1
     return templates.render(
         "kudos/profile",
         recognised=recognised,
-        givers=len({row.giver_id for row in rows}),
-        kudos=len(rows),
-        categories=sorted(categories.items(), key=lambda item: (-item[1], item[0])),
+        givers=summary.givers,
+        kudos=summary.kudos,
+        categories=summary.categories,
     )
 
 

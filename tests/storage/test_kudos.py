@@ -171,3 +171,24 @@ async def test_hooks_over_both_databases(db: Database) -> None:
         "1 kudos you gave, with their reasons",
         "3 kudos you received, with their reasons",
     ]
+
+
+async def test_received_summary_counts_givers_and_categories(db: Database) -> None:
+    rows = [
+        kudos("U1", "U2"),
+        kudos("U1", "U2"),
+        kudos("U3", "U2"),
+        kudos("U4", "U2", status=WITHDRAWN),
+        kudos("U5", "U9"),
+    ]
+    for row, category in zip(
+        rows, ("great share", "helpful answer", "great share", "x", "y"), strict=True
+    ):
+        row.category = category
+    await add(db, *rows)
+    async with db.sessions() as session:
+        summary = await store.received_summary(session, "fake", "W1", "U2")
+        nobody = await store.received_summary(session, "fake", "W1", "U7")
+    assert (summary.kudos, summary.givers) == (3, 2)
+    assert summary.categories == [("great share", 2), ("helpful answer", 1)]
+    assert (nobody.kudos, nobody.givers, nobody.categories) == (0, 0, [])

@@ -493,6 +493,11 @@ async def test_setup_shows_and_validates(community: Community) -> None:
     )
     assert changed.startswith("Saved.") and "great share, office hours" in changed
     assert "Reaction: tada" in changed
+    assert "Say where" in await community.say("kudos setup public=on")
+    with_channel = await community.say(f"kudos setup channel=<#{PUBLIC}>")
+    assert "Public kudos channel: <#CKUDOS>" in with_channel
+    assert "Public kudos channel: none" in await community.say("kudos setup public=off")
+    assert "Give one emoji" in await community.say('kudos setup emoji="two words"')
     bad = await community.say("kudos setup allowance=0")
     assert "allowance" in bad
     assert "Only community admins" in await community.say("kudos setup allowance=9", "U1")
@@ -576,3 +581,5 @@ async def test_kudos_given_in_private_are_never_posted(community: Community) -> 
     assert "Kudos sent" in plain(done) and "posted" not in plain(done)
     assert community.posts(PUBLIC) == []
     assert len(community.dms("UANA")) == 2
+    assert "quiet help" in await community.say("kudos received", "UANA")
+    assert "quiet help" not in await community.say("kudos received <@UANA>", "U1")
