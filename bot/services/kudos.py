@@ -310,6 +310,9 @@ async def give_by_reaction(ctx: Context) -> None:
         )
         return
     author = await get_member(ctx.session, settings.platform, settings.workspace_id, receiver)
+    if author is not None and author.deactivated:
+        # The author has left the community: nobody to thank any more.
+        return
     if author is not None and author.is_bot:
         await ctx.outbox.dm(
             giver, Message(templates.render("kudos/refused", why="bot")), key=f"{key}:bot"

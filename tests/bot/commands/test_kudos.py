@@ -25,6 +25,7 @@ from bot.core.settings import Settings
 from bot.services import kudos as service
 from storage.db import Database
 from storage.kudos import Kudos, RecognisedContributor
+from storage.members import ensure_member
 from tests.conftest import Clock
 from tests.driver import Community, plain
 from tests.fakes.platform import FakePlatform
@@ -257,9 +258,15 @@ async def test_other_reactions_self_and_unknown_authors_record_nothing(
     await community.react("pushpin", "UBEN", message=posted("m1"), message_author_id="UANA")
     await community.react("raised_hands", "UBEN", message=posted("m2"))
     await community.react("raised_hands", "UBEN", message=posted("m3"), message_author_id="UBEN")
+    async with community.kindred.db.transaction() as session:
+        await ensure_member(session, "fake", "W1", "UGONE", deactivated=True)
+        await ensure_member(session, "fake", "W1", "UBOT", is_bot=True)
+    await community.react("raised_hands", "UBEN", message=posted("m4"), message_author_id="UGONE")
+    await community.react("raised_hands", "UBEN", message=posted("m5"), message_author_id="UBOT")
     assert await all_kudos(community) == []
-    (refused,) = community.dms("UBEN")
-    assert "can't give them to yourself" in refused
+    refused_self, refused_bot = community.dms("UBEN")
+    assert "can't give them to yourself" in refused_self
+    assert "Bots don't need kudos" in refused_bot
 
 
 async def test_removing_the_reaction_withdraws_the_kudos_and_its_post(
