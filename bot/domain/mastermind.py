@@ -274,8 +274,8 @@ def clock_time(minutes: int) -> str:
 def parse_slots(text: str) -> tuple[LocalSlot, ...]:
     """`Mon 18:00-20:00, Thu 12-14`, `weekdays 12-13`, `Tue-Thu 9:30-11` → weekly slots."""
     slots: list[LocalSlot] = []
-    for raw in re.split(r"[,;\n]", text.lower()):
-        spoken = " ".join(raw.split())
+    for raw in re.split(r"[,;\n]", text):
+        spoken = " ".join(raw.lower().split())
         if not spoken:
             continue
         match = _SLOT.fullmatch(spoken)

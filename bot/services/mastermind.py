@@ -444,7 +444,7 @@ async def open_conversation(
             {
                 "who": Trusted(mention(application.user_id)),
                 "challenge": application.challenge,
-                "when": Trusted(f"{local_weekly(first, zone)} ({application.timezone})"),
+                "when": Trusted(f"{local_when(first, zone)} ({application.timezone})"),
             }
         )
     text = templates.render(
@@ -453,8 +453,6 @@ async def open_conversation(
         number=group.number,
         shared=", ".join(group.shared_tags),
         members=people,
-        first=Trusted(local_when(first, ZoneInfo(cycle.timezone))),
-        first_timezone=cycle.timezone,
         cadence=Trusted(Cadence(cycle.cadence).words),
         minutes=cycle.session_minutes,
         sessions=len(upcoming),
@@ -707,16 +705,25 @@ async def last_seen(session: AsyncSession, group: MastermindGroup) -> dict[str, 
 async def group_tallies(
     session: AsyncSession, group: MastermindGroup, *, upto: int | None = None
 ) -> list[SessionTally]:
-    """Each held session's figures (sessions whose agenda went out), up to `upto`."""
+    """Each held session's figures, up to session number `upto`."""
     assert group.id is not None
     sessions = [
         s
         for s in await store.sessions_of(session, group.id)
-        if s.hot_seat_user_id is not None and (upto is None or s.number <= upto)
+        if held(s) and (upto is None or s.number <= upto)
     ]
     seats = await store.ever_seated(session, group.id)
     entries = await store.entries_of(session, [s.id for s in sessions if s.id is not None])
     return [tally_of(meeting, seats, entries) for meeting in sessions]
+
+
+def held(meeting: MastermindSession) -> bool:
+    """A session counts as held once its follow-up went out (it ended) after an
+    agenda with a hot seat (a group nobody sat in by then held nothing)."""
+    return meeting.hot_seat_user_id is not None and meeting.next_event in (
+        EventKind.REVIEW,
+        None,
+    )
 
 
 def tally_of(
@@ -1104,9 +1111,7 @@ async def metrics(session: AsyncSession, period: Period) -> Figures:
     rows = await store.community_rows(
         session, period.platform, period.workspace_id, period.start, period.end
     )
-    in_period = [
-        s for s in rows.sessions if period.start <= s.starts_at < period.end and s.hot_seat_user_id
-    ]
+    in_period = [s for s in rows.sessions if period.start <= s.starts_at < period.end and held(s)]
     tallies = [
         tally_of(s, [a for a in rows.seats if a.group_id == s.group_id], rows.entries)
         for s in in_period
@@ -1124,12 +1129,12 @@ async def metrics(session: AsyncSession, period: Period) -> Figures:
     reached = alive = 0
     for group in rows.groups:
         sessions = [s for s in rows.sessions if s.group_id == group.id]
-        held = [
+        tallied = [
             tally_of(s, [a for a in rows.seats if a.group_id == group.id], rows.entries)
             for s in sessions
-            if s.hot_seat_user_id
+            if held(s) and s.starts_at < period.end
         ]
-        verdict = alive_at_week_eight(held, [s.starts_at for s in sessions], period.end)
+        verdict = alive_at_week_eight(tallied, [s.starts_at for s in sessions], period.end)
         if verdict is not None:
             reached += 1
             alive += verdict
