@@ -11,6 +11,7 @@ from bot.core.runtime import Runtime
 from bot.domain.mastermind import EventKind
 from bot.services.mastermind import run_step, step_job
 from storage import mastermind as store
+from storage.mastermind import MastermindSession
 
 TICK = "mastermind.tick"
 TICK_SECONDS = 60
@@ -23,9 +24,14 @@ async def tick(runtime: Runtime, now: datetime) -> int:
     ran = 0
     while True:
         async with runtime.db.sessions() as session:
+            # One step per group per pass, the earliest: a later session's agenda
+            # waits for the earlier session's follow-up (it asks about its commitments).
+            first_per_group: dict[int, MastermindSession] = {}
+            for meeting in await store.due_sessions(session, now):
+                first_per_group.setdefault(meeting.group_id, meeting)
             due = [
                 (meeting.id, EventKind(meeting.next_event), meeting.next_event_at)
-                for meeting in await store.due_sessions(session, now)
+                for meeting in first_per_group.values()
                 if meeting.id is not None
                 and meeting.next_event is not None
                 and meeting.next_event_at is not None

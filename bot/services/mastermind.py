@@ -501,7 +501,7 @@ async def run_step(
     assert cycle is not None
     outbox = Outbox(session, cycle.platform, cycle.workspace_id)
     if kind is EventKind.AGENDA:
-        await send_agenda(outbox, templates, cycle, group, meeting)
+        await send_agenda(outbox, templates, cycle, group, meeting, late=now >= meeting.starts_at)
     elif kind is EventKind.FOLLOWUP:
         await send_followup(outbox, templates, cycle, group, meeting)
     else:
@@ -521,9 +521,12 @@ async def send_agenda(
     cycle: MastermindCycle,
     group: MastermindGroup,
     meeting: MastermindSession,
+    *,
+    late: bool = False,
 ) -> None:
     """A day before: the hot seat, last time's commitments (asked about now), and the
-    prompt for each member's two-line update."""
+    prompt for each member's two-line update. `late`: a replica back from downtime
+    sends it after the session began, and says so."""
     session = outbox.session
     assert group.id is not None and meeting.id is not None
     seated = await store.seated(session, group.id)
@@ -559,6 +562,7 @@ async def send_agenda(
         hot_seat=Trusted(mention(hot_seat.user_id)),
         hot_seat_challenge=hot_seat.challenge,
         commitments=commitments,
+        late=late,
     )
     buttons = [Button("Post my update", "mastermind.update", str(meeting.id), ButtonStyle.PRIMARY)]
     if commitments and previous is not None:
