@@ -62,7 +62,7 @@ _NO = {"no", "n", "false", "off", "0", ""}
         Param("name", help='The cycle\'s name, in quotes: "CX leaders, winter"', required=True),
         Param(
             "deadline",
-            help='Applications close: 2026-12-10 or "2026-12-10 18:00" (your time zone)',
+            help='Applications close: 2026-12-10, "2026-12-10 18:00" (your time zone) or 7d',
             required=True,
         ),
         Param(

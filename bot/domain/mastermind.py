@@ -181,8 +181,16 @@ def parse_session_minutes(text: str) -> int:
 
 
 def parse_deadline(text: str, zone: ZoneInfo, now: datetime) -> datetime:
-    """`2026-12-10` (the end of that day) or `2026-12-10 18:00`, in `zone`, → UTC."""
+    """`2026-12-10` (the end of that day) or `2026-12-10 18:00`, in `zone`, or a
+    lead from now (`7d`, `36h`) → UTC."""
     spoken = text.strip()
+    lead = re.fullmatch(r"(\d{1,3})\s*([dh])", spoken.lower())
+    if lead is not None:
+        amount = int(lead.group(1))
+        delta = timedelta(days=amount) if lead.group(2) == "d" else timedelta(hours=amount)
+        if not delta:
+            raise MastermindInputError("The application deadline has to be in the future.")
+        return now + delta
     try:
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", spoken):
             local = datetime.combine(date.fromisoformat(spoken), time(23, 59), zone)
@@ -190,8 +198,8 @@ def parse_deadline(text: str, zone: ZoneInfo, now: datetime) -> datetime:
             local = datetime.strptime(spoken, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
     except ValueError:
         raise MastermindInputError(
-            f'Give the deadline as `deadline=2026-12-10` or `deadline="2026-12-10 18:00"` '
-            f"(your time zone), not `{_echo(spoken)}`."
+            f'Give the deadline as `deadline=2026-12-10`, `deadline="2026-12-10 18:00"` '
+            f"(your time zone) or `deadline=7d`, not `{_echo(spoken)}`."
         ) from None
     moment = local.astimezone(UTC)
     if moment <= now:

@@ -258,10 +258,16 @@ async def apply(ctx: Context, form: ApplicationForm) -> str:
     )
 
 
+def same_company_key(company: str | None) -> str | None:
+    """`Acme`, ` acme ` and `ACME` are one company for the same-company rule."""
+    key = " ".join((company or "").split()).casefold()
+    return key or None
+
+
 def applicant_of(application: MastermindApplication) -> Applicant:
     return Applicant(
         member_id=application.user_id,
-        company=application.company.strip().lower() if application.company else None,
+        company=same_company_key(application.company),
         tags=frozenset(application.tags),
         seniority=application.seniority_level,
         availability=tuple((start, end) for start, end in application.availability),
@@ -286,9 +292,13 @@ async def plan_for(session: AsyncSession, cycle: MastermindCycle) -> FormingPlan
     )
 
 
-def _companies(companies: Sequence[tuple[str, int]], size: int) -> str:
+def _companies(companies: Sequence[tuple[str, int]], size: int, spelled: dict[str, str]) -> str:
+    """The company mix as members spelled their companies (`Acme ×2, Globex`)."""
     known = sum(count for _, count in companies)
-    parts = [name if count == 1 else f"{name} ×{count}" for name, count in companies]
+    parts = [
+        spelled.get(key, key) if count == 1 else f"{spelled.get(key, key)} ×{count}"
+        for key, count in companies
+    ]
     if size > known:
         parts.append(f"{size - known} not given")
     return ", ".join(parts)
@@ -301,7 +311,12 @@ async def preview(ctx: Context) -> str:
     plan = await plan_for(ctx.session, cycle)
     zone = zone_named(cycle.timezone, ctx.runtime.settings.timezone)
     start = next_weekly(0, ctx.now() + FIRST_SESSION_NOTICE)
-    challenges = await _challenges(ctx.session, cycle)
+    assert cycle.id is not None
+    applications = await store.applications(ctx.session, cycle.id)
+    challenges = {a.user_id: a.challenge for a in applications}
+    spelled = {
+        key: a.company for a in applications if a.company and (key := same_company_key(a.company))
+    }
     return ctx.runtime.templates.render(
         "mastermind/preview",
         name=cycle.name,
@@ -312,7 +327,7 @@ async def preview(ctx: Context) -> str:
                 "challenges": [challenges.get(m, "") for m in group.members],
                 "shared": ", ".join(group.shared_tags),
                 "slot": Trusted(local_weekly(next_weekly(group.slot[0], start), zone)),
-                "companies": _companies(group.companies, len(group.members)),
+                "companies": _companies(group.companies, len(group.members), spelled),
             }
             for number, group in enumerate(plan.groups, 1)
         ],
@@ -321,11 +336,6 @@ async def preview(ctx: Context) -> str:
         ],
         timezone=cycle.timezone,
     )
-
-
-async def _challenges(session: AsyncSession, cycle: MastermindCycle) -> dict[str, str]:
-    assert cycle.id is not None
-    return {a.user_id: a.challenge for a in await store.applications(session, cycle.id)}
 
 
 async def form(ctx: Context) -> str:

@@ -5,7 +5,11 @@ and every refusal of bad input, which changes nothing."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -33,6 +37,7 @@ from tests.bot.mastermind_helpers import (
 )
 from tests.driver import Community, plain
 from tests.fakes.platform import FakePlatform
+from tests.test_readme import EXAMPLE, REPO, normalised
 
 WEEK = timedelta(weeks=1)
 FOUR_SESSIONS = f"{SETUP} sessions=4"
@@ -481,3 +486,27 @@ async def test_figures_actions_and_privacy(community: Community, kindred: Kindre
         assert (await kindred.forget_feedback(session, me))["mastermind"] == 1
     async with kindred.db.sessions() as session:
         assert "1 end-of-cycle" not in str((await kindred.stored_about(session, me))["mastermind"])
+
+
+# --- README ---------------------------------------------------------------------------
+
+
+def test_readme_mastermind_example_is_what_the_console_prints(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Mastermind groups", 1)[1].split("\n## ", 1)[0]
+    example = EXAMPLE.search(section)
+    assert example is not None, "README's mastermind section lost its console example"
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DISCORD_"))}
+    environment["DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'kindred.db'}"
+    environment.pop("KINDRED_LOG_LEVEL", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.core.cli", "run"],
+        input=example.group("script"),
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=60,
+        check=True,
+    )
+    assert normalised(result.stdout) == normalised(example.group("output"))

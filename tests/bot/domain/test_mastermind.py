@@ -90,6 +90,9 @@ def test_deadlines_are_read_in_the_organisers_zone() -> None:
     assert parse_deadline("2026-12-10 18:00", NEW_YORK, NOW) == datetime(
         2026, 12, 10, 23, 0, tzinfo=UTC
     )
+    assert parse_deadline("7d", BERLIN, NOW) == NOW + timedelta(days=7)
+    assert parse_deadline("36h", BERLIN, NOW) == NOW + timedelta(hours=36)
+    assert "future" in refusal(parse_deadline, "0d", BERLIN, NOW)
     assert "future" in refusal(parse_deadline, "2026-11-01", BERLIN, NOW)
     assert "deadline=2026-12-10" in refusal(parse_deadline, "next week", BERLIN, NOW)
 
