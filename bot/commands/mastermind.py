@@ -205,7 +205,7 @@ async def _apply(
 async def apply(ctx: Context) -> Reply:
     args = ctx.args
     if not args:
-        await service.current_cycle(ctx)
+        await service.open_cycle(ctx)
         return Reply(modal=_apply_modal())
     missing = [name for name in ("challenge", "tags", "slots") if not args.get(name)]
     if missing:

@@ -25,7 +25,8 @@ ECHO_LIMIT = 80
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 DEFAULT_SIZE = (5, 7)
 SMALLEST_GROUP = 3
-LARGEST_GROUP = 10
+# A Slack group DM holds at most 8 people besides the bot (conversations.open).
+LARGEST_GROUP = 8
 DEFAULT_SESSIONS = 6
 MAX_SESSIONS = 24
 DEFAULT_SESSION_MINUTES = 60
@@ -155,8 +156,9 @@ def parse_size(text: str) -> tuple[int, int]:
         )
     if high > LARGEST_GROUP:
         raise MastermindInputError(
-            f"A group of {high} is too big for everyone to get the hot seat: at most "
-            f"{LARGEST_GROUP} (the usual is {DEFAULT_SIZE[0]}-{DEFAULT_SIZE[1]})."
+            f"A group of {high} is too big: at most {LARGEST_GROUP}, so everyone gets the "
+            "hot seat and the group fits one group conversation "
+            f"(the usual is {DEFAULT_SIZE[0]}-{DEFAULT_SIZE[1]})."
         )
     return low, high
 

@@ -206,14 +206,20 @@ class ApplicationForm:
     seniority: tuple[str, int] | None = None
 
 
-async def apply(ctx: Context, form: ApplicationForm) -> str:
+async def open_cycle(ctx: Context) -> MastermindCycle:
+    """The cycle taking applications now (refused when there is none)."""
     cycle = await current_cycle(ctx)
-    now = ctx.now()
-    if cycle.state != CycleState.OPEN or now >= cycle.deadline:
-        zone = zone_named(cycle.timezone, ctx.runtime.settings.timezone)
+    if cycle.state != CycleState.OPEN or ctx.now() >= cycle.deadline:
+        zone = zone_named((await ctx.member()).timezone, ctx.runtime.settings.timezone)
         raise CommandError(
             f"Applications for “{cycle.name}” closed on {local_when(cycle.deadline, zone)}."
         )
+    return cycle
+
+
+async def apply(ctx: Context, form: ApplicationForm) -> str:
+    cycle = await open_cycle(ctx)
+    now = ctx.now()
     member = await ctx.member()
     zone = zone_named(member.timezone, ctx.runtime.settings.timezone)
     try:
@@ -832,6 +838,11 @@ async def record_update(ctx: Context, text: str, session_id: int | None = None) 
         raise refused(error) from None
     _, group, meeting = await _session_from(ctx, session_id, started=False)
     assert meeting.id is not None
+    if held(meeting):
+        raise CommandError(
+            f"Session {meeting.number} is over; updates for the next session open with "
+            "its agenda, a day before it."
+        )
     entry = await store.entry(ctx.session, meeting.id, ctx.inbound.user_id)
     entry.update_text, entry.update_at = update, ctx.now()
     await post_to_group(
@@ -924,6 +935,13 @@ async def rate(
         a.user_id for a in await store.ever_seated(ctx.session, group.id)
     }:
         raise CommandError("You can only rate a group you sat in.")
+    sessions = await store.sessions_of(ctx.session, group.id)
+    if sessions and not held(sessions[-1]):
+        zone = zone_named((await ctx.member()).timezone, ctx.runtime.settings.timezone)
+        raise CommandError(
+            "You can rate the cycle after its last session, on "
+            f"{local_when(sessions[-1].starts_at, zone)}."
+        )
     await store.save_rating(
         ctx.session, group.id, ctx.inbound.user_id, score, comment, continue_together, ctx.now()
     )

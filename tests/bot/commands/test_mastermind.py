@@ -18,6 +18,7 @@ from bot.core.app import Kindred
 from bot.core.figures import Period
 from bot.core.mentions import MEMBER_TEXT_END, MEMBER_TEXT_START
 from bot.core.platform import Button, Identity, TransientPlatformError
+from storage import mastermind as store
 from storage.mastermind import MastermindApplication, MastermindCycle
 from tests.bot.mastermind_helpers import (
     ADMIN,
@@ -423,6 +424,10 @@ async def test_updates_need_a_group_and_an_agenda(community: Community) -> None:
     reply = await update_by_button(community, "u1", "one\ntwo\nthree")
     assert "Keep your update to 2 lines" in reply
     assert [e.update_text for e in await stored_entries(community.kindred)] == [None] * 6
+    await followup_of(community, 1)
+    assert "Session 1 is over" in await community.say("mastermind update late news", "u1")
+    assert "Session 1 is over" in await update_by_button(community, "u2", "late news")
+    assert [e.update_text for e in await stored_entries(community.kindred)] == [None] * 6
 
 
 async def test_leaving_the_waiting_list_and_leaving_twice(community: Community) -> None:
@@ -473,7 +478,11 @@ async def test_figures_actions_and_privacy(community: Community, kindred: Kindre
     helped = next(a for a in actions if a.contribution)
     assert helped.label == "supported a peer on a mastermind hot seat"
 
-    await community.say("mastermind rate 5 Great", "u2")
+    assert "after its last session, on Tue 5 Jan" in await community.say(
+        "mastermind rate 5 Great", "u2"
+    )
+    async with kindred.db.transaction() as session:
+        await store.save_rating(session, 1, "u2", 5, "Great", False, FIRST_SESSION)
     me = Identity("fake", "W1", "u2")
     async with kindred.db.transaction() as session:
         stored = (await kindred.stored_about(session, me))["mastermind"]
