@@ -34,6 +34,9 @@ from bot.domain.mastermind import (
     DEFAULT_SESSIONS,
     DEFAULT_SIZE,
     FIRST_SESSION_NOTICE,
+    LOW_SHARE,
+    SILENT_FOR,
+    SILENT_MEMBERS,
     ApplicationStatus,
     Cadence,
     CycleState,
@@ -528,7 +531,7 @@ async def run_step(
         None if following is None else event_at(following, meeting.starts_at, cycle.session_minutes)
     )
     if following is None:
-        await _end_if_done(session, templates, cycle, now)
+        await _end_if_done(session, cycle, now)
 
 
 async def send_agenda(
@@ -677,6 +680,7 @@ async def review(
                 templates.render(
                     "mastermind/alert_low",
                     name=cycle.name,
+                    line=Trusted(percent(LOW_SHARE)),
                     number=group.number,
                     sessions=[
                         {
@@ -691,7 +695,7 @@ async def review(
             key=f"mastermind.alert.low:{group.id}:{meeting.number}",
         )
     quiet = silent_members(await last_seen(session, group), now)
-    if len(quiet) >= 2:
+    if len(quiet) >= SILENT_MEMBERS:
         await outbox.dm(
             cycle.organiser_user_id,
             Message(
@@ -700,7 +704,7 @@ async def review(
                     name=cycle.name,
                     number=group.number,
                     members=Trusted(", ".join(mention(m) for m in quiet)),
-                    weeks=3,
+                    weeks=SILENT_FOR.days // 7,
                 )
             ),
             key=f"mastermind.alert.silent:{group.id}:{_key_part(','.join(quiet))}",
@@ -771,9 +775,7 @@ def tally_of(
     )
 
 
-async def _end_if_done(
-    session: AsyncSession, templates: Templates, cycle: MastermindCycle, now: datetime
-) -> None:
+async def _end_if_done(session: AsyncSession, cycle: MastermindCycle, now: datetime) -> None:
     """The cycle ends when no session of any of its groups has a step left."""
     assert cycle.id is not None
     for group in await store.groups_of(session, cycle.id):
