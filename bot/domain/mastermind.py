@@ -465,6 +465,8 @@ class FormingPlan:
     left_out: tuple[tuple[str, str], ...]
 
 
+# The solver runs again on whoever the hard rules took out, at most this often.
+FORMING_PASSES = 4
 HARD_RULES_REASON = "no group fitted without a colleague or a blocked pair"
 NO_SLOT_REASON = "no weekly hour the whole group shares"
 
@@ -503,14 +505,107 @@ def form_groups(
     """Groups from the engine's solver, with the rules the solver keeps only as costs
     made hard: no colleagues unless allowed, no blocked pair, a common weekly slot
     of a session's length. Blocked pairs reach the solver as groups "met before"
-    (its second tier), so it steers clear of them; whoever still breaks a hard rule
-    waits (the backfill pool), and a group that falls below its smallest size or has
-    no common slot is not formed."""
+    (its second tier), so it steers clear of them. Whoever still breaks a hard rule
+    is taken out of the group, and a group that falls below its smallest size or has
+    no common slot is not formed; those people go into the solver again (a few
+    passes), and whoever is left waits (the backfill pool)."""
     blocked = {_pair(one, other) for one, other in blocked_pairs if one != other}
+    company = {applicant.member_id: applicant.company for applicant in applicants}
+    groups: list[PlannedGroup] = []
+    pool = list(applicants)
+    left: list[tuple[str, str]] = []
+    for _ in range(FORMING_PASSES):
+        formed, left = _one_pass(pool, rules, company, blocked, past_groups)
+        groups.extend(formed)
+        if not formed or len(left) < rules.min_size:
+            break
+        waiting = {member for member, _ in left}
+        pool = [applicant for applicant in pool if applicant.member_id in waiting]
+    by_id = {applicant.member_id: applicant for applicant in applicants}
+    groups, left = _fill_open_seats(groups, left, by_id, rules, blocked)
+    return FormingPlan(tuple(groups), tuple(sorted(left)))
+
+
+def _fill_open_seats(
+    groups: list[PlannedGroup],
+    left: list[tuple[str, str]],
+    by_id: Mapping[str, Applicant],
+    rules: FormingRules,
+    blocked: set[tuple[str, str]],
+) -> tuple[list[PlannedGroup], list[tuple[str, str]]]:
+    """Seat whoever waits in a formed group with room, where the hard rules allow
+    it and the group keeps a common slot of a session's length; a group that keeps
+    a shared tag and has the fewest members goes first."""
+    partners: dict[str, set[str]] = {}
+    for one, other in blocked:
+        partners.setdefault(one, set()).add(other)
+        partners.setdefault(other, set()).add(one)
+    companies = [{by_id[m].company for m in group.members} - {None} for group in groups]
+    still_waiting: list[tuple[str, str]] = []
+    for member, reason in sorted(left):
+        newcomer = by_id[member]
+        avoid = partners.get(member, set())
+        best: tuple[tuple[bool, int], int, PlannedGroup] | None = None
+        for index, group in enumerate(groups):
+            if len(group.members) >= rules.max_size or avoid.intersection(group.members):
+                continue
+            if not rules.allow_colleagues and newcomer.company in companies[index]:
+                continue
+            shared = tuple(sorted(set(group.shared_tags) & newcomer.tags))
+            fit = (not shared, len(group.members))
+            if best is not None and fit >= best[0]:
+                continue
+            slot = _slot_with(group.slot, newcomer.availability, rules.session_minutes)
+            if slot is not None:
+                seated = PlannedGroup(
+                    members=(*group.members, member),
+                    shared_tags=shared,
+                    slot=slot,
+                    companies=_with_company(group.companies, newcomer.company),
+                )
+                best = (fit, index, seated)
+        if best is None:
+            still_waiting.append((member, reason))
+            continue
+        groups[best[1]] = best[2]
+        if newcomer.company is not None:
+            companies[best[1]].add(newcomer.company)
+    return groups, still_waiting
+
+
+def _slot_with(
+    slot: tuple[int, int], availability: Iterable[tuple[int, int]], minutes: int
+) -> tuple[int, int] | None:
+    """The part of a group's weekly slot a newcomer is also free in, when it still
+    lasts `minutes` (weekly minutes, intervals that wrap read modulo the week)."""
+    start, end = slot
+    for free_start, free_end in availability:
+        for shift in (-MINUTES_PER_WEEK, 0, MINUTES_PER_WEEK):
+            low, high = max(start, free_start + shift), min(end, free_end + shift)
+            if high - low >= minutes:
+                return low % MINUTES_PER_WEEK, low % MINUTES_PER_WEEK + high - low
+    return None
+
+
+def _with_company(
+    companies: tuple[tuple[str, int], ...], company: str | None
+) -> tuple[tuple[str, int], ...]:
+    counts = dict(companies)
+    if company is not None:
+        counts[company] = counts.get(company, 0) + 1
+    return tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _one_pass(
+    applicants: Sequence[Applicant],
+    rules: FormingRules,
+    company: Mapping[str, str | None],
+    blocked: set[tuple[str, str]],
+    past_groups: Sequence[Sequence[str]],
+) -> tuple[list[PlannedGroup], list[tuple[str, str]]]:
     present = {applicant.member_id for applicant in applicants}
     steering = [*past_groups, *(pair for pair in blocked if set(pair) <= present)]
     result = make_cohorts(applicants, rules.config(steering))
-    company = {applicant.member_id: applicant.company for applicant in applicants}
     left: list[tuple[str, str]] = list(result.left_out)
     groups: list[PlannedGroup] = []
     for solved in result.cohorts:
@@ -540,7 +635,7 @@ def form_groups(
                 companies=cohort.companies,
             )
         )
-    return FormingPlan(tuple(groups), tuple(sorted(left)))
+    return groups, left
 
 
 def describe_group(

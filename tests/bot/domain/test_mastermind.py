@@ -296,3 +296,23 @@ def test_alive_at_week_eight() -> None:
     assert alive_at_week_eight(held[:4], short, week_eight) is True
     assert alive_at_week_eight([*held[:3], tally(4, 2, 2)], short, week_eight) is False
     assert alive_at_week_eight([], [], week_eight) is None
+
+
+def test_whoever_the_hard_rules_take_out_is_seated_where_there_is_room() -> None:
+    """Ten people of one firm and twenty of twenty others: the solver alone puts
+    colleagues together; the hard rules take them out and seat them one per group."""
+    firm = [person(f"f{k:02}", "firm") for k in range(10)]
+    others = [person(f"o{k:02}", f"c{k}") for k in range(20)]
+    plan = form_groups([*firm, *others], RULES)
+    for group in plan.groups:
+        assert RULES.min_size <= len(group.members) <= RULES.max_size
+        assert sum(member.startswith("f") for member in group.members) <= 1
+        assert group.slot == (TUESDAY_16_UTC, TUESDAY_16_UTC + 120)
+    seated = sum(len(g.members) for g in plan.groups)
+    # One firm member per group: as many as there are groups, the rest wait.
+    assert seated == 20 + len(plan.groups)
+    assert len(plan.left_out) == 10 - len(plan.groups)
+    assert {reason for _, reason in plan.left_out} <= {
+        HARD_RULES_REASON,
+        "the group fell below 5 under the hard rules",
+    }
