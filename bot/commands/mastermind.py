@@ -9,7 +9,6 @@ carry ids (a session's, a group's), never state, so they work after a restart.
 
 from __future__ import annotations
 
-from bot.commands.profile import SENIORITIES
 from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
@@ -30,6 +29,7 @@ from bot.domain.mastermind import (
     MastermindInputError,
     parse_score,
 )
+from bot.domain.profile import SENIORITIES
 from bot.jobs import mastermind as jobs
 from bot.services import mastermind as service
 from storage import mastermind as store
@@ -164,25 +164,10 @@ def _apply_modal() -> Modal:
     )
 
 
-def _seniority(label: str | None) -> tuple[str, int] | None:
-    if not label:
-        return None
-    spoken = label.strip().lower()
-    if spoken not in SENIORITIES:
-        raise CommandError(
-            f"Seniority is one of {', '.join(SENIORITIES)}, not `{member_text(spoken)}`."
-        )
-    return spoken, SENIORITIES.index(spoken)
-
-
 async def _apply(
     ctx: Context, challenge: str, tags: str, slots: str, seniority: str | None
 ) -> Reply:
-    if seniority is None:
-        seniority = (await ctx.member()).seniority
-    form = service.ApplicationForm(
-        challenge=challenge, tags=tags, slots=slots, seniority=_seniority(seniority)
-    )
+    form = service.ApplicationForm(challenge=challenge, tags=tags, slots=slots, seniority=seniority)
     return Reply.text(await service.apply(ctx, form))
 
 

@@ -25,7 +25,7 @@ from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.figures import Figures, MemberAction, Period
 from bot.core.formatting import channel_link
-from bot.core.mentions import mention
+from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
 from bot.core.platform import Button, ButtonStyle, Identity, Message
 from bot.core.templates import Templates, Trusted
@@ -73,6 +73,7 @@ from bot.domain.mastermind import (
     to_utc_week,
 )
 from bot.domain.matching import Applicant
+from bot.domain.profile import SENIORITIES
 from storage import coffee as coffee_store
 from storage import mastermind as store
 from storage.mastermind import (
@@ -205,8 +206,8 @@ class ApplicationForm:
     challenge: str
     tags: str
     slots: str
-    # The seniority label and its rank among the profile's seniorities.
-    seniority: tuple[str, int] | None = None
+    # One of the profile's seniorities; None: the member's profile's.
+    seniority: str | None = None
 
 
 async def open_cycle(ctx: Context) -> MastermindCycle:
@@ -247,8 +248,13 @@ async def apply(ctx: Context, form: ApplicationForm) -> str:
     application.challenge = challenge
     application.tags = list(tags)
     application.company = member.company
-    if form.seniority is not None:
-        application.seniority, application.seniority_level = form.seniority
+    seniority = (form.seniority or member.seniority or "").strip().lower() or None
+    if seniority is not None and seniority not in SENIORITIES:
+        raise CommandError(
+            f"Seniority is one of {', '.join(SENIORITIES)}, not `{member_text(seniority)}`."
+        )
+    application.seniority = seniority
+    application.seniority_level = None if seniority is None else SENIORITIES.index(seniority)
     application.availability = [[start, end] for start, end in availability]
     application.slots_text = ", ".join(slot.describe() for slot in slots)
     application.timezone = str(zone)
