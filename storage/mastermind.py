@@ -178,7 +178,8 @@ async def current_cycle(
         .limit(1)
     )
     if lock:
-        query = query.with_for_update()
+        # Re-read what an earlier unlocked read of this transaction cached.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -203,7 +204,8 @@ async def get_cycle(
 ) -> MastermindCycle | None:
     query = select(MastermindCycle).where(col(MastermindCycle.id) == cycle_id)
     if lock:
-        query = query.with_for_update()
+        # Re-read what an earlier unlocked read of this transaction cached.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -299,7 +301,8 @@ async def get_group(
 ) -> MastermindGroup | None:
     query = select(MastermindGroup).where(col(MastermindGroup.id) == group_id)
     if lock:
-        query = query.with_for_update()
+        # Re-read what an earlier unlocked read of this transaction cached.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 
@@ -317,7 +320,8 @@ async def get_session(
 ) -> MastermindSession | None:
     query = select(MastermindSession).where(col(MastermindSession.id) == session_id)
     if lock:
-        query = query.with_for_update()
+        # Re-read what an earlier unlocked read of this transaction cached.
+        query = query.with_for_update().execution_options(populate_existing=True)
     return (await session.execute(query)).scalar_one_or_none()
 
 

@@ -516,14 +516,21 @@ async def run_step(
     session: AsyncSession,
     _occurrence: datetime,
 ) -> None:
-    """Do one session step (claimed by the tick); a step already done is skipped."""
-    meeting = await store.get_session(session, session_id, lock=True)
-    if meeting is None or meeting.next_event != kind:
+    """Do one session step (claimed by the tick); a step already done is skipped.
+
+    Rows are locked cycle, group, session, the order `leave` locks them in, so a
+    step and a leaver's backfill wait for each other instead of deadlocking."""
+    found = await store.get_session(session, session_id)
+    if found is None:
         return
-    group = await store.get_group(session, meeting.group_id, lock=True)
-    assert group is not None
-    cycle = await store.get_cycle(session, group.cycle_id)
-    assert cycle is not None
+    unlocked = await store.get_group(session, found.group_id)
+    assert unlocked is not None
+    cycle = await store.get_cycle(session, unlocked.cycle_id, lock=True)
+    group = await store.get_group(session, found.group_id, lock=True)
+    meeting = await store.get_session(session, session_id, lock=True)
+    assert cycle is not None and group is not None and meeting is not None
+    if meeting.next_event != kind:
+        return
     outbox = Outbox(session, cycle.platform, cycle.workspace_id)
     if kind is EventKind.AGENDA:
         await send_agenda(outbox, templates, cycle, group, meeting, late=now >= meeting.starts_at)
@@ -788,10 +795,9 @@ async def _end_if_done(session: AsyncSession, cycle: MastermindCycle, now: datet
         assert group.id is not None
         if any(s.next_event is not None for s in await store.sessions_of(session, group.id)):
             return
-    locked = await store.get_cycle(session, cycle.id, lock=True)
-    assert locked is not None
-    if locked.state == CycleState.RUNNING:
-        locked.state, locked.ended_at = CycleState.ENDED, now
+    # The caller holds the cycle's lock (run_step).
+    if cycle.state == CycleState.RUNNING:
+        cycle.state, cycle.ended_at = CycleState.ENDED, now
 
 
 # --- what members do in their group ------------------------------------------------

@@ -22,6 +22,7 @@ from storage.models import JobClaim
 from tests.bot.mastermind_helpers import (
     FIRST_SESSION,
     FORM_AT,
+    SETUP,
     SIX,
     Person,
     cycle_with,
@@ -155,3 +156,35 @@ async def test_nothing_is_due_before_forming(community: Community) -> None:
     await cycle_with(community, SIX)
     assert await jobs.next_due(community.kindred, FORM_AT) is None
     assert await jobs.tick(community.kindred, FORM_AT + timedelta(weeks=4)) == 0
+
+
+async def test_two_leavers_at_once_on_two_replicas_seat_the_one_waiting_applicant_once(
+    postgres_db: Database, postgres_schema: str, settings: Settings, clock: Clock
+) -> None:
+    platform = FakePlatform()
+    second_db = Database(POSTGRES_URL, schema=postgres_schema)
+    local = replace(settings, database_url=POSTGRES_URL)
+    first = Kindred(local, postgres_db, clock=clock, instance="replica-a")
+    second = Kindred(local, second_db, clock=clock, instance="replica-b")
+    for replica in (first, second):
+        replica.attach(platform)
+    try:
+        one = Community(first, platform, clock)
+        other = Community(second, platform, clock)
+        thirteen = [Person(f"p{index:02}", f"firm{index}") for index in range(13)]
+        await formed(one, thirteen, f"{SETUP} size=5-6")
+        await second.start(dispatch=False, schedule=False)
+        other.channel = one.channel
+        groups = await stored_groups(first)
+        assert [len(group) for group in groups] == [6, 6]
+        (waiting,) = {p.user_id for p in thirteen} - {m for g in groups for m in g}
+        await asyncio.gather(
+            one.say("mastermind leave", groups[0][0]), other.say("mastermind leave", groups[1][0])
+        )
+        after = await stored_groups(first)
+        assert sorted(len(group) for group in after) == [5, 6]
+        assert sum(waiting in group for group in after) == 1
+    finally:
+        await first.stop()
+        await second.stop()
+        await second_db.dispose()
