@@ -25,7 +25,7 @@ ECHO_LIMIT = 80
 MINUTES_PER_WEEK = 7 * MINUTES_PER_DAY
 DEFAULT_SIZE = (5, 7)
 SMALLEST_GROUP = 3
-# A Slack group DM holds at most 8 people besides the bot (conversations.open).
+# Slack's conversations.open opens a group DM of at most 8 users (too_many_users).
 LARGEST_GROUP = 8
 DEFAULT_SESSIONS = 6
 MAX_SESSIONS = 24
