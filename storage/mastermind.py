@@ -262,26 +262,47 @@ async def ever_seated(session: AsyncSession, group_id: int) -> list[MastermindAp
     return list((await session.execute(query)).scalars())
 
 
+@dataclass(frozen=True, slots=True)
+class PastGroup:
+    """A group of an earlier cycle: its members, and who asked (in their end-of-cycle
+    rating) to go on with it."""
+
+    members: tuple[str, ...]
+    continuing: frozenset[str]
+
+
 async def past_groups(
     session: AsyncSession, platform: str, workspace_id: str, before_cycle_id: int
-) -> list[tuple[str, ...]]:
-    """The members of each group of the community's earlier cycles, so a new cycle
-    mixes people who have not been grouped together before."""
+) -> list[PastGroup]:
+    """The groups of the community's earlier cycles, so a new cycle mixes people who
+    have not been grouped together before (except those who asked to go on)."""
+    in_community = (
+        col(MastermindCycle.platform) == platform,
+        col(MastermindCycle.workspace_id) == workspace_id,
+        col(MastermindCycle.id) < before_cycle_id,
+    )
     query = (
         select(col(MastermindApplication.group_id), col(MastermindApplication.user_id))
         .join(MastermindCycle, col(MastermindCycle.id) == col(MastermindApplication.cycle_id))
-        .where(
-            col(MastermindCycle.platform) == platform,
-            col(MastermindCycle.workspace_id) == workspace_id,
-            col(MastermindCycle.id) < before_cycle_id,
-            col(MastermindApplication.group_id).is_not(None),
-        )
+        .where(*in_community, col(MastermindApplication.group_id).is_not(None))
     )
     members: dict[int, list[str]] = {}
     for group_id, user_id in (await session.execute(query)).all():
         if group_id is not None:
             members.setdefault(group_id, []).append(user_id)
-    return [tuple(sorted(group)) for _, group in sorted(members.items())]
+    wishes = (
+        select(col(MastermindRating.group_id), col(MastermindRating.user_id))
+        .join(MastermindGroup, col(MastermindGroup.id) == col(MastermindRating.group_id))
+        .join(MastermindCycle, col(MastermindCycle.id) == col(MastermindGroup.cycle_id))
+        .where(*in_community, col(MastermindRating.continue_together).is_(True))
+    )
+    continuing: dict[int, set[str]] = {}
+    for group_id, user_id in (await session.execute(wishes)).all():
+        continuing.setdefault(group_id, set()).add(user_id)
+    return [
+        PastGroup(tuple(sorted(group)), frozenset(continuing.get(group_id, set())))
+        for group_id, group in sorted(members.items())
+    ]
 
 
 # --- groups and sessions -----------------------------------------------------------

@@ -10,7 +10,7 @@ week (0 = Monday 00:00 UTC), the engine's unit (`bot.domain.matching.Applicant`)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
@@ -493,6 +493,24 @@ def _violations(
             count[one] += 1
             count[other] += 1
     return count
+
+
+def forming_history(past: Iterable[tuple[Sequence[str], Collection[str]]]) -> list[tuple[str, ...]]:
+    """Earlier groups as the solver's "grouped before" history, `(members, who asked
+    to go on together)` each: two members who both asked to go on are not held
+    apart (the solver has no "keep together", so they are not forced together)."""
+    history: list[tuple[str, ...]] = []
+    for members, continuing in past:
+        staying = set(continuing) & set(members)
+        if len(staying) < 2:
+            history.append(tuple(members))
+            continue
+        history.extend(
+            (one, other)
+            for one, other in combinations(sorted(members), 2)
+            if not {one, other} <= staying
+        )
+    return history
 
 
 def form_groups(

@@ -54,6 +54,7 @@ from bot.domain.mastermind import (
     clean_update,
     event_at,
     form_groups,
+    forming_history,
     local_weekly,
     local_when,
     low_two_running,
@@ -298,7 +299,8 @@ async def plan_for(session: AsyncSession, cycle: MastermindCycle) -> FormingPlan
     assert cycle.id is not None
     waiting = await store.applications(session, cycle.id, {ApplicationStatus.WAITING})
     blocks = await coffee_store.community_blocks(session, cycle.platform, cycle.workspace_id)
-    history = await store.past_groups(session, cycle.platform, cycle.workspace_id, cycle.id)
+    past = await store.past_groups(session, cycle.platform, cycle.workspace_id, cycle.id)
+    history = forming_history((group.members, group.continuing) for group in past)
     return form_groups(
         [applicant_of(a) for a in waiting],
         rules_of(cycle),
@@ -960,7 +962,8 @@ async def rate(
         ctx.session, group.id, ctx.inbound.user_id, score, comment, continue_together, ctx.now()
     )
     wish = (
-        " You'd like to go on with the same group: the organiser will see that."
+        " You'd like to go on with the same group: the organiser sees that, and the next "
+        "cycle will not keep you apart from those who asked the same."
         if continue_together
         else ""
     )

@@ -184,10 +184,14 @@ async def test_past_groups_are_the_earlier_cycles_of_the_community(db: Database)
     await make_group(db, elsewhere, ["eve", "fay"])
     current = await make_cycle(db)
     await make_group(db, current, ["gus", "hal"])
+    async with db.transaction() as session:
+        (first_group, _) = await store.groups_of(session, old)
+        await store.save_rating(session, first_group.id or 0, "ana", 5, "", True, NOW)
+        await store.save_rating(session, first_group.id or 0, "bob", 4, "", False, NOW)
     async with db.sessions() as session:
         assert await store.past_groups(session, "fake", "W1", current) == [
-            ("ana", "bob"),
-            ("cid", "dan"),
+            store.PastGroup(("ana", "bob"), frozenset({"ana"})),
+            store.PastGroup(("cid", "dan"), frozenset()),
         ]
 
 

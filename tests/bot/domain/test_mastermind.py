@@ -23,6 +23,7 @@ from bot.domain.mastermind import (
     clean_commitment,
     clean_update,
     form_groups,
+    forming_history,
     low_two_running,
     next_hot_seat,
     next_weekly,
@@ -316,3 +317,8 @@ def test_whoever_the_hard_rules_take_out_is_seated_where_there_is_room() -> None
         HARD_RULES_REASON,
         "the group fell below 5 under the hard rules",
     }
+
+
+def test_members_who_asked_to_go_on_together_are_not_held_apart() -> None:
+    past = [(("ana", "bob", "cid"), {"ana", "bob"}), (("dan", "eve"), {"dan"})]
+    assert forming_history(past) == [("ana", "cid"), ("bob", "cid"), ("dan", "eve")]
