@@ -213,6 +213,17 @@ async def apply_submitted(ctx: Context) -> Reply:
     )
 
 
+@handlers.action("mastermind.apply_open")
+async def apply_pressed(ctx: Context) -> Reply:
+    await service.open_cycle(ctx)
+    return Reply(modal=_apply_modal())
+
+
+@handlers.event("home_opened")
+async def home_section(ctx: Context) -> Reply | None:
+    return await service.home_section(ctx)
+
+
 @handlers.command("mastermind status", "Your group, next session and open commitments")
 async def status(ctx: Context) -> Reply:
     return Reply.text(await service.status(ctx))

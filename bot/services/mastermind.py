@@ -27,7 +27,7 @@ from bot.core.figures import Figures, MemberAction, Period
 from bot.core.formatting import channel_link
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
-from bot.core.platform import Button, ButtonStyle, Identity, Message
+from bot.core.platform import Button, ButtonStyle, Identity, Message, Reply
 from bot.core.templates import Templates, Trusted
 from bot.domain.mastermind import (
     DEFAULT_SESSION_MINUTES,
@@ -1103,6 +1103,50 @@ async def status(ctx: Context) -> str:
         "commitments": open_commitments,
     }
     return templates.render("mastermind/status", **values)
+
+
+async def home_section(ctx: Context) -> Reply | None:
+    """The member's mastermind on the home tab: their group and next session, their
+    application, or an Apply button while a cycle takes applications."""
+    cycle = await store.current_cycle(ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id)
+    if cycle is None or cycle.id is None:
+        return None
+    member = await ctx.member()
+    zone = zone_named(member.timezone, ctx.runtime.settings.timezone)
+    now = ctx.now()
+    application = await store.application_of(ctx.session, cycle.id, ctx.inbound.user_id)
+    taking = cycle.state == CycleState.OPEN and now < cycle.deadline
+    status = None if application is None else application.status
+    if status in (None, ApplicationStatus.LEFT) and not taking:
+        return None
+    values: dict[str, Any] = {
+        "name": cycle.name,
+        "deadline": Trusted(local_when(cycle.deadline, zone)),
+        "status": status,
+        "taking": taking,
+        "group": None,
+        "next": None,
+        "commitments": 0,
+    }
+    if application is not None and application.group_id is not None and status == "grouped":
+        group = await store.get_group(ctx.session, application.group_id)
+        assert group is not None and group.id is not None
+        sessions = await store.sessions_of(ctx.session, group.id)
+        upcoming = next((s for s in sessions if s.starts_at > now), None)
+        entries = await store.entries_of(ctx.session, [s.id for s in sessions if s.id])
+        values["group"] = group.number
+        values["next"] = Trusted(local_when(upcoming.starts_at, zone)) if upcoming else None
+        values["commitments"] = sum(
+            1
+            for e in entries
+            if e.user_id == ctx.inbound.user_id and e.commitment_text and e.commitment_kept is None
+        )
+    text = ctx.runtime.templates.render("mastermind/home", **values)
+    if status in (None, ApplicationStatus.LEFT):
+        return Reply.text(
+            text, Button("Apply for a mastermind group", "mastermind.apply_open", str(cycle.id))
+        )
+    return Reply.text(text)
 
 
 async def stats(ctx: Context) -> str:

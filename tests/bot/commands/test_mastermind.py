@@ -29,6 +29,7 @@ from tests.bot.mastermind_helpers import (
     SETUP,
     SIX,
     Person,
+    add_people,
     application,
     cycle_with,
     formed,
@@ -445,6 +446,30 @@ async def test_status_before_and_after_forming(community: Community) -> None:
     await cycle_with(community, SIX[:1])
     assert "Groups form after" in await community.say("mastermind status", "u1")
     assert "You haven't applied" in await community.say("mastermind status", "u2")
+
+
+async def test_the_home_tab_invites_then_shows_the_group(community: Community) -> None:
+    await start(community)
+    assert "Mastermind" not in plain(await community.open_home("u1"))
+    await community.say(SETUP)
+    await add_people(community.kindred, *SIX)
+    home = await community.open_home("u1")
+    assert "Applications are open until Sat 28 Nov, 00:59" in plain(home)
+    assert home.message is not None
+    apply_button = next(b for b in home.message.buttons if b.action_id == "mastermind.apply_open")
+    form = await community.press(apply_button, "u1")
+    assert form.modal is not None and form.modal.callback_id == "mastermind.apply_submit"
+    for person in SIX:
+        await community.say(application(person), person.user_id)
+    assert "You've applied. Groups form after" in plain(await community.open_home("u1"))
+    await community.advance(FORM_AT)
+    await community.say("mastermind form")
+    await agenda_of(community, 1)
+    await followup_of(community, 1)
+    await community.say("mastermind commit draft the playbook", "u1")
+    home = plain(await community.open_home("u1"))
+    assert "You're in group 1. Next session: Tue 8 Dec, 17:00." in home
+    assert "Open commitment: 1" in home
 
 
 # --- the feature's hooks -------------------------------------------------------------
