@@ -50,11 +50,13 @@ from bot.core.mentions import member_text, render
 from bot.core.platform import (
     Button,
     ButtonStyle,
+    CalendarEvent,
     Inbound,
     MemberInfo,
     Message,
     MessageRef,
     Modal,
+    NotSupported,
     PlatformError,
     RateLimit,
     Reply,
@@ -103,6 +105,7 @@ class ConsolePlatform:
     community: ConsoleCommunity
     write: Callable[[str], None]
     name: str = PLATFORM
+    scheduled_events: bool = False
     buttons: dict[int, tuple[Button, MessageRef, str]] = field(default_factory=dict)
     messages: dict[str, tuple[str, str]] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
@@ -173,6 +176,14 @@ class ConsolePlatform:
             if button_ref.message_id == ref.message_id:
                 del self.buttons[number]
         self.show(f"message {ref.message_id} updated", ref.channel_id, message, ref.message_id)
+
+    async def save_scheduled_event(
+        self, workspace_id: str, event: CalendarEvent, existing_id: str | None
+    ) -> MessageRef:
+        raise NotSupported("the console has no scheduled events; features attach a calendar file")
+
+    async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
+        raise NotSupported("the console has no scheduled events; features attach a calendar file")
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         return []

@@ -24,9 +24,11 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack_render import mention_renderer, mentioned_slack_users, message_payload
 from bot.core.platform import (
+    CalendarEvent,
     MemberInfo,
     Message,
     MessageRef,
+    NotSupported,
     PlatformError,
     RateLimit,
     RateLimited,
@@ -206,6 +208,8 @@ class SlackPlatform:
     """
 
     name = PLATFORM
+    # Slack has no events: announcements carry an .ics file and a calendar link.
+    scheduled_events = False
 
     def __init__(self, client: AsyncWebClient, tokens: BotTokens, *, pace: float = 1.0) -> None:
         self.client = client
@@ -644,6 +648,14 @@ class SlackPlatform:
         return message_payload(message, mention_renderer(message.mentions, names))
 
     # -- pacing --------------------------------------------------------------------------
+
+    async def save_scheduled_event(
+        self, workspace_id: str, event: CalendarEvent, existing_id: str | None
+    ) -> MessageRef:
+        raise NotSupported("Slack has no scheduled events; features attach a calendar file")
+
+    async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
+        raise NotSupported("Slack has no scheduled events; features attach a calendar file")
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         key = f"{PLATFORM}:{workspace_id}"

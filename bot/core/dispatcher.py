@@ -15,7 +15,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from bot.core.outbox import payload_to_message, ref_from_dict, ref_to_dict
+from bot.core.outbox import (
+    calendar_event_from_dict,
+    payload_to_message,
+    ref_from_dict,
+    ref_to_dict,
+)
 from bot.core.platform import (
     Message,
     MessageRef,
@@ -355,7 +360,14 @@ class OutboxDispatcher:
                 await outbox_rows.record_opened_channel(self.db, row.id, channel_id)
                 row.opened_channel = channel_id
             return await platform.post_channel(workspace, channel_id, message)
+        if row.kind == "scheduled_event":
+            # The row it comes after created the event (or last edited it): its id.
+            existing = ref_from_dict(parent_ref).message_id if parent_ref is not None else None
+            event = calendar_event_from_dict(row.details["event"])
+            return await platform.save_scheduled_event(workspace, event, existing)
         ref = self._ref_to_act_on(row, parent_ref)
+        if row.kind == "scheduled_event_cancel":
+            return await platform.cancel_scheduled_event(workspace, ref.message_id)
         if row.kind == "thread_reply":
             return await platform.reply_in_thread(workspace, ref, message)
         if row.kind == "update":
