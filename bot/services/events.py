@@ -514,7 +514,6 @@ async def announcement(session: AsyncSession, templates: Templates, event: Event
         kind=KIND_LABELS[EventKind(event.kind)],
         title=event.title,
         when=when_for(event, zone),
-        duration=describe_duration(event.ends_at - event.starts_at),
         presenter=presenter,
         brief=brief,
         link=event.link,

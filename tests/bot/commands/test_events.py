@@ -1,0 +1,470 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from icalendar import Calendar
+from sqlalchemy import func, select
+
+from bot.core.app import Kindred
+from bot.core.figures import Period
+from bot.core.platform import Button, Identity, Reply
+from bot.jobs import events as jobs
+from storage.events import ClinicSubmission, Event, EventRsvp
+from storage.models import JobClaim
+from tests.conftest import Clock
+from tests.driver import Community, plain
+from tests.fakes.platform import FakePlatform, Sent
+
+CHANNEL = "C-events"
+LINK = "https://meet.example.com/churn"
+# The clock starts on Mon 23 Nov 2026, 09:00 UTC; the clinic is on Wednesday.
+STARTS = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+SCHEDULE = (
+    f'event schedule clinic submission=1 at="2026-11-25 16:00" timezone=UTC capacity=2 '
+    f"link={LINK} tags=churn"
+)
+
+
+@pytest.fixture
+def community(kindred: Kindred, platform: FakePlatform, clock: Clock) -> Community:
+    return Community(kindred, platform, clock, channel=CHANNEL, admin="alice", deliver_each=True)
+
+
+@pytest.fixture
+async def app(community: Community) -> Community:
+    await community.kindred.start(dispatch=False, schedule=False)
+    return community
+
+
+def seen(shown: Sent | Reply | str | None) -> str:
+    if isinstance(shown, Sent):
+        return plain(shown.message).replace("**", "")
+    return plain(shown).replace("**", "")
+
+
+async def say(community: Community, text: str, user: str | None = None) -> str:
+    """The answer as a member reads it, without the bold markers."""
+    return (await community.say(text, user)).replace("**", "")
+
+
+def find(buttons: tuple[Button, ...] | list[Button], action_id: str, value: str = "") -> Button:
+    found = [b for b in buttons if b.action_id == action_id and b.value.startswith(value)]
+    assert found, f"no {action_id} among {buttons}"
+    return found[0]
+
+
+def everything_sent(community: Community) -> str:
+    texts = [seen(sent) for sent in community.sent()]
+    files = [
+        sent.message.attachment.content.decode()
+        for sent in community.sent()
+        if sent.message.attachment is not None
+    ]
+    return "\n".join(texts + files)
+
+
+async def submit_clinic(community: Community, user: str = "bob", hide: str = "yes") -> Reply:
+    opened = await community.command("clinic submit", user)
+    assert opened.modal is not None
+    assert [f.field_id for f in opened.modal.fields] == [
+        "problem",
+        "context",
+        "tried",
+        "ask",
+        "hide_company",
+    ]
+    return await community.submit(
+        opened.modal.callback_id,
+        user=user,
+        problem="Churn doubles after the first renewal",
+        context="B2B SaaS, 400 accounts, a team of six",
+        tried="An exit survey and a win-back email",
+        ask="What would you measure first?",
+        hide_company=hide,
+    )
+
+
+async def scheduled_clinic(app: Community) -> None:
+    await say(app, 'profile set company=Globex role="Support Manager"', "bob")
+    await say(app, "profile set timezone=America/New_York", "carol")
+    await submit_clinic(app)
+    queue = await app.command("clinic queue")
+    await app.press(find(queue.message.buttons if queue.message else (), "events.clinic_accept"))
+    assert "Scheduled event #1" in await say(app, SCHEDULE)
+
+
+async def stored_event(community: Community, event_id: int = 1) -> Event:
+    async with community.kindred.db.sessions() as session:
+        return (await session.execute(select(Event).where(Event.id == event_id))).scalar_one()
+
+
+async def rsvp_rows(community: Community) -> dict[str, str]:
+    async with community.kindred.db.sessions() as session:
+        rows = (await session.execute(select(EventRsvp))).scalars()
+        return {row.user_id: row.status for row in rows}
+
+
+async def test_a_clinic_from_submission_to_its_day_30_outcome(
+    app: Community, platform: FakePlatform
+) -> None:
+    answer = seen(await submit_clinic(app))
+    assert "clinic submission #1 is in the organisers' queue" in answer
+    assert "company name stays hidden" in answer
+    assert "Only community admins" in seen(await app.command("clinic queue", "bob"))
+    queue = await app.command("clinic queue")
+    shown = seen(queue)
+    assert "#1" in shown and "Churn doubles after the first renewal" in shown
+    assert "(company hidden)" in shown
+    assert queue.message is not None
+    accepted = seen(await app.press(find(queue.message.buttons, "events.clinic_accept")))
+    assert "Accepted clinic submission #1" in accepted
+    assert "was accepted" in app.dms("bob")[-1]
+
+    await say(app, 'profile set company=Globex role="Support Manager"', "bob")
+    await say(app, "profile set timezone=America/New_York", "carol")
+    summary = await say(app, SCHEDULE)
+    assert "Scheduled event #1: Churn doubles after the first renewal" in summary
+    assert "2 seats, then a waitlist" in summary and ".ics" in summary
+    announcement = app.sent("post", CHANNEL)[0]
+    text = seen(announcement)
+    assert "Case-study clinic #1" in text and "Wed 25 Nov 2026, 16:00–17:00 (UTC)" in text
+    assert "Presented by <@bob>, Support Manager" in text and "Globex" not in text
+    assert "What would you measure first?" in text and LINK in text
+    assert "Going 0/2" in text and "Add to calendar" in text
+    assert [b.label for b in announcement.message.buttons] == ["Going", "Maybe", "Can't go"]
+    ics = app.sent("post", CHANNEL)[1].message.attachment
+    assert ics is not None and ics.filename == "event-1.ics"
+    entry = Calendar.from_ical(ics.content).walk("VEVENT")[0]
+    assert entry.decoded("dtstart") == STARTS
+    assert entry.decoded("dtend") == STARTS + timedelta(hours=1)
+    assert str(entry.get("summary")) == "Churn doubles after the first renewal"
+
+    going = find(announcement.message.buttons, "events.going")
+    assert "11:00–12:00 (America/New_York)" in seen(await app.press(going, "carol"))
+    assert "You're going" in seen(await app.press(going, "dan"))
+    waitlisted = seen(await app.press(going, "erin"))
+    assert "is full (2 seats)" in waitlisted and "#1 on the waitlist" in waitlisted
+    assert "#2 on the waitlist" in seen(await app.press(going, "farid"))
+    assert "#1 on the waitlist" in seen(await app.press(going, "erin"))
+    assert await rsvp_rows(app) == {
+        "carol": "going",
+        "dan": "going",
+        "erin": "waitlist",
+        "farid": "waitlist",
+    }
+    assert "Going 2/2 · waitlist 2" in seen(app.last("update", CHANNEL))
+
+    await app.press(find(announcement.message.buttons, "events.cant"), "dan")
+    assert (await rsvp_rows(app))["erin"] == "going"
+    promoted = app.dms("erin")[-1]
+    assert "A seat opened up: you're going to" in promoted and "16:00–17:00 (UTC)" in promoted
+    assert (await rsvp_rows(app))["farid"] == "waitlist"
+
+    # T−24 h: Going members (not Maybe, not the waitlist) and the presenter's brief.
+    await app.advance(to=STARTS - timedelta(hours=24))
+    carol = app.dms("carol")
+    assert len(carol) == 1 and "Tomorrow: Churn doubles" in carol[0]
+    assert "Wed 25 Nov 2026, 11:00–12:00 (America/New_York)" in carol[0]
+    assert len(app.dms("erin")) == 2 and app.dms("farid") == []
+    brief = app.dms("bob")[-1]
+    assert "Your case-study clinic is tomorrow" in brief
+    assert "An exit survey and a win-back email" in brief
+    assert "2 going (<@carol>, <@erin>), 0 maybe, 1 on the waitlist" in brief
+    await app.advance(to=STARTS - timedelta(hours=1))
+    assert "Starting in an hour" in app.dms("carol")[-1]
+    assert len(app.dms("carol")) == 2
+
+    await app.advance(to=STARTS)
+    live = app.last("thread_reply", CHANNEL)
+    assert "Event #1 is starting" in seen(live)
+    await app.advance(to=STARTS + timedelta(hours=1))
+    request = app.last("dm", "bob")
+    assert "has ended. Would you write its recap" in seen(request)
+    assert "Write the recap" in [b.label for b in request.message.buttons]
+    assert app.dms("alice", "Would you write its recap")
+    rate_request = app.last("dm", "carol")
+    assert [b.label for b in rate_request.message.buttons][:5] == [
+        "1 ★",
+        "2 ★",
+        "3 ★",
+        "4 ★",
+        "5 ★",
+    ]
+
+    form = await app.press(find(request.message.buttons, "events.recap"), "bob")
+    assert form.modal is not None
+    assert "Only the organiser or the presenter" in seen(
+        await app.press(find(request.message.buttons, "events.recap"), "carol")
+    )
+    saved = await app.submit(
+        form.modal.callback_id,
+        form.modal.value,
+        "bob",
+        ideas="Measure time-to-first-value before renewal",
+        actions="Add a day-7 health check (Bob)",
+    )
+    assert "Saved the recap of event #1" in seen(saved)
+    assert "Measure time-to-first-value" in seen(app.last("thread_reply", CHANNEL))
+
+    rated = await app.press(find(rate_request.message.buttons, "events.rate", "1:4"), "carol")
+    assert "You rated Churn doubles after the first renewal 4/5" in seen(rated)
+    assert "Only members who were going" in seen(
+        await app.press(find(rate_request.message.buttons, "events.rate", "1:5"), "farid")
+    )
+
+    await app.advance(days=30)
+    outcome_request = app.last("dm", "bob")
+    assert "It's been 30 days" in seen(outcome_request)
+    told = await app.press(find(outcome_request.message.buttons, "events.outcome"), "bob")
+    assert told.modal is not None
+    await app.submit(
+        told.modal.callback_id,
+        told.modal.value,
+        "bob",
+        tried="Yes, the day-7 health check",
+        changed="Renewal churn fell from 12% to 8%",
+    )
+    assert "Renewal churn fell" in seen(app.last("thread_reply", CHANNEL))
+
+    library = await say(app, "clinic library churn", "dan")
+    assert "Churn doubles after the first renewal" in library
+    assert "Measure time-to-first-value" in library and "Renewal churn fell" in library
+    assert "rated 4.0/5" in library
+    assert "No past clinic or showcase matches `pricing`" in await say(
+        app, "clinic library pricing", "dan"
+    )
+    # The hidden company appears nowhere: posts, DMs, threads, files.
+    assert "Globex" not in everything_sent(app) + library
+    assert (await stored_event(app)).next_due_at is None
+
+
+async def test_bad_input_gets_a_clear_answer_and_changes_nothing(app: Community) -> None:
+    base = 'event schedule meetup title="CX drinks"'
+    refusals = {
+        f'{base} at="2026-11-20 18:00"': "is in the past",
+        f'{base} at="2026-11-30 18:00" timezone=Mars/Olympus': "not a time zone I know",
+        f'{base} at="2026-11-30 18:00" capacity=0': "at least 1 seat",
+        f'{base} at="2026-11-30 18:00" duration=20h': "at most 8 hours",
+        f'{base} at="2026-11-30 18:00" duration=soon': "couldn't read `soon` as a duration",
+        f'{base} at="tomorrow"': "couldn't read `tomorrow` as a date and time",
+        f'{base} at="2026-11-30 18:00" link=zoom': "is not a web address",
+        'event schedule clinic title="x" at="2026-11-30 18:00"': "needs a presenter",
+        'event schedule clinic submission=9 at="2026-11-30 18:00"': "no clinic submission #9",
+    }
+    for command, refusal in refusals.items():
+        assert refusal in await say(app, command), command
+    assert "Only community admins" in await say(app, f'{base} at="2026-11-30 18:00"', "bob")
+    assert "`event` is missing" in await say(app, "event cancel")
+    assert "no event #4" in await say(app, "event cancel 4")
+    async with app.kindred.db.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Event))).scalar() == 0
+    assert app.sent() == []
+
+
+async def test_bad_forms_are_refused(app: Community) -> None:
+    opened = await app.command("clinic submit", "bob")
+    assert opened.modal is not None
+    refused = await app.submit(
+        opened.modal.callback_id,
+        user="bob",
+        problem="Churn",
+        context="x",
+        tried="y",
+        ask="z",
+        hide_company="perhaps",
+    )
+    assert "should be yes or no" in seen(refused)
+    empty = await app.submit(
+        opened.modal.callback_id, user="bob", problem=" ", context="x", tried="y", ask="z"
+    )
+    assert "Please fill in the problem in a sentence" in seen(empty)
+    async with app.kindred.db.sessions() as session:
+        count = select(func.count()).select_from(ClinicSubmission)
+        assert (await session.execute(count)).scalar() == 0
+
+
+async def test_declining_and_asking_for_more_reach_the_member_privately(app: Community) -> None:
+    await submit_clinic(app, hide="no")
+    queue = await app.command("clinic queue")
+    assert queue.message is not None
+    more = await app.press(find(queue.message.buttons, "events.clinic_more"))
+    assert more.modal is not None
+    await app.submit(more.modal.callback_id, more.modal.value, note="How big is the team?")
+    asked = app.last("dm", "bob")
+    assert "How big is the team?" in seen(asked)
+    answer = await app.press(find(asked.message.buttons, "events.clinic_answer"), "bob")
+    assert answer.modal is not None
+    done = await app.submit(answer.modal.callback_id, answer.modal.value, "bob", note="Six people")
+    assert "back in the organisers' queue" in seen(done)
+    assert "Answer: Six people" in seen(await app.command("clinic queue"))
+    decline = await app.press(find(queue.message.buttons, "events.clinic_decline"))
+    assert decline.modal is not None
+    await app.submit(
+        decline.modal.callback_id, decline.modal.value, note="Too close to last week's"
+    )
+    assert "Too close to last week's" in app.dms("bob")[-1]
+    assert "No clinic submissions are waiting" in seen(await app.command("clinic queue"))
+    again = await app.press(find(queue.message.buttons, "events.clinic_accept"))
+    assert "is declined" in seen(again)
+    assert app.posts() == []
+
+
+async def test_reminders_fire_once_across_restarts_and_replicas(
+    app: Community, settings_for_replica: Kindred
+) -> None:
+    await say(app, 'event schedule meetup title="CX drinks" at="2026-11-25 18:00" timezone=UTC')
+    going = find(app.sent("post", CHANNEL)[0].message.buttons, "events.going")
+    await app.press(going, "carol")
+    due = datetime(2026, 11, 24, 18, 0, tzinfo=UTC)
+    app.clock.now = due
+    ran = [
+        await jobs.tick(app.kindred, due),
+        await jobs.tick(settings_for_replica, due),
+        await jobs.tick(app.kindred, due + timedelta(minutes=1)),
+    ]
+    await app.deliver()
+    assert ran == [1, 0, 0]
+    assert len(app.dms("carol", "Tomorrow: CX drinks")) == 1
+    # A restart: a new core on the same database finds nothing left to do.
+    await app.advance(minutes=5)
+    assert len(app.dms("carol", "Tomorrow: CX drinks")) == 1
+    async with app.kindred.db.sessions() as session:
+        claims = (await session.execute(select(JobClaim.job))).scalars()
+        assert "events.remind_day:1" in list(claims)
+
+
+@pytest.fixture
+async def settings_for_replica(kindred: Kindred, platform: FakePlatform, clock: Clock) -> Kindred:
+    """A second replica: its own core on the same database and platform."""
+    replica = Kindred(kindred.settings, kindred.db, clock=clock)
+    replica.attach(platform)
+    return replica
+
+
+async def test_a_cancelled_event_sends_a_cancellation_not_reminders(app: Community) -> None:
+    await say(app, 'event schedule meetup title="CX drinks" at="2026-11-25 18:00" capacity=1')
+    buttons = app.sent("post", CHANNEL)[0].message.buttons
+    await app.press(find(buttons, "events.going"), "carol")
+    await app.press(find(buttons, "events.going"), "dan")
+    await app.press(find(buttons, "events.maybe"), "erin")
+    assert "Only community admins" in await say(app, "event cancel 1", "bob")
+    cancelled = await say(app, "event cancel 1 The venue closed")
+    assert "Cancelled event #1" in cancelled and "3 members" in cancelled
+    for user in ("carol", "dan", "erin"):
+        assert "Cancelled: CX drinks" in app.dms(user)[-1]
+        assert "The venue closed" in app.dms(user)[-1]
+    assert "Cancelled: Meetup #1" in seen(app.last("update", CHANNEL))
+    assert app.last("update", CHANNEL).message.buttons == ()
+    assert "is cancelled" in seen(await app.press(find(buttons, "events.going"), "farid"))
+    before = len(app.sent())
+    await app.advance(days=3)
+    assert len(app.sent()) == before
+    assert "already cancelled" in await say(app, "event cancel 1")
+    assert "No upcoming events" in await say(app, "event list", "carol")
+
+
+async def test_editing_moves_reminders_tells_members_and_fills_new_seats(
+    app: Community,
+) -> None:
+    await say(app, 'event schedule meetup title="CX drinks" at="2026-11-25 18:00" capacity=1')
+    buttons = app.sent("post", CHANNEL)[0].message.buttons
+    await app.press(find(buttons, "events.going"), "carol")
+    await app.press(find(buttons, "events.going"), "dan")
+    assert "at least 1 seat" in await say(app, "event edit 1 capacity=0")
+    edited = await say(app, 'event edit 1 at="2026-11-27 18:00" capacity=2')
+    assert "Updated the time, capacity of event #1" in edited
+    assert "1 member moved up" in edited
+    assert "A seat opened up" in app.dms("dan")[0]
+    assert "changed: CX drinks" in app.dms("carol")[-1]
+    assert "Fri 27 Nov 2026, 18:00–19:00 (UTC)" in app.dms("carol")[-1]
+    ics = app.sent("post", CHANNEL)[-1].message.attachment
+    assert ics is not None
+    entry = Calendar.from_ical(ics.content).walk("VEVENT")[0]
+    assert entry.decoded("dtstart") == datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
+    assert int(entry.get("sequence")) == 1
+    # The old reminder moment passes quietly; the new one reminds.
+    await app.advance(to=datetime(2026, 11, 24, 18, 0, tzinfo=UTC))
+    assert app.dms("carol", "Tomorrow") == []
+    await app.advance(to=datetime(2026, 11, 26, 18, 0, tzinfo=UTC))
+    assert len(app.dms("carol", "Tomorrow: CX drinks")) == 1
+    assert "Nothing to change" in await say(app, "event edit 1")
+    assert "can't go below 2" in await say(app, "event edit 1 capacity=1")
+
+
+async def test_maybe_and_cant_and_event_lists_in_my_time_zone(app: Community) -> None:
+    await say(app, "profile set timezone=Asia/Tokyo", "carol")
+    await say(
+        app,
+        'event schedule showcase title="Our NPS rebuild" presenter=<@bob> '
+        'at="2026-11-30 09:00" timezone=Europe/Berlin remind_maybe=on',
+    )
+    buttons = app.sent("post", CHANNEL)[0].message.buttons
+    assert "maybe for Our NPS rebuild" in seen(
+        await app.press(find(buttons, "events.maybe"), "carol")
+    )
+    listing = await say(app, "event list", "carol")
+    assert "times in Asia/Tokyo" in listing and "Mon 30 Nov 2026, 17:00–18:00" in listing
+    assert "you: maybe" in listing
+    mine = await say(app, "event mine", "carol")
+    assert "Your events" in mine and "Our NPS rebuild" in mine
+    assert "haven't answered" in await say(app, "event mine", "dan")
+    await app.advance(to=datetime(2026, 11, 29, 8, 0, tzinfo=UTC))
+    assert "You said maybe" in app.dms("carol")[-1]
+
+
+async def test_native_scheduled_events_follow_the_event(
+    app: Community, platform: FakePlatform
+) -> None:
+    platform.scheduled_events = True
+    summary = await say(
+        app, f'event schedule meetup title="CX drinks" at="2026-11-25 18:00" link={LINK}'
+    )
+    assert "appears in the server's events" in summary
+    assert platform.calendar_calls == [("create", "E1")]
+    assert platform.calendar["E1"].location == LINK
+    assert all(sent.message.attachment is None for sent in app.sent())
+    await say(app, 'event edit 1 title="CX drinks, again"')
+    assert platform.calendar_calls[-1] == ("edit", "E1")
+    assert platform.calendar["E1"].title == "CX drinks, again"
+    going = find(app.sent("post", CHANNEL)[0].message.buttons, "events.going")
+    await app.press(going, "dan")
+    interest = app.inbound("event_interest_added", "carol", value="E1")
+    await app.handle(interest)
+    await app.handle(interest)  # a re-delivery acts once
+    await app.handle(app.inbound("event_interest_added", "dan", value="E1"))
+    await app.handle(app.inbound("event_interest_added", "erin", value="E404"))
+    assert await rsvp_rows(app) == {"carol": "maybe", "dan": "going"}
+    await app.handle(app.inbound("event_interest_removed", "carol", value="E1"))
+    await app.handle(app.inbound("event_interest_removed", "dan", value="E1"))
+    assert await rsvp_rows(app) == {"dan": "going"}
+    await say(app, "event cancel 1")
+    assert platform.calendar_calls[-1] == ("cancel", "E1")
+
+
+async def test_figures_actions_and_privacy(app: Community) -> None:
+    await scheduled_clinic(app)
+    buttons = app.sent("post", CHANNEL)[0].message.buttons
+    await app.press(find(buttons, "events.going"), "carol")
+    await app.advance(to=STARTS + timedelta(hours=1))
+    rate = app.last("dm", "carol")
+    await app.press(find(rate.message.buttons, "events.rate", "1:5"), "carol")
+    period = Period("fake", "W1", STARTS - timedelta(days=7), STARTS + timedelta(days=7))
+    async with app.kindred.db.sessions() as session:
+        figures = (await app.kindred.figures(session, period))["events"]
+        actions = (await app.kindred.member_actions(session, period))["events"]
+        stored = await app.kindred.stored_about(session, Identity("fake", "W1", "carol"))
+    assert figures["events_held"] == 1 and figures["clinics_held"] == 1
+    assert figures["rsvps"] == 1 and figures["attended"] == 1
+    assert figures["ratings"] == 1 and figures["average_rating"] == 5.0
+    kinds = {(action.user_id, action.kind, action.contribution) for action in actions}
+    assert kinds == {
+        ("carol", "event_rsvp", False),
+        ("carol", "event_attended", False),
+        ("bob", "clinic_presented", True),
+    }
+    assert [a.label for a in actions if a.contribution] == ["presented a case-study clinic"]
+    assert stored["events"] == ["1 event RSVP", "1 event rating"]
+    async with app.kindred.db.transaction() as session:
+        forgotten = await app.kindred.forget_feedback(session, Identity("fake", "W1", "carol"))
+    assert forgotten["events"] == 1
