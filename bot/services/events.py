@@ -51,7 +51,6 @@ from bot.domain.events import (
     check_capacity,
     clean_link,
     clean_title,
-    describe_duration,
     describe_span,
     describe_time,
     first_step_after,
