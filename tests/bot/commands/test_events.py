@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -9,7 +12,9 @@ from sqlalchemy import func, select
 from bot.core.app import Kindred
 from bot.core.figures import Period
 from bot.core.platform import Button, Identity, Reply
+from bot.core.settings import Settings
 from bot.jobs import events as jobs
+from storage.db import Database
 from storage.events import ClinicSubmission, Event, EventRsvp
 from storage.models import JobClaim
 from tests.conftest import Clock
@@ -468,3 +473,60 @@ async def test_figures_actions_and_privacy(app: Community) -> None:
     async with app.kindred.db.transaction() as session:
         forgotten = await app.kindred.forget_feedback(session, Identity("fake", "W1", "carol"))
     assert forgotten["events"] == 1
+
+
+@pytest.fixture
+async def replicas(
+    db: Database, settings: Settings, clock: Clock
+) -> AsyncIterator[tuple[Community, Community]]:
+    """Two replicas of Kindred, each with its own database engine (a connection pool
+    of its own on PostgreSQL; SQLite serves one process, so they share one)."""
+    second_db = (
+        Database(str(db.url.render_as_string(hide_password=False)), schema=db.schema)
+        if db.dialect == "postgresql"
+        else db
+    )
+    platform = FakePlatform()
+    apps = []
+    for replica_db in (db, second_db):
+        app = Kindred(replace(settings, database_url=str(replica_db.url)), replica_db, clock=clock)
+        app.attach(platform)
+        apps.append(app)
+    first, second = (
+        Community(app, platform, clock, channel=CHANNEL, admin="alice") for app in apps
+    )
+    yield first, second
+    for app in apps:
+        await app.stop()
+    if second_db is not db:
+        await second_db.dispose()
+
+
+async def test_capacity_holds_under_concurrent_clicks_across_replicas(
+    replicas: tuple[Community, Community],
+) -> None:
+    first, second = replicas
+    await say(first, 'event schedule meetup title="CX drinks" at="2026-11-25 18:00" capacity=5')
+    await first.deliver()
+    going = find(first.sent("post", CHANNEL)[0].message.buttons, "events.going")
+    people = [f"member{n:02}" for n in range(24)]
+    answers = await asyncio.gather(
+        *((first if n % 2 else second).press(going, user) for n, user in enumerate(people))
+    )
+    assert all("went wrong" not in seen(answer) for answer in answers)
+    rows = await rsvp_rows(first)
+    assert len(rows) == 24
+    assert sum(status == "going" for status in rows.values()) == 5
+    assert sum(status == "waitlist" for status in rows.values()) == 19
+    seated = [user for user, status in rows.items() if status == "going"]
+    cant = find(first.sent("post", CHANNEL)[0].message.buttons, "events.cant")
+    await asyncio.gather(
+        *((first if n % 2 else second).press(cant, user) for n, user in enumerate(seated[:3]))
+    )
+    await first.deliver()
+    rows = await rsvp_rows(first)
+    assert sum(status == "going" for status in rows.values()) == 5
+    assert sum(status == "waitlist" for status in rows.values()) == 16
+    promoted = [sent.target for sent in first.sent("dm") if "A seat opened up" in seen(sent)]
+    assert len(promoted) == len(set(promoted)) == 3
+    assert all(rows[user] == "going" for user in promoted)
