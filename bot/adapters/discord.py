@@ -20,6 +20,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
 import re
 import uuid
@@ -407,9 +408,13 @@ class DiscordService:
             )
         )
 
-    async def on_socket_raw_receive(self, payload: dict[str, Any]) -> None:
+    async def on_socket_raw_receive(self, frame: str) -> None:
         """GUILD_SCHEDULED_EVENT_USER_ADD / _REMOVE, whether or not the event and the
-        member are in discord.py's cache."""
+        member are in discord.py's cache. Every gateway frame comes through here as
+        text, so anything else is passed over before it is parsed a second time."""
+        if "GUILD_SCHEDULED_EVENT_USER_" not in frame:
+            return
+        payload = json.loads(frame)
         kind = INTEREST_EVENTS.get(str(payload.get("t")))
         if kind is None or kind not in self.kindred.registry.events:
             return

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from icalendar import Calendar
@@ -17,9 +20,13 @@ from bot.jobs import events as jobs
 from storage.db import Database
 from storage.events import ClinicSubmission, Event, EventRsvp
 from storage.models import JobClaim
+from tests.bot.adapters.slack_harness import ADMIN, MEMBER, populate, running_slack, slack_settings
 from tests.conftest import Clock
 from tests.driver import Community, plain
+from tests.fakes.discord_harness import discord_settings_for, serving
+from tests.fakes.discord_server import Channel, FakeDiscord, Member
 from tests.fakes.platform import FakePlatform, Sent
+from tests.fakes.slack import FakeSlack, block_action_payload, interactive
 
 CHANNEL = "C-events"
 LINK = "https://meet.example.com/churn"
@@ -530,3 +537,202 @@ async def test_capacity_holds_under_concurrent_clicks_across_replicas(
     promoted = [sent.target for sent in first.sent("dm") if "A seat opened up" in seen(sent)]
     assert len(promoted) == len(set(promoted)) == 3
     assert all(rows[user] == "going" for user in promoted)
+
+
+# -- through the real Slack adapter (HTTP, signed requests, the fake Web API) ------------
+
+SLACK_EVENTS = "CEVENTS"
+
+
+def _slack_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        element
+        for block in message.get("blocks", [])
+        if block["type"] == "actions"
+        for element in block["elements"]
+    ]
+
+
+async def _slack_click(
+    slack: Any, message: dict[str, Any], action: str, user: str, channel: str
+) -> dict[str, Any]:
+    """Press the message's button for `action`; returns the answer to the click."""
+    [element] = [b for b in _slack_buttons(message) if b["action_id"].split(":")[1] == action]
+    key = uuid.uuid4().hex
+    payload = block_action_payload(
+        {name: element[name] for name in ("action_id", "value", "type")},
+        team_id="T1",
+        user_id=user,
+        channel_id=channel,
+        message_ts=message["ts"],
+        response_url=slack.fake.response_url(key),
+    )
+    status, _ = await slack.sender.post(interactive(payload))
+    assert status == 200
+    return await slack.response(key)
+
+
+async def test_an_event_through_the_slack_adapter_with_its_ics_file(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    fake = FakeSlack()
+    await fake.start()
+    populate(fake)
+    fake.add_channel("T1", SLACK_EVENTS, [ADMIN, MEMBER, "UBEN", "UKINDRED"])
+    try:
+        async with running_slack(
+            fake, slack_settings(settings, fake), sqlite_db, clock=clock
+        ) as slack:
+            answer = await slack.command(
+                f'event schedule meetup title="CX drinks & churn" at="2026-11-25 18:00" '
+                f"timezone=Europe/Berlin capacity=1 link={LINK}",
+                user=ADMIN,
+                channel=SLACK_EVENTS,
+            )
+            assert "Scheduled event #1: CX drinks &amp; churn" in answer["text"].replace("*", "")
+            await slack.drain()
+            posted = fake.messages("T1", SLACK_EVENTS)
+            announcement = next(m for m in posted if _slack_buttons(m))
+            assert "Meetup #1" in announcement["text"]
+            assert "Wed 25 Nov 2026, 18:00–19:00 (Europe/Berlin)" in announcement["text"]
+            assert "|Add to calendar>" in announcement["text"]
+            assert "calendar.google.com/calendar/render?action=TEMPLATE" in announcement["text"]
+            # The .ics file, read back with a standard iCalendar parser.
+            assert fake.calls_to("files.completeUploadExternal")
+            [ics] = fake.uploads.values()
+            [entry] = Calendar.from_ical(ics).walk("VEVENT")
+            assert entry.decoded("dtstart") == datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
+            assert entry.decoded("dtend") == datetime(2026, 11, 25, 18, 0, tzinfo=UTC)
+            assert str(entry.get("summary")) == "CX drinks & churn"
+
+            going = await _slack_click(slack, announcement, "events.going", MEMBER, SLACK_EVENTS)
+            assert "You're going to" in going["text"]
+            waiting = await _slack_click(slack, announcement, "events.going", "UBEN", SLACK_EVENTS)
+            assert "#1 on the waitlist" in waiting["text"]
+            await _slack_click(slack, announcement, "events.cant", MEMBER, SLACK_EVENTS)
+            await slack.drain()
+            promoted = fake.messages("T1", "DUBEN")[-1]
+            assert "A seat opened up" in promoted["text"]
+            assert "Going 1/1" in fake.messages("T1", SLACK_EVENTS)[0]["text"]
+
+            clock.now = datetime(2026, 11, 24, 17, 0, tzinfo=UTC)
+            await slack.kindred.scheduler.catch_up()
+            await slack.drain()
+            assert "Tomorrow: CX drinks &amp; churn" in fake.messages("T1", "DUBEN")[-1]["text"]
+            assert not any("Tomorrow" in m["text"] for m in fake.messages("T1", f"D{MEMBER}"))
+    finally:
+        await fake.close()
+
+
+# -- through the real Discord adapter (discord.py against a fake Discord) ----------------
+
+D_GUILD = 1_300_000_000_000_000_001
+D_EVENTS = 1_300_000_000_000_000_010
+D_OLGA = 1_300_000_000_000_000_101  # administrator
+D_ANA = 1_300_000_000_000_000_102
+D_BEN = 1_300_000_000_000_000_103
+GUILD_SCHEDULED_EVENTS_INTENT = 1 << 16
+
+
+async def test_an_event_through_the_discord_adapter_with_its_scheduled_event(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    fake = FakeDiscord()
+    fake.add_guild(
+        "CX Guild",
+        members=[Member(D_OLGA, "Olga", admin=True), Member(D_ANA, "Ana"), Member(D_BEN, "Ben")],
+        channels=[Channel(D_EVENTS, "events")],
+        guild_id=D_GUILD,
+    )
+    await fake.start()
+    discord_settings = discord_settings_for(settings, fake, sqlite_db)
+    kindred = Kindred(discord_settings, sqlite_db, clock=clock)
+
+    def in_channel(channel_id: int) -> list[Any]:
+        return [sent for sent in fake.sent if sent.channel_id == channel_id]
+
+    def custom_id(sent: Any, action: str) -> str:
+        [found] = [i for i in sent.custom_ids if i.split(":")[2] == action]
+        return found
+
+    def event_requests(method: str) -> list[Any]:
+        return [
+            r
+            for r in fake.requests
+            if r.method == method and re.fullmatch(r"guilds/\d+/scheduled-events(/\d+)?", r.path)
+        ]
+
+    async def rsvps_become(expected: dict[str, str]) -> None:
+        for _ in range(100):
+            async with sqlite_db.sessions() as session:
+                rows = (await session.execute(select(EventRsvp))).scalars()
+                if {row.user_id: row.status for row in rows} == expected:
+                    return
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"RSVPs never became {expected}")
+
+    try:
+        async with serving(kindred, discord_settings):
+            assert int(fake.identifies[0]["intents"]) & GUILD_SCHEDULED_EVENTS_INTENT
+            schedule = [
+                {"name": "kind", "type": 3, "value": "meetup"},
+                {"name": "title", "type": 3, "value": "CX drinks"},
+                {"name": "at", "type": 3, "value": "2026-11-25 18:00"},
+                {"name": "timezone", "type": 3, "value": "UTC"},
+                {"name": "capacity", "type": 4, "value": 1},
+                {"name": "link", "type": 3, "value": LINK},
+            ]
+            answer = await fake.answered(
+                await fake.command(D_GUILD, D_EVENTS, D_OLGA, ("event", "schedule"), schedule)
+            )
+            assert "appears in the server's events" in answer[-1][2]["content"]
+            await kindred.dispatcher.drain()
+            [created] = event_requests("POST")
+            assert created.path == f"guilds/{D_GUILD}/scheduled-events"
+            assert created.body["entity_type"] == 3  # EXTERNAL
+            assert created.body["entity_metadata"] == {"location": LINK}
+            assert created.body["name"] == "CX drinks"
+            assert created.body["scheduled_start_time"].startswith("2026-11-25T18:00:00")
+            assert created.body["scheduled_end_time"].startswith("2026-11-25T19:00:00")
+            [native_id] = fake.scheduled_events
+            announcement = in_channel(D_EVENTS)[-1]
+            assert "Meetup #1: CX drinks" in announcement.content
+            assert not announcement.files  # the server's own event replaces the .ics
+
+            edit = [
+                {"name": "event", "type": 4, "value": 1},
+                {"name": "at", "type": 3, "value": "2026-11-26 18:30"},
+            ]
+            await fake.answered(
+                await fake.command(D_GUILD, D_EVENTS, D_OLGA, ("event", "edit"), edit)
+            )
+            await kindred.dispatcher.drain()
+            patched = event_requests("PATCH")[-1]
+            assert patched.path == f"guilds/{D_GUILD}/scheduled-events/{native_id}"
+            assert patched.body["scheduled_start_time"].startswith("2026-11-26T18:30:00")
+            assert fake.scheduled_events[native_id]["scheduled_end_time"].startswith(
+                "2026-11-26T19:30:00"
+            )
+
+            await fake.interested(D_GUILD, native_id, D_BEN)
+            await rsvps_become({str(D_BEN): "maybe"})
+            going = await fake.click(
+                announcement.message_id, custom_id(announcement, "events.going"), D_ANA
+            )
+            assert "You're going to" in str(await fake.answered(going))
+            full = await fake.click(
+                announcement.message_id, custom_id(announcement, "events.going"), D_OLGA
+            )
+            assert "#1 on the waitlist" in str(await fake.answered(full))
+            await fake.interested(D_GUILD, native_id, D_BEN, added=False)
+            await rsvps_become({str(D_ANA): "going", str(D_OLGA): "waitlist"})
+
+            cancel = [{"name": "event", "type": 4, "value": 1}]
+            await fake.answered(
+                await fake.command(D_GUILD, D_EVENTS, D_OLGA, ("event", "cancel"), cancel)
+            )
+            await kindred.dispatcher.drain()
+            assert fake.scheduled_events[native_id]["status"] == 4  # CANCELED
+            assert "Cancelled: CX drinks" in in_channel(fake.dm_channels[D_ANA])[-1].content
+    finally:
+        await fake.stop()
