@@ -558,7 +558,9 @@ def scheduled_summary(event: Event, zone: ZoneInfo, native: bool) -> str:
         f"({KIND_LABELS[EventKind(event.kind)].lower()}), {when_for(event, zone)}, "
         f"announced in {channel_link(event.channel_id)}."
     ]
-    seats = f"{event.capacity} seats, then a waitlist" if event.capacity else "no seat limit"
+    seats = (
+        f"{plural(event.capacity, 'seat')}, then a waitlist" if event.capacity else "no seat limit"
+    )
     lines.append(f"RSVPs: Going / Maybe / Can't go, {seats}.")
     reminded = "Going and Maybe" if event.remind_maybe else "Going"
     lines.append(f"Reminders to {reminded} a day and an hour before, in each member's time zone.")
@@ -637,7 +639,8 @@ async def _rsvp_answer(ctx: Context, event: Event, status: Rsvp | None) -> str:
             (n for n, r in enumerate(waiting, 1) if r.user_id == ctx.inbound.user_id), len(waiting)
         )
         return (
-            f"⏳ {what} is full ({event.capacity} seats). You're #{place} on the waitlist; "
+            f"⏳ {what} is full ({plural(event.capacity or 0, 'seat')}). "
+            f"You're #{place} on the waitlist; "
             "I'll DM you as soon as a seat opens."
         )
     if status == Rsvp.MAYBE:

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -736,3 +740,59 @@ async def test_an_event_through_the_discord_adapter_with_its_scheduled_event(
             assert "Cancelled: CX drinks" in in_channel(fake.dm_channels[D_ANA])[-1].content
     finally:
         await fake.stop()
+
+
+# -- on the console adapter: a real process reading a script ------------------------------
+
+
+def test_a_clinic_on_the_console(tmp_path: Path) -> None:
+    day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+    script = f"""\
+:as bob
+/kindred clinic submit
+:submit problem="Churn doubles after the first renewal" context="B2B SaaS" tried="A survey" \
+ask="What to measure?" hide_company=yes
+:as alice
+/kindred clinic queue
+:press 1
+/kindred event schedule clinic submission=1 at="{day} 16:00" timezone=Europe/Paris capacity=1
+:as carol
+:press 4
+:as dan
+:press 7
+:as carol
+:press 12
+/kindred event list
+:advance 10d
+"""
+    environment = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'console.db'}",
+        "KINDRED_LOG_LEVEL": "WARNING",
+    }
+    for name in ("SLACK_BOT_TOKEN", "SLACK_CLIENT_ID", "DISCORD_BOT_TOKEN"):
+        environment.pop(name, None)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.core.cli", "run"],
+        input=script,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environment,
+        timeout=60,
+        check=True,
+    )
+    out = result.stdout
+    assert "Your clinic submission #1 is in the organisers' queue" in out
+    assert "(company hidden)" in out and "Globex" not in out
+    assert "Scheduled **event #1: Churn doubles after the first renewal**" in out
+    assert "📎 event-1.ics" in out and "BEGIN:VCALENDAR" in out
+    # Carol (New York) sees her own time; Dan is waitlisted, then promoted when she drops.
+    assert "10:00–11:00 (America/New_York)" in out
+    assert "You're #1 on the waitlist" in out
+    assert "DM → @dan ──\n🎉 **A seat opened up" in out
+    assert "Upcoming events** (times in America/New_York)" in out
+    assert "DM → @dan ──\n📅 **Tomorrow: Churn doubles" in out
+    assert "09:00–10:00 (America/Chicago)" in out
+    assert "Your case-study clinic is tomorrow" in out
+    assert result.stderr == ""
