@@ -263,11 +263,11 @@ async def library(
 async def with_native_events(
     session: AsyncSession, platform: str, workspace_id: str
 ) -> list[Event]:
-    """Events not cancelled that have a scheduled event on the platform."""
+    """Events still open (scheduled or live) that have a scheduled event on the platform."""
     query = select(Event).where(
         *_community(platform, workspace_id),
         col(Event.native_outbox_id).is_not(None),
-        col(Event.state) != EventState.CANCELLED,
+        col(Event.state).in_([EventState.SCHEDULED, EventState.LIVE]),
     )
     return list((await session.execute(query)).scalars())
 

@@ -267,6 +267,12 @@ async def not_interested(ctx: Context) -> None:
     await service.interest(ctx, added=False)
 
 
+@handlers.event("member_left")
+async def leaver_gives_up_seats(ctx: Context) -> None:
+    if ctx.inbound.channel_id is None:  # the community, not one channel
+        await service.member_left(ctx)
+
+
 # --- after the event --------------------------------------------------------------
 
 

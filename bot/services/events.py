@@ -488,24 +488,19 @@ async def announcement(session: AsyncSession, templates: Templates, event: Event
     and the RSVP buttons while the event is open."""
     assert event.id is not None
     tally = await store.counts(session, event.id)
+    submission = None
+    if event.submission_id is not None:
+        submission = await store.get_submission(
+            session, event.platform, event.workspace_id, event.submission_id
+        )
     presenter = None
     if event.presenter_user_id is not None:
-        hide = False
-        if event.submission_id is not None:
-            submission = await store.get_submission(
-                session, event.platform, event.workspace_id, event.submission_id
-            )
-            hide = submission.hide_company if submission else True
+        # A clinic's presenter is its submitter, whose company may be hidden.
+        hide = submission.hide_company if submission else event.submission_id is not None
         presenter = await author_line(
             session, event.platform, event.workspace_id, event.presenter_user_id, hide
         )
-    brief = None
-    if event.submission_id is not None:
-        found = await store.get_submission(
-            session, event.platform, event.workspace_id, event.submission_id
-        )
-        if found is not None:
-            brief = {"problem": found.problem, "ask": found.ask}
+    brief = {"problem": submission.problem, "ask": submission.ask} if submission else None
     zone = zone_of(event)
     text = templates.render(
         "events/announcement",
@@ -1009,6 +1004,7 @@ async def edit(ctx: Context) -> str:
         if "timezone" in args:
             zone = parse_zone(args["timezone"])
             event.timezone = zone.key
+            changed.append("time zone")
         if "at" in args or "duration" in args:
             duration = (
                 parse_duration(args["duration"])
@@ -1101,6 +1097,31 @@ async def _tell_answered(ctx: Context, event: Event, template: str, what: str) -
         await ctx.outbox.dm(
             row.user_id, Message(text, buttons), key=f"events.{what}:{event.id}:{row.user_id}"
         )
+    return len(answered)
+
+
+async def member_left(ctx: Context) -> int:
+    """A member who leaves the community gives up their seats and waitlist places
+    (a seat freed this way goes to the waitlist at once); returns how many events."""
+    answered = await store.member_rsvps(
+        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, ctx.inbound.user_id, ctx.now()
+    )
+    for event, row in answered:
+        assert event.id is not None
+        locked = await event_for(ctx, event.id, lock=True)
+        seated = row.status == Rsvp.GOING
+        await ctx.session.delete(row)
+        await ctx.session.flush()
+        if seated:
+            await promote(
+                ctx.session,
+                ctx.outbox,
+                ctx.runtime.templates,
+                locked,
+                ctx.now(),
+                ctx.runtime.settings.zone,
+            )
+        await refresh_announcement(ctx.outbox, ctx.runtime.templates, locked)
     return len(answered)
 
 

@@ -405,7 +405,22 @@ async def test_editing_moves_reminders_tells_members_and_fills_new_seats(
     await app.advance(to=datetime(2026, 11, 26, 18, 0, tzinfo=UTC))
     assert len(app.dms("carol", "Tomorrow: CX drinks")) == 1
     assert "Nothing to change" in await say(app, "event edit 1")
+    assert "Updated the time zone of event #1" in await say(app, "event edit 1 timezone=Asia/Tokyo")
+    assert "Sat 28 Nov 2026, 03:00–04:00 (Asia/Tokyo)" in seen(app.last("update", CHANNEL))
     assert "can't go below 2" in await say(app, "event edit 1 capacity=1")
+
+
+async def test_a_member_who_leaves_gives_their_seat_to_the_waitlist(app: Community) -> None:
+    await say(app, 'event schedule meetup title="CX drinks" at="2026-11-25 18:00" capacity=1')
+    going = find(app.sent("post", CHANNEL)[0].message.buttons, "events.going")
+    await app.press(going, "carol")
+    await app.press(going, "dan")
+    await app.press(going, "erin")
+    await app.leave("carol", channel=CHANNEL)  # leaving a channel keeps the seat
+    assert (await rsvp_rows(app))["carol"] == "going"
+    await app.leave("carol")
+    assert await rsvp_rows(app) == {"dan": "going", "erin": "waitlist"}
+    assert "A seat opened up" in app.dms("dan")[-1]
 
 
 async def test_maybe_and_cant_and_event_lists_in_my_time_zone(app: Community) -> None:
