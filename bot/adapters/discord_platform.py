@@ -348,6 +348,9 @@ class DiscordPlatform:
         location = _clipped(event.location, MAX_EVENT_LOCATION)
         description = _clipped(event.description, MAX_EVENT_DESCRIPTION)
         if existing_id is None:
+            earlier = await self._same_scheduled_event(guild, name, event)
+            if earlier is not None:
+                return MessageRef(str(guild.id), str(earlier.id), permalink=earlier.url)
             async with discord_errors(f"create a scheduled event in guild {guild.id}"):
                 saved = await guild.create_scheduled_event(
                     name=name,
@@ -371,6 +374,25 @@ class DiscordPlatform:
                     description=description,
                 )
         return MessageRef(str(guild.id), str(saved.id), permalink=saved.url)
+
+    async def _same_scheduled_event(
+        self, guild: discord.Guild, name: str, event: CalendarEvent
+    ) -> discord.ScheduledEvent | None:
+        """The bot's own open scheduled event with this name and time: Discord takes no
+        idempotency key for events, so a creation retried after a crash (sent, but not
+        yet marked sent) finds the first one instead of adding a second."""
+        async with discord_errors(f"list the scheduled events of guild {guild.id}"):
+            existing = await guild.fetch_scheduled_events(with_counts=False)
+        bot_id = self.client.user.id if self.client.user else None
+        for candidate in existing:
+            if (
+                candidate.creator_id == bot_id
+                and candidate.name == name
+                and candidate.start_time == event.starts_at
+                and candidate.status == discord.EventStatus.scheduled
+            ):
+                return candidate
+        return None
 
     async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
         guild = await self._guild(workspace_id)

@@ -780,6 +780,7 @@ class FakeDiscord:
             ("GET", r"guilds/(\d+)/members", self._list_members),
             ("GET", r"guilds/(\d+)/members/(\d+)", self._get_member),
             ("POST", r"guilds/(\d+)/scheduled-events", self._create_scheduled_event),
+            ("GET", r"guilds/(\d+)/scheduled-events", self._list_scheduled_events),
             ("GET", r"guilds/(\d+)/scheduled-events/(\d+)", self._get_scheduled_event),
             ("PATCH", r"guilds/(\d+)/scheduled-events/(\d+)", self._edit_scheduled_event),
             ("POST", r"interactions/(\d+)/([^/]+)/callback", self._callback),
@@ -1050,6 +1051,11 @@ class FakeDiscord:
         if self.sessions:
             await self.dispatch("GUILD_SCHEDULED_EVENT_CREATE", event)
         return json_response(event)
+
+    async def _list_scheduled_events(self, guild_id: str, **_: Any) -> web.Response:
+        return json_response(
+            [event for event in self.scheduled_events.values() if event["guild_id"] == guild_id]
+        )
 
     async def _get_scheduled_event(self, guild_id: str, event_id: str, **_: Any) -> web.Response:
         event = self.scheduled_events.get(int(event_id))

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from bot.core.app import Kindred
 from bot.core.figures import Period
-from bot.core.platform import Button, Identity, Reply
+from bot.core.platform import Button, CalendarEvent, Identity, Reply
 from bot.core.settings import Settings
 from bot.jobs import events as jobs
 from storage.db import Database
@@ -691,7 +691,7 @@ async def test_an_event_through_the_discord_adapter_with_its_scheduled_event(
         raise AssertionError(f"RSVPs never became {expected}")
 
     try:
-        async with serving(kindred, discord_settings):
+        async with serving(kindred, discord_settings) as service:
             assert int(fake.identifies[0]["intents"]) & GUILD_SCHEDULED_EVENTS_INTENT
             schedule = [
                 {"name": "kind", "type": 3, "value": "meetup"},
@@ -714,6 +714,20 @@ async def test_an_event_through_the_discord_adapter_with_its_scheduled_event(
             assert created.body["scheduled_start_time"].startswith("2026-11-25T18:00:00")
             assert created.body["scheduled_end_time"].startswith("2026-11-25T19:00:00")
             [native_id] = fake.scheduled_events
+            # Created again (a crash between the creation and its "sent" mark): the
+            # first event is found, not doubled.
+            again = await service.platform.save_scheduled_event(
+                str(D_GUILD),
+                CalendarEvent(
+                    "CX drinks",
+                    datetime(2026, 11, 25, 18, 0, tzinfo=UTC),
+                    datetime(2026, 11, 25, 19, 0, tzinfo=UTC),
+                    LINK,
+                ),
+                None,
+            )
+            assert again.message_id == str(native_id)
+            assert len(event_requests("POST")) == 1
             announcement = in_channel(D_EVENTS)[-1]
             assert "Meetup #1: CX drinks" in announcement.content
             assert not announcement.files  # the server's own event replaces the .ics
