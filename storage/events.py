@@ -350,10 +350,6 @@ async def member_rsvps(
     return [(event, rsvp) for event, rsvp in (await session.execute(query)).all()]
 
 
-async def remove_rsvp(session: AsyncSession, rsvp: EventRsvp) -> None:
-    await session.delete(rsvp)
-
-
 # --- ratings ----------------------------------------------------------------------
 
 

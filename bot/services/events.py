@@ -75,7 +75,6 @@ KIND_LABELS = {
     EventKind.MEETUP: "Meetup",
 }
 OPEN_STATES = frozenset({EventState.SCHEDULED, EventState.LIVE})
-SEATED = frozenset({Rsvp.GOING, Rsvp.WAITLIST})
 # Who hears about changes and cancellations.
 ANSWERED = (Rsvp.GOING, Rsvp.MAYBE, Rsvp.WAITLIST)
 LIBRARY_SIZE = 10
@@ -197,7 +196,8 @@ async def queue_text(ctx: Context, templates: Templates) -> tuple[str, list[Butt
     )
     items = []
     buttons: list[Button] = []
-    for submission in waiting:
+    # A few at a time, so the answer stays one readable message with its buttons.
+    for submission in waiting[:QUEUE_SIZE]:
         assert submission.id is not None
         items.append(
             {
@@ -218,7 +218,7 @@ async def queue_text(ctx: Context, templates: Templates) -> tuple[str, list[Butt
                 "note": submission.note,
             }
         )
-        if submission.status == SubmissionStatus.ACCEPTED or len(buttons) >= QUEUE_SIZE * 3:
+        if submission.status == SubmissionStatus.ACCEPTED:
             continue
         value = str(submission.id)
         buttons += [
@@ -226,7 +226,10 @@ async def queue_text(ctx: Context, templates: Templates) -> tuple[str, list[Butt
             Button(f"Decline #{value}", "events.clinic_decline", value, ButtonStyle.DANGER),
             Button(f"Ask #{value} for more", "events.clinic_more", value),
         ]
-    return templates.render("events/queue", submissions=items), buttons
+    text = templates.render(
+        "events/queue", submissions=items, more=max(0, len(waiting) - QUEUE_SIZE)
+    )
+    return text, buttons
 
 
 async def accept_submission(ctx: Context, submission_id: int) -> str:

@@ -825,3 +825,15 @@ ask="What to measure?" hide_company=yes
     assert "09:00–10:00 (America/Chicago)" in out
     assert "Your case-study clinic is tomorrow" in out
     assert result.stderr == ""
+
+
+async def test_the_queue_shows_the_oldest_five_with_their_buttons(app: Community) -> None:
+    for user in ("bob", "carol", "dan", "erin", "farid", "gina"):
+        await submit_clinic(app, user)
+    queue = await app.command("clinic queue")
+    assert queue.message is not None
+    text = seen(queue)
+    assert "Clinic submissions (6, oldest first)" in text
+    assert "#5 from <@farid>" in text and "#6" not in text
+    assert "…and 1 more" in text
+    assert len(queue.message.buttons) == 15
