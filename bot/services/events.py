@@ -747,6 +747,9 @@ async def run_step(
     event = await store.get_event_by_id(session, event_id, lock=True)
     if event is None or event.next_due_at is None or event.next_due_at > step.at:
         return
+    if step not in event_timeline(event):
+        # Found by a tick that read the event before an organiser moved it.
+        return
     if event.state == EventState.CANCELLED:
         event.next_due_at = None
         return

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from bot.core.figures import Period
 from bot.core.platform import Button, CalendarEvent, Identity, Reply
 from bot.core.settings import Settings
 from bot.jobs import events as jobs
+from bot.services.events import event_timeline, run_step
 from storage.db import Database
 from storage.events import ClinicSubmission, Event, EventRsvp
 from storage.models import JobClaim
@@ -837,3 +839,19 @@ async def test_the_queue_shows_the_oldest_five_with_their_buttons(app: Community
     assert "#5 from <@farid>" in text and "#6" not in text
     assert "…and 1 more" in text
     assert len(queue.message.buttons) == 15
+
+
+async def test_a_step_read_before_the_event_moved_does_nothing(app: Community) -> None:
+    await say(app, 'event schedule meetup title="CX drinks" at="2026-11-25 18:00"')
+    going = find(app.sent("post", CHANNEL)[0].message.buttons, "events.going")
+    await app.press(going, "carol")
+    stale = event_timeline(await stored_event(app))[0]  # the day-before reminder
+    await say(app, 'event edit 1 at="2026-11-24 20:00"')
+    before = (await stored_event(app)).next_due_at
+    app.clock.now = stale.at
+    kindred = app.kindred
+    work = partial(run_step, kindred.templates, kindred.settings.zone, 1, stale, stale.at)
+    assert await kindred.claims.run_claimed("events.remind_day:1", stale.at, work)
+    await app.deliver()
+    assert app.dms("carol", "Tomorrow") == []
+    assert (await stored_event(app)).next_due_at == before
