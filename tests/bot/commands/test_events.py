@@ -776,7 +776,7 @@ async def test_an_event_through_the_discord_adapter_with_its_scheduled_event(
 # -- on the console adapter: a real process reading a script ------------------------------
 
 
-def test_a_clinic_on_the_console(tmp_path: Path) -> None:
+def test_a_clinic_from_submission_to_outcome_on_the_console(tmp_path: Path) -> None:
     day = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
     script = f"""\
 :as bob
@@ -795,6 +795,17 @@ ask="What to measure?" hide_company=yes
 :press 12
 /kindred event list
 :advance 10d
+:advance 1d
+:as bob
+:press 25
+:submit ideas="Measure time-to-first-value" actions="Day-7 health check (Bob)"
+:as dan
+:press 29
+:advance 30d
+:as bob
+:press 32
+:submit tried="Yes, the day-7 check" changed="Renewal churn fell from 12% to 8%"
+/kindred clinic library
 """
     environment = {
         **os.environ,
@@ -826,6 +837,14 @@ ask="What to measure?" hide_company=yes
     assert "DM → @dan ──\n📅 **Tomorrow: Churn doubles" in out
     assert "09:00–10:00 (America/Chicago)" in out
     assert "Your case-study clinic is tomorrow" in out
+    assert "thread of message 6 ──\n🔴 **Event #1 is starting" in out
+    assert "DM → @bob ──\n🙏 **Churn doubles after the first renewal** (event #1) has ended" in out
+    assert "(29) 4 ★" in out and "You rated **Churn doubles after the first renewal** 4/5" in out
+    assert "thread of message 6 ──\n📝 **Recap of event #1" in out
+    assert "DM → @bob ──\n🌱 It's been 30 days" in out
+    library = out[out.index("/kindred clinic library") :]
+    assert "Measure time-to-first-value" in library and "Renewal churn fell" in library
+    assert "rated 4.0/5" in library and "Globex" not in library
     assert result.stderr == ""
 
 
