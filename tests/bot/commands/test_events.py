@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -32,7 +33,7 @@ from tests.driver import Community, plain
 from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord, Member
 from tests.fakes.platform import FakePlatform, Sent
-from tests.fakes.slack import FakeSlack, block_action_payload, interactive
+from tests.fakes.slack import FakeSlack, block_action_payload, interactive, view_submission
 
 CHANNEL = "C-events"
 LINK = "https://meet.example.com/churn"
@@ -574,23 +575,35 @@ def _slack_buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-async def _slack_click(
-    slack: Any, message: dict[str, Any], action: str, user: str, channel: str
-) -> dict[str, Any]:
-    """Press the message's button for `action`; returns the answer to the click."""
-    [element] = [b for b in _slack_buttons(message) if b["action_id"].split(":")[1] == action]
+async def _slack_press(
+    slack: Any, message: dict[str, Any], action: str, user: str, channel: str, value: str = ""
+) -> str:
+    """Press the message's button for `action` (and `value`, among buttons alike);
+    returns the key of the response_url the answer goes to."""
+    [element] = [
+        b
+        for b in _slack_buttons(message)
+        if b["action_id"].split(":")[1] == action and b["value"].endswith(value)
+    ]
     key = uuid.uuid4().hex
     payload = block_action_payload(
         {name: element[name] for name in ("action_id", "value", "type")},
         team_id="T1",
         user_id=user,
         channel_id=channel,
-        message_ts=message["ts"],
+        message_ts=message.get("ts"),
         response_url=slack.fake.response_url(key),
     )
     status, _ = await slack.sender.post(interactive(payload))
     assert status == 200
-    return await slack.response(key)
+    return key
+
+
+async def _slack_click(
+    slack: Any, message: dict[str, Any], action: str, user: str, channel: str, value: str = ""
+) -> dict[str, Any]:
+    """Press a button and return the answer to the click."""
+    return await slack.response(await _slack_press(slack, message, action, user, channel, value))
 
 
 async def test_an_event_through_the_slack_adapter_with_its_ics_file(
@@ -641,6 +654,115 @@ async def test_an_event_through_the_slack_adapter_with_its_ics_file(
             await slack.drain()
             assert "Tomorrow: CX drinks &amp; churn" in fake.messages("T1", "DUBEN")[-1]["text"]
             assert not any("Tomorrow" in m["text"] for m in fake.messages("T1", f"D{MEMBER}"))
+    finally:
+        await fake.close()
+
+
+async def test_a_clinic_from_submission_to_outcome_through_the_slack_adapter(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    fake = FakeSlack()
+    await fake.start()
+    populate(fake)
+    fake.add_user("T1", "UCAT", "cat")
+    fake.add_channel("T1", SLACK_EVENTS, [ADMIN, MEMBER, "UBEN", "UCAT", "UKINDRED"])
+    presenter, dropping, waiting = MEMBER, "UBEN", "UCAT"
+
+    async def submit_form(values: dict[str, str], user: str) -> None:
+        form = await fake.wait_for(lambda: fake.opened_views[-1] if fake.opened_views else None)
+        fake.opened_views.clear()
+        body = view_submission(form, values, team_id="T1", user_id=user)
+        assert (await slack.sender.post(body))[0] == 200
+        await slack.drain()
+
+    async def at(moment: datetime) -> None:
+        clock.now = moment
+        await slack.kindred.scheduler.catch_up()
+        await slack.drain()
+
+    def dms(user: str) -> list[dict[str, Any]]:
+        return fake.messages("T1", f"D{user}")
+
+    def thread() -> list[dict[str, Any]]:
+        return [m for m in fake.messages("T1", SLACK_EVENTS) if m.get("thread_ts")]
+
+    async def delivered(condition: Callable[[], bool]) -> None:
+        """A form's submission is acked first and handled after: deliver until it shows."""
+        for _ in range(100):
+            await slack.drain()
+            if condition():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("never delivered")
+
+    try:
+        async with running_slack(
+            fake, slack_settings(settings, fake), sqlite_db, clock=clock
+        ) as slack:
+            await slack.command("profile set company=Globex", user=presenter)
+            await slack.send_command("clinic submit", user=presenter, channel=SLACK_EVENTS)
+            await submit_form(
+                {
+                    "problem": "Churn doubles after the first renewal",
+                    "context": "B2B SaaS, 400 accounts",
+                    "tried": "An exit survey",
+                    "ask": "What would you measure first?",
+                    "hide_company": "yes",
+                },
+                presenter,
+            )
+            await delivered(lambda: any("submission #1" in str(c.params) for c in fake.calls))
+            queue = await slack.command("clinic queue", user=ADMIN, channel=SLACK_EVENTS)
+            assert "(company hidden)" in queue["text"] and "Globex" not in queue["text"]
+            accepted = await _slack_click(slack, queue, "events.clinic_accept", ADMIN, SLACK_EVENTS)
+            assert "Accepted clinic submission #1" in accepted["text"]
+            await slack.command(
+                'event schedule clinic submission=1 at="2026-11-25 16:00" timezone=UTC '
+                f"capacity=1 link={LINK} tags=churn",
+                user=ADMIN,
+                channel=SLACK_EVENTS,
+            )
+            await slack.drain()
+            announcement = next(m for m in fake.messages("T1", SLACK_EVENTS) if _slack_buttons(m))
+            assert "Case-study clinic #1" in announcement["text"]
+            await _slack_click(slack, announcement, "events.going", dropping, SLACK_EVENTS)
+            full = await _slack_click(slack, announcement, "events.going", waiting, SLACK_EVENTS)
+            assert "#1 on the waitlist" in full["text"]
+            await _slack_click(slack, announcement, "events.cant", dropping, SLACK_EVENTS)
+            await slack.drain()
+            assert "A seat opened up" in dms(waiting)[-1]["text"]
+
+            await at(STARTS - timedelta(hours=24))
+            assert "Tomorrow: Churn doubles" in dms(waiting)[-1]["text"]
+            brief = dms(presenter)[-1]["text"]
+            assert "Your case-study clinic is tomorrow" in brief and "1 going (@cat)" in brief
+            await at(STARTS + timedelta(hours=1))
+            assert "Event #1 is starting" in thread()[0]["text"]
+            request = dms(presenter)[-1]
+            assert "Would you write its recap" in request["text"]
+            await _slack_press(slack, request, "events.recap", presenter, f"D{presenter}")
+            await submit_form(
+                {"ideas": "Measure time-to-first-value", "actions": "Day-7 health check (ana)"},
+                presenter,
+            )
+            await delivered(lambda: "Measure time-to-first-value" in thread()[-1]["text"])
+            rate = dms(waiting)[-1]
+            rated = await _slack_click(slack, rate, "events.rate", waiting, f"D{waiting}", "1:5")
+            assert "You rated" in rated["text"] and "5/5" in rated["text"]
+
+            await at(STARTS + timedelta(days=30, hours=1))
+            outcome = dms(presenter)[-1]
+            assert "It's been 30 days" in outcome["text"]
+            await _slack_press(slack, outcome, "events.outcome", presenter, f"D{presenter}")
+            await submit_form(
+                {"tried": "Yes, the day-7 check", "changed": "Renewal churn fell to 8%"},
+                presenter,
+            )
+            await delivered(lambda: "Renewal churn fell to 8%" in thread()[-1]["text"])
+            library = await slack.command("clinic library churn", user="UBEN")
+            assert "Measure time-to-first-value" in library["text"]
+            assert "Renewal churn fell to 8%" in library["text"]
+            assert "Globex" not in json.dumps(fake.messages("T1", SLACK_EVENTS))
     finally:
         await fake.close()
 
