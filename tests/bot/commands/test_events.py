@@ -996,3 +996,145 @@ async def test_a_step_read_before_the_event_moved_does_nothing(app: Community) -
     await app.deliver()
     assert app.dms("carol", "Tomorrow") == []
     assert (await stored_event(app)).next_due_at == before
+
+
+D_CAT = 1_300_000_000_000_000_104
+EPHEMERAL = 1 << 6
+
+
+async def test_a_clinic_from_submission_to_outcome_through_the_discord_adapter(
+    settings: Settings, sqlite_db: Database, clock: Clock
+) -> None:
+    fake = FakeDiscord()
+    fake.add_guild(
+        "CX Guild",
+        members=[
+            Member(D_OLGA, "Olga", admin=True),
+            Member(D_ANA, "Ana"),
+            Member(D_BEN, "Ben"),
+            Member(D_CAT, "Cat"),
+        ],
+        channels=[Channel(D_EVENTS, "events")],
+        guild_id=D_GUILD,
+    )
+    await fake.start()
+    discord_settings = discord_settings_for(settings, fake, sqlite_db)
+    kindred = Kindred(discord_settings, sqlite_db, clock=clock)
+    presenter, dropping, waiting = D_ANA, D_BEN, D_CAT
+
+    def in_channel(channel_id: int) -> list[Any]:
+        return [sent for sent in fake.sent if sent.channel_id == channel_id]
+
+    def dms(user: int) -> list[Any]:
+        return in_channel(fake.dm_channels[user]) if user in fake.dm_channels else []
+
+    def custom_id(sent: Any, action: str, value: str = "") -> str:
+        [found] = [i for i in sent.custom_ids if i.split(":")[2] == action and i.endswith(value)]
+        return found
+
+    async def command(user: int, path: tuple[str, ...], **options: Any) -> Any:
+        kinds = {str: 3, int: 4}
+        given = [
+            {"name": name, "type": kinds[type(value)], "value": value}
+            for name, value in options.items()
+        ]
+        interaction = await fake.command(D_GUILD, D_EVENTS, user, path, given)
+        await fake.answered(interaction)
+        return interaction
+
+    async def fill(interaction: Any, user: int, values: dict[str, str]) -> None:
+        kind, form = interaction.answers[-1][1:]
+        assert kind == 9, "a form opens"
+        await fake.answered(
+            await fake.submit(
+                form["custom_id"], values, user, guild_id=D_GUILD, channel_id=D_EVENTS
+            )
+        )
+        await kindred.dispatcher.drain()
+
+    async def at(moment: datetime) -> None:
+        clock.now = moment
+        await kindred.scheduler.catch_up()
+        await kindred.dispatcher.drain()
+
+    try:
+        async with serving(kindred, discord_settings):
+            await command(presenter, ("profile", "set"), company="Globex")
+            await fill(
+                await command(presenter, ("clinic", "submit")),
+                presenter,
+                {
+                    "problem": "Churn doubles after the first renewal",
+                    "context": "B2B SaaS, 400 accounts",
+                    "tried": "An exit survey",
+                    "ask": "What would you measure first?",
+                    "hide_company": "yes",
+                },
+            )
+            queue = await command(D_OLGA, ("clinic", "queue"))
+            listed = fake.sent[-1]
+            assert listed.message_id == queue.original_id and "(company hidden)" in listed.content
+            accept = await fake.click(
+                listed.message_id, custom_id(listed, "events.clinic_accept"), D_OLGA
+            )
+            assert "Accepted clinic submission #1" in str(await fake.answered(accept))
+            await command(
+                D_OLGA,
+                ("event", "schedule"),
+                kind="clinic",
+                submission=1,
+                at="2026-11-25 16:00",
+                timezone="UTC",
+                capacity=1,
+                link=LINK,
+            )
+            await kindred.dispatcher.drain()
+            [native] = fake.scheduled_events.values()
+            assert native["name"] == "Churn doubles after the first renewal"
+            announcement = in_channel(D_EVENTS)[-1]
+            assert "Case-study clinic #1" in announcement.content
+            going = custom_id(announcement, "events.going")
+            await fake.answered(await fake.click(announcement.message_id, going, dropping))
+            full = await fake.click(announcement.message_id, going, waiting)
+            assert "#1 on the waitlist" in str(await fake.answered(full))
+            cant = custom_id(announcement, "events.cant")
+            await fake.answered(await fake.click(announcement.message_id, cant, dropping))
+            await kindred.dispatcher.drain()
+            assert "A seat opened up" in dms(waiting)[-1].content
+
+            await at(STARTS - timedelta(hours=24))
+            assert "Tomorrow: Churn doubles" in dms(waiting)[-1].content
+            assert "Your case-study clinic is tomorrow" in dms(presenter)[-1].content
+            await at(STARTS + timedelta(hours=1))
+            assert "Event #1 is starting" in in_channel(announcement.message_id)[0].content
+            request = dms(presenter)[-1]
+            recap = await fake.click(
+                request.message_id, custom_id(request, "events.recap"), presenter
+            )
+            await fake.answered(recap)
+            await fill(
+                recap,
+                presenter,
+                {"ideas": "Measure time-to-first-value", "actions": "Day-7 health check (Ana)"},
+            )
+            notes = in_channel(announcement.message_id)
+            assert "Measure time-to-first-value" in notes[-1].content
+            rate = dms(waiting)[-1]
+            rated = await fake.click(rate.message_id, custom_id(rate, "events.rate", ":5"), waiting)
+            assert "5/5" in str(await fake.answered(rated))
+
+            await at(STARTS + timedelta(days=30, hours=1))
+            ask = dms(presenter)[-1]
+            assert "It's been 30 days" in ask.content
+            told = await fake.click(ask.message_id, custom_id(ask, "events.outcome"), presenter)
+            await fake.answered(told)
+            await fill(told, presenter, {"tried": "Yes", "changed": "Renewal churn fell to 8%"})
+            assert "Renewal churn fell to 8%" in in_channel(announcement.message_id)[-1].content
+            library = await command(dropping, ("clinic", "library"), tag="churn")
+            shown = library.answers[-1][2]["content"]
+            assert "Measure time-to-first-value" in shown and "Renewal churn fell" in shown
+            # Nothing public names the hidden company (only Ana's own profile answer does).
+            public = [sent for sent in fake.sent if not sent.flags & EPHEMERAL]
+            assert public and all("Globex" not in sent.content for sent in public)
+    finally:
+        await fake.stop()
