@@ -46,7 +46,7 @@ import yaml
 from sqlalchemy.engine import URL
 
 from bot.core.app import Kindred
-from bot.core.mentions import member_text, render
+from bot.core.mentions import local_times_in_utc, member_text, render
 from bot.core.platform import (
     Button,
     ButtonStyle,
@@ -268,7 +268,7 @@ class ConsolePlatform:
         def name(user_id: str) -> str:
             return "@" + user_id
 
-        rendered = render(text, lambda segment: segment, name)
+        rendered = local_times_in_utc(render(text, lambda segment: segment, name))
         return _CHANNEL_LINK.sub(
             lambda match: "#" + self.community.channels.get(match.group(1), match.group(1)),
             rendered,

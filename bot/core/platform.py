@@ -9,6 +9,8 @@ Neutral message markup, rendered by each adapter:
 - `<@USER_ID>` mentions (produced by `bot.core.mentions.mention`), which ping only
   when the user id is also listed in `Message.mentions`;
 - `<#CHANNEL_ID>` channel links (native on Slack and Discord);
+- `<t:UNIX:f>` / `<t:UNIX:t>` moments (from `bot.core.formatting.local_time`), which
+  each reader sees in their own time zone on Discord and Slack, in UTC elsewhere;
 - member-written text wrapped by `bot.core.mentions.member_text`, which adapters
   escape for their platform so it can never ping anyone.
 """

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.figures import Figures, MemberAction, Period
-from bot.core.formatting import channel_link, plural
+from bot.core.formatting import channel_link, local_time, plural
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox, message_to_payload
 from bot.core.platform import (
@@ -511,6 +511,9 @@ async def announcement(session: AsyncSession, templates: Templates, event: Event
         kind=KIND_LABELS[EventKind(event.kind)],
         title=event.title,
         when=when_for(event, zone),
+        # Each reader's own time beside the organiser's (Discord and Slack show it so).
+        local_start=local_time(event.starts_at),
+        local_end=local_time(event.ends_at, time_only=True),
         presenter=presenter,
         brief=brief,
         link=event.link,

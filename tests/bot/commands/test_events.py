@@ -148,6 +148,8 @@ async def test_a_clinic_from_submission_to_its_day_30_outcome(
     announcement = app.sent("post", CHANNEL)[0]
     text = seen(announcement)
     assert "Case-study clinic #1" in text and "Wed 25 Nov 2026, 16:00–17:00 (UTC)" in text
+    # Beside the organiser's zone, each reader's own (plain text shows it in UTC).
+    assert "(UTC) · Wed 25 Nov 2026, 16:00 UTC–17:00 UTC" in text
     assert "Presented by <@bob>, Support Manager" in text and "Globex" not in text
     assert "What would you measure first?" in text and LINK in text
     assert "Going 0/2" in text and "Add to calendar" in text
@@ -629,6 +631,9 @@ async def test_an_event_through_the_slack_adapter_with_its_ics_file(
             announcement = next(m for m in posted if _slack_buttons(m))
             assert "Meetup #1" in announcement["text"]
             assert "Wed 25 Nov 2026, 18:00–19:00 (Europe/Berlin)" in announcement["text"]
+            start = int(datetime(2026, 11, 25, 17, 0, tzinfo=UTC).timestamp())
+            local = f"<!date^{start}^{{date_short_pretty}} {{time}}|Wed 25 Nov 2026, 17:00 UTC>"
+            assert local in announcement["text"]
             assert "|Add to calendar>" in announcement["text"]
             assert "calendar.google.com/calendar/render?action=TEMPLATE" in announcement["text"]
             # The .ics file, read back with a standard iCalendar parser.
@@ -854,6 +859,8 @@ async def test_an_event_through_the_discord_adapter_with_its_scheduled_event(
             assert len(event_requests("POST")) == 1
             announcement = in_channel(D_EVENTS)[-1]
             assert "Meetup #1: CX drinks" in announcement.content
+            start = int(datetime(2026, 11, 25, 18, 0, tzinfo=UTC).timestamp())
+            assert f"<t:{start}:f>–<t:{start + 3600}:t>" in announcement.content
             assert not announcement.files  # the server's own event replaces the .ics
 
             edit = [
