@@ -360,13 +360,13 @@ class OutboxDispatcher:
                 await outbox_rows.record_opened_channel(self.db, row.id, channel_id)
                 row.opened_channel = channel_id
             return await platform.post_channel(workspace, channel_id, message)
-        if row.kind == "scheduled_event":
+        if row.kind == "calendar_event":
             # The row it comes after created the event (or last edited it): its id.
             existing = ref_from_dict(parent_ref).message_id if parent_ref is not None else None
             event = calendar_event_from_dict(row.details["event"])
             return await platform.save_scheduled_event(workspace, event, existing)
         ref = self._ref_to_act_on(row, parent_ref)
-        if row.kind == "scheduled_event_cancel":
+        if row.kind == "calendar_cancel":
             return await platform.cancel_scheduled_event(workspace, ref.message_id)
         if row.kind == "thread_reply":
             return await platform.reply_in_thread(workspace, ref, message)

@@ -164,12 +164,13 @@ class Outbox:
     async def scheduled_event(
         self, event: CalendarEvent, *, after: int | None = None, key: str | None = None
     ) -> int:
-        """Create the platform's own scheduled event, or, `after` the outbox row that
+        """Create the platform's own scheduled event (outbox kind `calendar_event`; kinds
+        fit in 16 characters), or, `after` the outbox row that
         created it (or last changed it), edit it: each change waits for the one
         before, so they reach the platform in order. Only for platforms whose
         `scheduled_events` is true."""
         return await self._enqueue(
-            "scheduled_event",
+            "calendar_event",
             "",
             Message(event.title),
             key=key,
@@ -180,7 +181,7 @@ class Outbox:
     async def cancel_scheduled_event(self, after: int, *, key: str | None = None) -> int:
         """Cancel the scheduled event created (or last changed) by outbox row `after`."""
         return await self._enqueue(
-            "scheduled_event_cancel", "", Message("cancelled"), key=key, after_id=after
+            "calendar_cancel", "", Message("cancelled"), key=key, after_id=after
         )
 
     async def _to_message(

@@ -143,7 +143,7 @@ async def test_timeline_queries_waitlist_order_and_the_library(db: Database) -> 
 async def test_native_event_lookup_and_queued_payload_swap(db: Database) -> None:
     async with db.transaction() as session:
         row = await outbox_rows.enqueue(
-            session, platform="fake", workspace_id="W1", kind="scheduled_event", payload={}
+            session, platform="fake", workspace_id="W1", kind="calendar_event", payload={}
         )
         update = await outbox_rows.enqueue(
             session, platform="fake", workspace_id="W1", kind="update", payload={"text": "a"}

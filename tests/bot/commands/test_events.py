@@ -46,6 +46,17 @@ SCHEDULE = (
 
 
 @pytest.fixture
+async def kindred(
+    settings: Settings, db: Database, clock: Clock, platform: FakePlatform
+) -> AsyncIterator[Kindred]:
+    """The events tests on the shared driver run on SQLite and on PostgreSQL."""
+    app = Kindred(replace(settings, database_url=str(db.url)), db, clock=clock)
+    app.attach(platform)
+    yield app
+    await app.stop()
+
+
+@pytest.fixture
 def community(kindred: Kindred, platform: FakePlatform, clock: Clock) -> Community:
     return Community(kindred, platform, clock, channel=CHANNEL, admin="alice", deliver_each=True)
 
