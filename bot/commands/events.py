@@ -26,6 +26,8 @@ from bot.domain.events import (
 )
 from bot.jobs import events as jobs
 from bot.services import events as service
+from bot.services import events_clinics as clinics
+from bot.services import events_followup as followup
 from storage import events as store
 
 handlers = Handlers("events")
@@ -85,8 +87,8 @@ async def clinic_submitted(ctx: Context) -> Reply:
         hide = parse_yes_no(str(ctx.inbound.options.get("hide_company") or ""), "Hide my company")
     except EventInputError as error:
         raise CommandError(str(error)) from None
-    submission = await service.submit_clinic(
-        ctx, service.SubmissionForm(**values, hide_company=hide)
+    submission = await clinics.submit_clinic(
+        ctx, clinics.SubmissionForm(**values, hide_company=hide)
     )
     hidden = " Your company name stays hidden everywhere." if hide else ""
     return Reply.text(
@@ -97,13 +99,13 @@ async def clinic_submitted(ctx: Context) -> Reply:
 
 @handlers.command("clinic queue", "Clinic submissions waiting for the organisers", admin=True)
 async def clinic_queue(ctx: Context) -> Reply:
-    text, buttons = await service.queue_text(ctx, ctx.runtime.templates)
+    text, buttons = await clinics.queue_text(ctx, ctx.runtime.templates)
     return Reply.text(text, *buttons)
 
 
 @handlers.action("events.clinic_accept", admin=True)
 async def clinic_accept(ctx: Context) -> Reply:
-    return Reply.text(await service.accept_submission(ctx, _id(ctx)))
+    return Reply.text(await clinics.accept_submission(ctx, _id(ctx)))
 
 
 def _note_modal(callback: str, title: str, label: str, value: str) -> Reply:
@@ -130,7 +132,7 @@ async def clinic_decline(ctx: Context) -> Reply:
 @handlers.action("events.clinic_declined", admin=True)
 async def clinic_declined(ctx: Context) -> Reply:
     reason = _form_text(ctx, "note", "The reason", MAX_REASON_LENGTH)
-    return Reply.text(await service.decline_submission(ctx, _id(ctx), reason))
+    return Reply.text(await clinics.decline_submission(ctx, _id(ctx), reason))
 
 
 @handlers.action("events.clinic_more", admin=True)
@@ -146,7 +148,7 @@ async def clinic_more(ctx: Context) -> Reply:
 @handlers.action("events.clinic_more_asked", admin=True)
 async def clinic_more_asked(ctx: Context) -> Reply:
     question = _form_text(ctx, "note", "Your question", MAX_REASON_LENGTH)
-    return Reply.text(await service.ask_for_more(ctx, _id(ctx), question))
+    return Reply.text(await clinics.ask_for_more(ctx, _id(ctx), question))
 
 
 @handlers.action("events.clinic_answer")
@@ -159,7 +161,7 @@ async def clinic_answer(ctx: Context) -> Reply:
 @handlers.action("events.clinic_answered")
 async def clinic_answered(ctx: Context) -> Reply:
     answer = _form_text(ctx, "note", "Your answer", MAX_REASON_LENGTH)
-    return Reply.text(await service.answer_organisers(ctx, _id(ctx), answer))
+    return Reply.text(await clinics.answer_organisers(ctx, _id(ctx), answer))
 
 
 @handlers.command(
@@ -298,8 +300,8 @@ def _recap_modal(event_id: int) -> Reply:
 
 async def _open_recap(ctx: Context, event_id: int) -> Reply:
     event = await service.event_for(ctx, event_id)
-    service.require_writer(ctx, event, "write its recap")
-    service.require_started(event)
+    followup.require_writer(ctx, event, "write its recap")
+    followup.require_started(event)
     return _recap_modal(event_id)
 
 
@@ -319,7 +321,7 @@ async def recap_button(ctx: Context) -> Reply:
 async def recap_written(ctx: Context) -> Reply:
     ideas = _form_text(ctx, "ideas", "Key ideas", MAX_RECAP_LENGTH)
     actions = _form_text(ctx, "actions", "Action items", MAX_RECAP_LENGTH)
-    return Reply.text(await service.save_recap(ctx, _id(ctx), ideas, actions))
+    return Reply.text(await followup.save_recap(ctx, _id(ctx), ideas, actions))
 
 
 @handlers.action("events.rate")
@@ -329,12 +331,12 @@ async def rate(ctx: Context) -> Reply:
         event_id, score = int(event_text), int(score_text)
     except ValueError:
         raise CommandError("That button is out of date.") from None
-    return Reply(update_original=Message(await service.rate_event(ctx, event_id, score)))
+    return Reply(update_original=Message(await followup.rate_event(ctx, event_id, score)))
 
 
 @handlers.action("events.missed")
 async def missed(ctx: Context) -> Reply:
-    return Reply(update_original=Message(await service.missed_event(ctx, _id(ctx))))
+    return Reply(update_original=Message(await followup.missed_event(ctx, _id(ctx))))
 
 
 @handlers.action("events.outcome")
@@ -361,4 +363,4 @@ async def outcome_button(ctx: Context) -> Reply:
 async def outcome_told(ctx: Context) -> Reply:
     tried = _form_text(ctx, "tried", "Did you try it?", MAX_OUTCOME_LENGTH)
     changed = _form_text(ctx, "changed", "What changed?", MAX_OUTCOME_LENGTH)
-    return Reply.text(await service.save_outcome(ctx, _id(ctx), tried, changed))
+    return Reply.text(await followup.save_outcome(ctx, _id(ctx), tried, changed))

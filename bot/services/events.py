@@ -1,19 +1,20 @@
-"""Clinics and events: clinic submissions and the organisers' queue, scheduling
-(with the platform's own scheduled event on Discord, a calendar file and link
-elsewhere), RSVPs with a capacity and a waitlist, the timeline (reminders a day
-and an hour before, the live thread, the end with its recap and ratings, the
-day-30 outcome; each step run once across replicas by the tick), editing and
-cancelling, the library of past clinics, and the figures for the health report.
+"""Events: scheduling (with the platform's own scheduled event on Discord, a
+calendar file and link elsewhere), RSVPs with a capacity and a waitlist, the
+timeline (reminders a day and an hour before, the live thread, the end with its
+recap and rating requests, the day-30 outcome request; each step run once across
+replicas by the tick), editing and cancelling, the listings and the library, and
+the figures for the health report. Clinic submissions are in `events_clinics`;
+recaps, ratings and outcomes in `events_followup`.
 
 Times are stored in UTC. Messages to one member show times in that member's
-zone (their profile's, else the community's); channel posts, read by everyone,
-show the zone the organiser scheduled in.
+zone (their profile's, else the community's); channel posts show the zone the
+organiser scheduled in and, beside it, a moment each reader's platform shows in
+their own zone (`bot.core.formatting.local_time`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -65,6 +66,7 @@ from bot.domain.events import (
     still_worth_reminding,
     timeline,
 )
+from bot.services import events_clinics as clinics
 from storage import events as store
 from storage import members
 from storage.events import ClinicSubmission, Event, EventRsvp
@@ -78,7 +80,6 @@ OPEN_STATES = frozenset({EventState.SCHEDULED, EventState.LIVE})
 # Who hears about changes and cancellations.
 ANSWERED = (Rsvp.GOING, Rsvp.MAYBE, Rsvp.WAITLIST)
 LIBRARY_SIZE = 10
-QUEUE_SIZE = 5
 
 
 # --- shared pieces ----------------------------------------------------------------
@@ -134,211 +135,6 @@ def _input(error: EventInputError) -> CommandError:
     return CommandError(str(error))
 
 
-# --- clinic submissions -----------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SubmissionForm:
-    problem: str
-    context: str
-    tried: str
-    ask: str
-    hide_company: bool
-
-
-async def submit_clinic(ctx: Context, form: SubmissionForm) -> ClinicSubmission:
-    submission = ClinicSubmission(
-        platform=ctx.inbound.platform,
-        workspace_id=ctx.inbound.workspace_id,
-        author_user_id=ctx.inbound.user_id,
-        problem=form.problem,
-        context=form.context,
-        tried=form.tried,
-        ask=form.ask,
-        hide_company=form.hide_company,
-        created_at=ctx.now(),
-    )
-    ctx.session.add(submission)
-    await ctx.session.flush()
-    return submission
-
-
-async def submission_for(ctx: Context, submission_id: int) -> ClinicSubmission:
-    submission = await store.get_submission(
-        ctx.session, ctx.inbound.platform, ctx.inbound.workspace_id, submission_id
-    )
-    if submission is None:
-        raise CommandError(f"There is no clinic submission #{submission_id} here.")
-    return submission
-
-
-async def author_line(
-    session: AsyncSession, platform: str, workspace_id: str, user_id: str, hide_company: bool
-) -> Trusted:
-    """`@bob, Support Manager at Globex`, without the company when it is hidden."""
-    member = await members.get_member(session, platform, workspace_id, user_id)
-    parts = [mention(user_id)]
-    if member is not None:
-        about = member.role or ""
-        if member.company and not hide_company:
-            about = f"{about} at {member.company}" if about else member.company
-        if about:
-            parts.append(member_text(about))
-    return Trusted(", ".join(parts))
-
-
-async def queue_text(ctx: Context, templates: Templates) -> tuple[str, list[Button]]:
-    waiting = await store.submissions_in(
-        ctx.session,
-        ctx.inbound.platform,
-        ctx.inbound.workspace_id,
-        {SubmissionStatus.PENDING, SubmissionStatus.MORE_INFO, SubmissionStatus.ACCEPTED},
-    )
-    items = []
-    buttons: list[Button] = []
-    # A few at a time, so the answer stays one readable message with its buttons.
-    for submission in waiting[:QUEUE_SIZE]:
-        assert submission.id is not None
-        items.append(
-            {
-                "id": submission.id,
-                "author": await author_line(
-                    ctx.session,
-                    submission.platform,
-                    submission.workspace_id,
-                    submission.author_user_id,
-                    submission.hide_company,
-                ),
-                "hide_company": submission.hide_company,
-                "status": submission.status,
-                "problem": submission.problem,
-                "context": submission.context,
-                "tried": submission.tried,
-                "ask": submission.ask,
-                "note": submission.note,
-            }
-        )
-        if submission.status == SubmissionStatus.ACCEPTED:
-            continue
-        value = str(submission.id)
-        buttons += [
-            Button(f"Accept #{value}", "events.clinic_accept", value, ButtonStyle.PRIMARY),
-            Button(f"Decline #{value}", "events.clinic_decline", value, ButtonStyle.DANGER),
-            Button(f"Ask #{value} for more", "events.clinic_more", value),
-        ]
-    text = templates.render(
-        "events/queue", submissions=items, more=max(0, len(waiting) - QUEUE_SIZE)
-    )
-    return text, buttons
-
-
-async def accept_submission(ctx: Context, submission_id: int) -> str:
-    submission = await submission_for(ctx, submission_id)
-    await _decide(
-        ctx,
-        submission,
-        {SubmissionStatus.PENDING, SubmissionStatus.MORE_INFO},
-        SubmissionStatus.ACCEPTED,
-        None,
-    )
-    await ctx.outbox.dm(
-        submission.author_user_id,
-        Message(
-            ctx.runtime.templates.render(
-                "events/submission_accepted", id=submission.id, problem=submission.problem
-            )
-        ),
-        key=f"events.clinic_accepted:{submission.id}",
-    )
-    return (
-        f"Accepted clinic submission #{submission.id}; I told {mention(submission.author_user_id)}."
-        f" Schedule it with `/kindred event schedule kind=clinic submission={submission.id} "
-        'title="…" at="2026-12-10 16:00" capacity=12 link=https://…`.'
-    )
-
-
-async def decline_submission(ctx: Context, submission_id: int, reason: str) -> str:
-    submission = await submission_for(ctx, submission_id)
-    await _decide(
-        ctx,
-        submission,
-        {SubmissionStatus.PENDING, SubmissionStatus.MORE_INFO, SubmissionStatus.ACCEPTED},
-        SubmissionStatus.DECLINED,
-        reason,
-    )
-    await ctx.outbox.dm(
-        submission.author_user_id,
-        Message(
-            ctx.runtime.templates.render(
-                "events/submission_declined",
-                id=submission.id,
-                problem=submission.problem,
-                reason=reason,
-            )
-        ),
-        key=f"events.clinic_declined:{submission.id}",
-    )
-    return f"Declined clinic submission #{submission.id}; I sent the reason privately."
-
-
-async def ask_for_more(ctx: Context, submission_id: int, question: str) -> str:
-    submission = await submission_for(ctx, submission_id)
-    await _decide(
-        ctx,
-        submission,
-        {SubmissionStatus.PENDING, SubmissionStatus.MORE_INFO},
-        SubmissionStatus.MORE_INFO,
-        question,
-    )
-    assert submission.decided_at is not None
-    await ctx.outbox.dm(
-        submission.author_user_id,
-        Message(
-            ctx.runtime.templates.render(
-                "events/submission_more",
-                id=submission.id,
-                problem=submission.problem,
-                question=question,
-            ),
-            (Button("Answer", "events.clinic_answer", str(submission.id), ButtonStyle.PRIMARY),),
-        ),
-        key=f"events.clinic_more:{submission.id}:{submission.decided_at.isoformat()}",
-    )
-    return f"Asked {mention(submission.author_user_id)} for more about #{submission.id}."
-
-
-async def answer_organisers(ctx: Context, submission_id: int, answer: str) -> str:
-    submission = await submission_for(ctx, submission_id)
-    if submission.author_user_id != ctx.inbound.user_id:
-        raise CommandError("Only the member who submitted this clinic can answer.")
-    if submission.status != SubmissionStatus.MORE_INFO:
-        raise CommandError(f"Clinic submission #{submission.id} is not waiting for an answer.")
-    submission.context = f"{submission.context}\n\nAsked: {submission.note}\nAnswer: {answer}"
-    await _decide(
-        ctx, submission, {SubmissionStatus.MORE_INFO}, SubmissionStatus.PENDING, submission.note
-    )
-    return f"Thanks! Clinic submission #{submission.id} is back in the organisers' queue."
-
-
-async def _decide(
-    ctx: Context,
-    submission: ClinicSubmission,
-    allowed: Collection[str],
-    to: SubmissionStatus,
-    note: str | None,
-) -> None:
-    assert submission.id is not None
-    now = ctx.now()
-    if not await store.decide_submission(
-        ctx.session, submission.id, allowed, to, by=ctx.inbound.user_id, note=note, at=now
-    ):
-        raise CommandError(
-            f"Clinic submission #{submission.id} is {submission.status.replace('_', ' ')}; "
-            "someone may have just handled it. See `/kindred clinic queue`."
-        )
-    await ctx.session.refresh(submission)
-
-
 # --- scheduling -------------------------------------------------------------------
 
 
@@ -353,7 +149,7 @@ async def schedule(ctx: Context) -> Event:
     if "submission" in args:
         if kind != EventKind.CLINIC:
             raise CommandError("Only a clinic comes from a submission: add `kind=clinic`.")
-        submission = await submission_for(ctx, args["submission"])
+        submission = await clinics.submission_for(ctx, args["submission"])
         if submission.status != SubmissionStatus.ACCEPTED:
             raise CommandError(
                 f"Clinic submission #{submission.id} is "
@@ -407,7 +203,7 @@ async def schedule(ctx: Context) -> Event:
     ctx.session.add(event)
     await ctx.session.flush()
     if submission is not None:
-        await _decide(
+        await clinics.decide(
             ctx, submission, {SubmissionStatus.ACCEPTED}, SubmissionStatus.SCHEDULED, None
         )
     templates = ctx.runtime.templates
@@ -500,7 +296,7 @@ async def announcement(session: AsyncSession, templates: Templates, event: Event
     if event.presenter_user_id is not None:
         # A clinic's presenter is its submitter, whose company may be hidden.
         hide = submission.hide_company if submission else event.submission_id is not None
-        presenter = await author_line(
+        presenter = await clinics.author_line(
             session, event.platform, event.workspace_id, event.presenter_user_id, hide
         )
     brief = {"problem": submission.problem, "ask": submission.ask} if submission else None
@@ -894,102 +690,6 @@ async def ask_outcome(outbox: Outbox, templates: Templates, event: Event) -> Non
             text, (Button("Tell the group", "events.outcome", str(event.id), ButtonStyle.PRIMARY),)
         ),
         key=f"events.outcome_request:{event.id}",
-    )
-
-
-# --- recap, ratings, outcome ------------------------------------------------------
-
-
-def require_writer(ctx: Context, event: Event, what: str) -> None:
-    if ctx.inbound.user_id in {event.created_by, event.presenter_user_id}:
-        return
-    raise CommandError(f"Only the organiser or the presenter of event #{event.id} can {what}.")
-
-
-def require_started(event: Event) -> None:
-    if event.state == EventState.CANCELLED:
-        raise CommandError(f"Event #{event.id} was cancelled.")
-    if event.state == EventState.SCHEDULED:
-        raise CommandError(f"Event #{event.id} hasn't started yet; the recap comes after.")
-
-
-async def save_recap(ctx: Context, event_id: int, ideas: str, actions: str) -> str:
-    event = await event_for(ctx, event_id, lock=True)
-    require_writer(ctx, event, "write its recap")
-    require_started(event)
-    now = ctx.now()
-    event.recap_ideas, event.recap_actions = ideas, actions
-    event.recap_by, event.recap_at = ctx.inbound.user_id, now
-    if event.announcement_outbox_id is not None:
-        text = ctx.runtime.templates.render(
-            "events/recap",
-            event_id=event.id,
-            title=event.title,
-            ideas=ideas,
-            actions=actions,
-            author=Trusted(mention(ctx.inbound.user_id)),
-        )
-        await ctx.outbox.thread_reply(
-            event.announcement_outbox_id,
-            Message(text),
-            key=f"events.recap:{event.id}:{now.isoformat()}",
-        )
-    return f"Saved the recap of event #{event.id} and posted it in the event's thread. Thank you!"
-
-
-async def rate_event(ctx: Context, event_id: int, score: int) -> str:
-    if score not in RATINGS:
-        raise CommandError("A rating is from 1 to 5.")
-    event = await event_for(ctx, event_id)
-    if event.state != EventState.ENDED:
-        raise CommandError(f"Event #{event.id} hasn't ended yet; rate it afterwards.")
-    assert event.id is not None
-    row = await store.rsvp_of(ctx.session, event.id, ctx.inbound.user_id)
-    if row is None or row.status != Rsvp.GOING:
-        raise CommandError("Only members who were going can rate the event.")
-    row.attended = True
-    await store.rate(ctx.session, event.id, ctx.inbound.user_id, score, ctx.now())
-    return f"Thanks! You rated **{member_text(event.title)}** {score}/5."
-
-
-async def missed_event(ctx: Context, event_id: int) -> str:
-    event = await event_for(ctx, event_id)
-    assert event.id is not None
-    row = await store.rsvp_of(ctx.session, event.id, ctx.inbound.user_id)
-    if row is None:
-        raise CommandError("You had no RSVP for this event.")
-    row.attended = False
-    return (
-        "Thanks for letting us know. The recap will be in the library: `/kindred clinic library`."
-    )
-
-
-async def save_outcome(ctx: Context, event_id: int, tried: str, changed: str) -> str:
-    event = await event_for(ctx, event_id, lock=True)
-    if ctx.inbound.user_id != event.presenter_user_id:
-        raise CommandError(f"Only the presenter of event #{event.id} can report its outcome.")
-    if event.state != EventState.ENDED:
-        raise CommandError(f"Event #{event.id} hasn't ended yet.")
-    now = ctx.now()
-    event.outcome = f"Did they try it? {tried}\nWhat changed: {changed}"
-    event.outcome_at = now
-    if event.announcement_outbox_id is not None:
-        text = ctx.runtime.templates.render(
-            "events/outcome",
-            event_id=event.id,
-            title=event.title,
-            tried=tried,
-            changed=changed,
-            presenter=Trusted(mention(ctx.inbound.user_id)),
-        )
-        await ctx.outbox.thread_reply(
-            event.announcement_outbox_id,
-            Message(text),
-            key=f"events.outcome:{event.id}:{now.isoformat()}",
-        )
-    return (
-        f"Thank you! I added what happened to the recap of event #{event.id}; the next "
-        "member with the same problem will find it in `/kindred clinic library`."
     )
 
 
