@@ -773,6 +773,12 @@ async def cancel(ctx: Context) -> str:
     event.cancel_reason = reason
     event.cancelled_at = now
     event.next_due_at = None
+    if event.submission_id is not None:
+        # The member's problem can still be heard: back to the accepted ones.
+        submission = await clinics.submission_for(ctx, event.submission_id)
+        await clinics.decide(
+            ctx, submission, {SubmissionStatus.SCHEDULED}, SubmissionStatus.ACCEPTED, reason
+        )
     told = await _tell_answered(ctx, event, "events/cancelled", "cancelled")
     if event.native_latest_outbox_id is not None:
         event.native_latest_outbox_id = await ctx.outbox.cancel_scheduled_event(

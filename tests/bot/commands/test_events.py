@@ -489,6 +489,14 @@ async def test_native_scheduled_events_follow_the_event(
     assert platform.calendar_calls[-1] == ("cancel", "E1")
 
 
+async def test_a_cancelled_clinic_can_be_scheduled_again(app: Community) -> None:
+    await scheduled_clinic(app)
+    assert "is scheduled; accept it" in await say(app, SCHEDULE)
+    await say(app, "event cancel 1 The presenter is ill")
+    assert "Clinic submissions (1" in seen(await app.command("clinic queue"))
+    assert "Scheduled event #2" in await say(app, SCHEDULE.replace("25 16:00", "27 16:00"))
+
+
 async def test_figures_actions_and_privacy(app: Community) -> None:
     await scheduled_clinic(app)
     buttons = app.sent("post", CHANNEL)[0].message.buttons
