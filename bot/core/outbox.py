@@ -13,7 +13,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.platform import Attachment, Button, ButtonStyle, Message, MessageRef
+from bot.core.platform import (
+    Attachment,
+    Button,
+    ButtonStyle,
+    CalendarEvent,
+    Message,
+    MessageRef,
+)
 from storage import outbox as outbox_rows
 
 
@@ -70,6 +77,26 @@ def ref_from_dict(data: dict[str, Any]) -> MessageRef:
         message_id=data["message_id"],
         thread_id=data.get("thread_id"),
         permalink=data.get("permalink"),
+    )
+
+
+def calendar_event_to_dict(event: CalendarEvent) -> dict[str, Any]:
+    return {
+        "title": event.title,
+        "starts_at": event.starts_at.isoformat(),
+        "ends_at": event.ends_at.isoformat(),
+        "location": event.location,
+        "description": event.description,
+    }
+
+
+def calendar_event_from_dict(data: dict[str, Any]) -> CalendarEvent:
+    return CalendarEvent(
+        title=data["title"],
+        starts_at=datetime.fromisoformat(data["starts_at"]),
+        ends_at=datetime.fromisoformat(data["ends_at"]),
+        location=data["location"],
+        description=data.get("description", ""),
     )
 
 
@@ -139,6 +166,29 @@ class Outbox:
         platforms whose `supports_roles` is True."""
         details = {"role": role, "granted": granted}
         return await self._enqueue("role", user_id, Message(text=""), key=key, details=details)
+
+    async def scheduled_event(
+        self, event: CalendarEvent, *, after: int | None = None, key: str | None = None
+    ) -> int:
+        """Create the platform's own scheduled event (outbox kind `calendar_event`; kinds
+        fit in 16 characters), or, `after` the outbox row that
+        created it (or last changed it), edit it: each change waits for the one
+        before, so they reach the platform in order. Only for platforms whose
+        `scheduled_events` is true."""
+        return await self._enqueue(
+            "calendar_event",
+            "",
+            Message(event.title),
+            key=key,
+            details={"event": calendar_event_to_dict(event)},
+            after_id=after,
+        )
+
+    async def cancel_scheduled_event(self, after: int, *, key: str | None = None) -> int:
+        """Cancel the scheduled event created (or last changed) by outbox row `after`."""
+        return await self._enqueue(
+            "calendar_cancel", "", Message("cancelled"), key=key, after_id=after
+        )
 
     async def _to_message(
         self, kind: str, ref: MessageRef | int, message: Message, key: str | None
