@@ -197,7 +197,7 @@ def parse_capacity(text: str | int | None) -> int:
     return capacity
 
 
-_UNITS = {"d": 1, "day": 1, "w": 7, "week": 7, "m": 30, "month": 30}
+_UNITS = {"d": 1, "day": 1, "w": 7, "week": 7, "m": 30, "month": 30, "y": 365, "year": 365}
 
 
 def parse_duration(text: str) -> int:
