@@ -191,8 +191,8 @@ def parse_capacity(text: str | int | None) -> int:
         ) from None
     if not MIN_CAPACITY <= capacity <= MAX_CAPACITY:
         raise MentorInputError(
-            f"Capacity must be from {MIN_CAPACITY} to {MAX_CAPACITY} mentees at once, "
-            f"not {capacity}."
+            f"Capacity must be from {MIN_CAPACITY} to {MAX_CAPACITY} mentees, not {capacity}: "
+            "it is how many you mentor at once."
         )
     return capacity
 
