@@ -9,9 +9,10 @@ mentor is never over capacity.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
     JSON,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     UniqueConstraint,
     delete,
     func,
+    insert,
     or_,
     select,
     update,
@@ -139,7 +141,6 @@ class Mentorship(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=16)
     # Private: admins read it in `mentor stats`, the other person never does.
     end_reason: str | None = Field(default=None, sa_column=Column(Text))
-    intro_outbox_id: int | None = None
 
 
 class MentorRound(SQLModel, table=True):
@@ -247,6 +248,29 @@ async def take_seats(session: AsyncSession, offer_id: int, seats: int = 1) -> bo
     return rowcount(result) == 1
 
 
+async def take_seats_of_many(session: AsyncSession, wanted: dict[int, int]) -> set[int]:
+    """`take_seats` for many offers at once (a round without approval): one statement
+    per number of seats asked, each still conditional per row; the offers whose seats
+    were taken."""
+    taken: set[int] = set()
+    by_count: dict[int, list[int]] = {}
+    for offer_id, seats in wanted.items():
+        by_count.setdefault(seats, []).append(offer_id)
+    for seats, offer_ids in sorted(by_count.items()):
+        result = await session.execute(
+            update(MentorOffer)
+            .where(
+                col(MentorOffer.id).in_(offer_ids),
+                col(MentorOffer.load) + seats <= col(MentorOffer.capacity),
+            )
+            .values(load=MentorOffer.load + seats)
+            .returning(col(MentorOffer.id))
+            .execution_options(synchronize_session=False)
+        )
+        taken.update(offer_id for offer_id in result.scalars() if offer_id is not None)
+    return taken
+
+
 async def free_seat(session: AsyncSession, offer_id: int) -> None:
     await session.execute(
         update(MentorOffer)
@@ -309,6 +333,23 @@ async def get_mentorship(
         col(Mentorship.workspace_id) == workspace_id,
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def add_mentorships(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """Insert a round's mentorships in a few statements; their ids, in order."""
+    if not rows:
+        return []
+    result = await session.execute(
+        insert(Mentorship).returning(col(Mentorship.id), sort_by_parameter_order=True),
+        list(rows),
+    )
+    return [row_id for row_id in result.scalars() if row_id is not None]
+
+
+async def update_requests(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Change many requests by id at once (each row: `id` and the new values)."""
+    if rows:
+        await session.execute(update(MentorRequest), list(rows))
 
 
 async def change_status(

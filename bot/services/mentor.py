@@ -24,7 +24,7 @@ from bot.core.errors import CommandError
 from bot.core.figures import Figures, MemberAction, Period
 from bot.core.formatting import channel_link, plural
 from bot.core.mentions import mention
-from bot.core.outbox import Outbox
+from bot.core.outbox import GroupMessage, Outbox
 from bot.core.platform import Button, ButtonStyle, Identity, Message, Reply
 from bot.core.runtime import Runtime
 from bot.core.templates import Templates, Trusted
@@ -504,50 +504,72 @@ async def run_round(
     session.add(round_)
     await session.flush()
     outbox = Outbox(session, program.platform, program.workspace_id)
-    status = MentorshipStatus.PROPOSED if program.approval else MentorshipStatus.ACTIVE
-    created: list[Mentorship] = []
-    for match in plan.result.matches:
-        request = plan.requests[match.mentee_id]
-        created.append(
-            Mentorship(
-                platform=program.platform,
-                workspace_id=program.workspace_id,
-                request_id=request.id or 0,
-                mentor_user_id=match.mentor_id,
-                mentee_user_id=match.mentee_id,
-                status=status,
-                reasons=list(match.reasons),
-                score=match.score,
-                round_id=round_.id,
-                proposed_at=occurrence,
-                respond_by=occurrence + RESPOND_WITHIN if program.approval else None,
-                next_due_at=occurrence + RESPOND_WITHIN if program.approval else None,
-            )
+    matches = plan.result.matches
+    seated: set[str] = set()
+    if not program.approval:
+        # Seats first, each mentor's new mentees at once: a mentor whose seats another
+        # replica filled since the plan was read gets none, and their mentees wait.
+        seated = await _seat_all(session, plan, [match.mentor_id for match in matches])
+        matches = tuple(match for match in matches if match.mentor_id in seated)
+    # Rows, not ORM objects: a round may create thousands, and each statement below
+    # covers hundreds of them.
+    rows = [
+        {
+            "platform": program.platform,
+            "workspace_id": program.workspace_id,
+            "request_id": plan.requests[match.mentee_id].id,
+            "mentor_user_id": match.mentor_id,
+            "mentee_user_id": match.mentee_id,
+            "reasons": list(match.reasons),
+            "score": match.score,
+            "round_id": round_.id,
+            "proposed_at": occurrence,
+        }
+        | (
+            {
+                "status": MentorshipStatus.PROPOSED,
+                "respond_by": occurrence + RESPOND_WITHIN,
+                "next_due_at": occurrence + RESPOND_WITHIN,
+            }
+            if program.approval
+            else activation(plan.offers[match.mentor_id], occurrence)
         )
-    session.add_all(created)
-    await session.flush()
+        for match in matches
+    ]
+    ids = await store.add_mentorships(session, rows)
+    pairings = [
+        Pairing(row_id, match.mentor_id, match.mentee_id, match.reasons, row)
+        for row_id, match, row in zip(ids, matches, rows, strict=True)
+    ]
+    status = RequestStatus.PROPOSED if program.approval else RequestStatus.MATCHED
+    await store.update_requests(
+        session,
+        [
+            {"id": plan.requests[p.mentee_user_id].id, "status": status}
+            | ({} if program.approval else {"matched_at": occurrence})
+            for p in pairings
+        ],
+    )
     if program.approval:
-        for mentorship in created:
-            plan.requests[mentorship.mentee_user_id].status = RequestStatus.PROPOSED
-            await send_proposal(runtime.templates, outbox, mentorship, plan, program)
+        await outbox.dms(
+            [
+                (
+                    p.mentor_user_id,
+                    proposal(
+                        runtime.templates, p, plan.requests[p.mentee_user_id], plan.people, program
+                    ),
+                    f"mentor.proposal:{p.id}",
+                )
+                for p in pairings
+            ]
+        )
     else:
-        seated = await _seat_all(session, plan, created)
-        for mentorship in created:
-            request = plan.requests[mentorship.mentee_user_id]
-            if mentorship.mentor_user_id not in seated:
-                # Another replica filled the seats since the plan was read.
-                mentorship.status = MentorshipStatus.DECLINED
-                continue
-            await start_mentorship(
-                runtime.templates,
-                outbox,
-                mentorship,
-                request,
-                plan.offers[mentorship.mentor_user_id],
-                program,
-                plan.people,
-                occurrence,
-            )
+        await outbox.groups(
+            [
+                intro(runtime.templates, p, plan.requests[p.mentee_user_id], program, plan.people)
+                for p in pairings
+            ]
+        )
     log.info(
         "mentor round %s of program %s: %d of %d mentees matched, %.1f ms",
         round_.id,
@@ -559,26 +581,73 @@ async def run_round(
     return round_
 
 
-async def _seat_all(session: AsyncSession, plan: Plan, created: Sequence[Mentorship]) -> set[str]:
-    """Take the seats of a round without approval: one conditional update per mentor
-    for all their new mentees at once; mentors whose seats went meanwhile get none."""
-    wanted: dict[str, int] = {}
-    for mentorship in created:
-        wanted[mentorship.mentor_user_id] = wanted.get(mentorship.mentor_user_id, 0) + 1
-    seated = set()
-    for user_id, count in wanted.items():
-        offer = plan.offers[user_id]
-        assert offer.id is not None
-        if await store.take_seats(session, offer.id, count):
-            seated.add(user_id)
-    return seated
+@dataclass(frozen=True, slots=True)
+class Pairing:
+    """What a proposal and an intro show of a mentorship; `times` holds its
+    `respond_by`, `started_at` and `planned_end_at` as far as set."""
+
+    id: int
+    mentor_user_id: str
+    mentee_user_id: str
+    reasons: Sequence[str]
+    times: Mapping[str, object]
+
+    @classmethod
+    def of(cls, mentorship: Mentorship) -> Pairing:
+        assert mentorship.id is not None
+        times = {
+            "respond_by": mentorship.respond_by,
+            "started_at": mentorship.started_at,
+            "planned_end_at": mentorship.planned_end_at,
+        }
+        return cls(
+            mentorship.id,
+            mentorship.mentor_user_id,
+            mentorship.mentee_user_id,
+            mentorship.reasons,
+            times,
+        )
+
+    def moment(self, name: str) -> datetime:
+        value = self.times.get(name)
+        assert isinstance(value, datetime), name
+        return value
 
 
-async def send_proposal(
-    templates: Templates, outbox: Outbox, mentorship: Mentorship, plan: Plan, program: MentorProgram
-) -> None:
-    request = plan.requests[mentorship.mentee_user_id]
-    mentor = plan.people.get(mentorship.mentor_user_id)
+def activation(offer: MentorOffer, now: datetime) -> dict[str, object]:
+    """A mentorship's values once its seat is taken: it runs from `now` for the mentor's
+    default length, with its follow-through timeline."""
+    planned_end = now + timedelta(days=offer.duration_days)
+    following = next_event(now, planned_end, now)
+    return {
+        "status": MentorshipStatus.ACTIVE,
+        "started_at": now,
+        "planned_end_at": planned_end,
+        "handled_until": now,
+        "respond_by": None,
+        "next_due_at": following.at if following is not None else None,
+    }
+
+
+async def _seat_all(session: AsyncSession, plan: Plan, mentors: Sequence[str]) -> set[str]:
+    """The mentors (of `mentors`, one entry per new mentee) whose seats were taken."""
+    wanted: dict[int, int] = {}
+    for user_id in mentors:
+        offer_id = plan.offers[user_id].id
+        assert offer_id is not None
+        wanted[offer_id] = wanted.get(offer_id, 0) + 1
+    taken = await store.take_seats_of_many(session, wanted)
+    return {offer.user_id for offer in plan.offers.values() if offer.id in taken}
+
+
+def proposal(
+    templates: Templates,
+    mentorship: Pairing,
+    request: MentorRequest,
+    people: Mapping[str, Member],
+    program: MentorProgram,
+) -> Message:
+    """The mentor's proposal: the mentee's goal, why them, Accept and Decline."""
     text = templates.render(
         "mentor/proposal",
         mentee=Trusted(mention(mentorship.mentee_user_id)),
@@ -589,7 +658,8 @@ async def send_proposal(
         reasons=mentorship.reasons,
         respond_by=Trusted(
             describe_time(
-                mentorship.respond_by or mentorship.proposed_at, zone_of(mentor, program.timezone)
+                mentorship.moment("respond_by"),
+                zone_of(people.get(mentorship.mentor_user_id), program.timezone),
             )
         ),
     )
@@ -598,36 +668,22 @@ async def send_proposal(
         Button("Accept", "mentor.accept", value, ButtonStyle.PRIMARY),
         Button("Decline", "mentor.decline", value),
     )
-    await outbox.dm(
-        mentorship.mentor_user_id,
-        Message(text, buttons, mentions=(mentorship.mentor_user_id,)),
-        key=f"mentor.proposal:{mentorship.id}",
-    )
+    return Message(text, buttons, mentions=(mentorship.mentor_user_id,))
 
 
 # --- a mentorship starts ------------------------------------------------------------
 
 
-async def start_mentorship(
+def intro(
     templates: Templates,
-    outbox: Outbox,
-    mentorship: Mentorship,
+    mentorship: Pairing,
     request: MentorRequest,
-    offer: MentorOffer,
     program: MentorProgram,
     people: Mapping[str, Member],
-    now: datetime,
-) -> None:
-    """The seat is taken: the pair gets its intro and its follow-through timeline."""
-    mentorship.status = MentorshipStatus.ACTIVE
-    mentorship.started_at = now
-    mentorship.planned_end_at = now + timedelta(days=offer.duration_days)
-    mentorship.handled_until = now
-    mentorship.respond_by = None
-    following = next_event(now, mentorship.planned_end_at, now)
-    mentorship.next_due_at = following.at if following is not None else None
-    request.status = RequestStatus.MATCHED
-    request.matched_at = now
+) -> GroupMessage:
+    """The pair's intro in a group conversation (Slack group DM, Discord private thread
+    in the program's channel): goal, first agenda, how to end well."""
+    started, planned_end = mentorship.moment("started_at"), mentorship.moment("planned_end_at")
     pair = (mentorship.mentor_user_id, mentorship.mentee_user_id)
     text = templates.render(
         "mentor/intro",
@@ -638,17 +694,17 @@ async def start_mentorship(
         success=request.success,
         cadence=request.cadence,
         reasons=mentorship.reasons,
-        duration=describe_duration(offer.duration_days),
-        planned_end=Trusted(describe_time(mentorship.planned_end_at, program.timezone)),
+        duration=describe_duration((planned_end - started).days),
+        planned_end=Trusted(describe_time(planned_end, program.timezone)),
         timezone=program.timezone,
     )
     names = " & ".join(name_of(people, user_id) for user_id in pair)
-    mentorship.intro_outbox_id = await outbox.group(
-        list(pair),
+    return GroupMessage(
+        pair,
         Message(text, mentions=pair),
+        key=f"mentor.intro:{mentorship.id}",
         channel_id=program.channel_id,
         title=f"Mentorship: {names}"[:100],
-        key=f"mentor.intro:{mentorship.id}",
     )
 
 
@@ -709,8 +765,12 @@ async def accept(ctx: Context) -> Reply:
         mentorship.workspace_id,
         [mentorship.mentor_user_id, mentorship.mentee_user_id],
     )
-    await start_mentorship(
-        ctx.runtime.templates, ctx.outbox, mentorship, request, offer, program, people, ctx.now()
+    for name, value in activation(offer, ctx.now()).items():
+        setattr(mentorship, name, value)
+    request.status = RequestStatus.MATCHED
+    request.matched_at = ctx.now()
+    await ctx.outbox.groups(
+        [intro(ctx.runtime.templates, Pairing.of(mentorship), request, program, people)]
     )
     return Reply(
         update_original=Message(

@@ -129,7 +129,6 @@ def upgrade() -> None:
         sa.Column("ended_by", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
         sa.Column("outcome", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
         sa.Column("end_reason", sa.Text(), nullable=True),
-        sa.Column("intro_outbox_id", sa.Integer(), nullable=True),
         sa.ForeignKeyConstraint(
             ["request_id"],
             ["mentor_request.id"],
