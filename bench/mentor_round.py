@@ -144,6 +144,8 @@ def solver_alone(mentees: int, mentors: int) -> float:
     def offset(user_id: object) -> float | None:
         return utc_offset_hours(str(profile[str(user_id)]["timezone"]), NOW)
 
+    # scipy.sparse is imported on the first assignment: not part of either timing.
+    assign_mentors([Mentee("warm")], [Mentor("up")], AssignmentConfig())
     started = time.perf_counter()
     result = assign_mentors(
         [
@@ -227,6 +229,7 @@ def main() -> None:
     print(f"  load average before: {os.getloadavg()[0]:.2f}")
     baseline = solver_alone(mentees, mentors)
     total = asyncio.run(database_to_outbox(mentees, mentors))
+    baseline = min(baseline, solver_alone(mentees, mentors))
     print(f"  load average after: {os.getloadavg()[0]:.2f}")
     print(f"  ratio to the solver alone: {total / baseline:.1f}x")
     budget = 5.0

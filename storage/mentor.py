@@ -335,15 +335,22 @@ async def get_mentorship(
     return (await session.execute(query)).scalar_one_or_none()
 
 
-async def add_mentorships(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """Insert a round's mentorships in a few statements; their ids, in order."""
+async def add_round_mentorships(
+    session: AsyncSession, round_id: int, rows: Sequence[Mapping[str, Any]]
+) -> dict[str, int]:
+    """Insert a round's mentorships (each row with this `round_id`) in a few batched
+    statements; their ids by mentee (a mentee has one mentorship per round)."""
     if not rows:
-        return []
-    result = await session.execute(
-        insert(Mentorship).returning(col(Mentorship.id), sort_by_parameter_order=True),
-        list(rows),
+        return {}
+    await session.execute(insert(Mentorship.__table__), list(rows))  # type: ignore[attr-defined]
+    query = select(col(Mentorship.mentee_user_id), col(Mentorship.id)).where(
+        col(Mentorship.round_id) == round_id
     )
-    return [row_id for row_id in result.scalars() if row_id is not None]
+    return {
+        mentee: row_id
+        for mentee, row_id in (await session.execute(query)).all()
+        if row_id is not None
+    }
 
 
 async def update_requests(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:

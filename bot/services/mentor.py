@@ -536,10 +536,11 @@ async def run_round(
         )
         for match in matches
     ]
-    ids = await store.add_mentorships(session, rows)
+    assert round_.id is not None
+    ids = await store.add_round_mentorships(session, round_.id, rows)
     pairings = [
-        Pairing(row_id, match.mentor_id, match.mentee_id, match.reasons, row)
-        for row_id, match, row in zip(ids, matches, rows, strict=True)
+        Pairing(ids[match.mentee_id], match.mentor_id, match.mentee_id, match.reasons, row)
+        for match, row in zip(matches, rows, strict=True)
     ]
     status = RequestStatus.PROPOSED if program.approval else RequestStatus.MATCHED
     await store.update_requests(
