@@ -144,33 +144,31 @@ def solver_alone(mentees: int, mentors: int) -> float:
     def offset(user_id: object) -> float | None:
         return utc_offset_hours(str(profile[str(user_id)]["timezone"]), NOW)
 
+    mentee_inputs = [
+        Mentee(
+            str(r["mentee_user_id"]),
+            topics=frozenset(r["topics"]),  # type: ignore[arg-type]
+            company=company(r["mentee_user_id"]),
+            seniority=seniority_level(str(profile[str(r["mentee_user_id"])]["seniority"])),
+            utc_offset_hours=offset(r["mentee_user_id"]),
+        )
+        for r in requests
+    ]
+    mentor_inputs = [
+        Mentor(
+            str(o["user_id"]),
+            capacity=int(o["capacity"]),  # type: ignore[call-overload]
+            topics=frozenset(o["topics"]),  # type: ignore[arg-type]
+            company=company(o["user_id"]),
+            seniority=seniority_level(str(o["seniority"])),
+            utc_offset_hours=offset(o["user_id"]),
+        )
+        for o in offers
+    ]
     # scipy.sparse is imported on the first assignment: not part of either timing.
     assign_mentors([Mentee("warm")], [Mentor("up")], AssignmentConfig())
     started = time.perf_counter()
-    result = assign_mentors(
-        [
-            Mentee(
-                str(r["mentee_user_id"]),
-                topics=frozenset(r["topics"]),  # type: ignore[arg-type]
-                company=company(r["mentee_user_id"]),
-                seniority=seniority_level(str(profile[str(r["mentee_user_id"])]["seniority"])),
-                utc_offset_hours=offset(r["mentee_user_id"]),
-            )
-            for r in requests
-        ],
-        [
-            Mentor(
-                str(o["user_id"]),
-                capacity=int(o["capacity"]),  # type: ignore[call-overload]
-                topics=frozenset(o["topics"]),  # type: ignore[arg-type]
-                company=company(o["user_id"]),
-                seniority=seniority_level(str(o["seniority"])),
-                utc_offset_hours=offset(o["user_id"]),
-            )
-            for o in offers
-        ],
-        AssignmentConfig(),
-    )
+    result = assign_mentors(mentee_inputs, mentor_inputs, AssignmentConfig())
     elapsed = time.perf_counter() - started
     print(f"  solver alone: {result.quality.matched:,} matched in {elapsed:.2f} s")
     return elapsed
