@@ -48,7 +48,7 @@ OFFER_FORM = Modal(
     submit_label="Offer",
     fields=(
         ModalField("topics", "Topics you can help with (comma-separated)", max_length=400),
-        ModalField("seniority", f"Your seniority ({', '.join(SENIORITIES[2:])})", max_length=20),
+        ModalField("seniority", "Your seniority (e.g. senior, lead)", max_length=20),
         ModalField("capacity", "Mentees at once (1-5)", max_length=2, placeholder="1"),
         ModalField(
             "duration", "Default length", required=False, max_length=20, placeholder="3 months"

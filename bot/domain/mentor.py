@@ -15,6 +15,7 @@ from enum import StrEnum
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.core.cleaning import without_control_characters
+from bot.core.mentions import member_text
 
 MIN_CAPACITY = 1
 MAX_CAPACITY = 5
@@ -145,8 +146,8 @@ def parse_topics(text: str | None, *, required: bool = True) -> list[str]:
             continue
         if len(topic) > MAX_TOPIC_LENGTH:
             raise MentorInputError(
-                f"The topic `{topic[:20]}…` is {len(topic)} characters; keep each under "
-                f"{MAX_TOPIC_LENGTH}."
+                f"The topic `{member_text(topic[:20])}…` is {len(topic)} characters; "
+                f"keep each under {MAX_TOPIC_LENGTH}."
             )
         if topic.lower() not in {existing.lower() for existing in topics}:
             topics.append(topic)
@@ -172,11 +173,12 @@ def known_topics(wanted: Sequence[str], offered: Iterable[str]) -> list[str]:
         if match is None:
             close = difflib.get_close_matches(topic.lower(), list(spelling), n=3, cutoff=0.6)
             hint = (
-                f" Did you mean {', '.join(spelling[c] for c in close)}?"
+                f" Did you mean {member_text(', '.join(spelling[c] for c in close))}?"
                 if close
-                else f" Topics mentors offer: {', '.join(sorted(spelling.values())[:20])}."
+                else " Topics mentors offer: "
+                f"{member_text(', '.join(sorted(spelling.values())[:20]))}."
             )
-            raise MentorInputError(f"No mentor offers `{topic}`.{hint}")
+            raise MentorInputError(f"No mentor offers `{member_text(topic[:40])}`.{hint}")
         found.append(match)
     return found
 
@@ -207,13 +209,14 @@ def parse_duration(text: str) -> int:
     unit = "".join(ch for ch in words if ch.isalpha()).rstrip("s")
     if not number or unit not in _UNITS:
         raise MentorInputError(
-            f"I can't read `{text[:40]}` as a length; write it like `3 months` or `12 weeks`."
+            f"I can't read `{member_text(text[:40])}` as a length; write it like `3 months` "
+            "or `12 weeks`."
         )
     days = int(number) * _UNITS[unit]
     if not MIN_DURATION_DAYS <= days <= MAX_DURATION_DAYS:
         raise MentorInputError(
             "A mentorship lasts from 2 weeks to 12 months by default; "
-            f"`{text[:40]}` is {days} days."
+            f"`{member_text(text[:40])}` is {days} days."
         )
     return days
 
@@ -232,7 +235,7 @@ def parse_choice(text: str | None, what: str, choices: Sequence[str], default: s
     chosen = (text or "").strip().lower() or default
     if chosen not in choices:
         raise MentorInputError(
-            f"The {what} must be one of {', '.join(choices)}, not `{chosen[:40]}`."
+            f"The {what} must be one of {', '.join(choices)}, not `{member_text(chosen[:40])}`."
         )
     return chosen
 
@@ -255,7 +258,7 @@ def parse_yes_no(text: str | None, what: str) -> bool | None:
         return True
     if answer in _NO:
         return False
-    raise MentorInputError(f"Answer {what} with yes or no, not `{answer[:40]}`.")
+    raise MentorInputError(f"Answer {what} with yes or no, not `{member_text(answer[:40])}`.")
 
 
 def seniority_level(word: str | None) -> int:

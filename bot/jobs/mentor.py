@@ -18,27 +18,34 @@ TICK = "mentor.tick"
 TICK_SECONDS = 60.0
 
 
+# A mentorship whose events piled up (the bot was down, a clock jumped) gets them in
+# order, one pass each; a failing event is retried next tick, not in a tight loop.
+MAX_PASSES = 8
+
+
 async def tick(runtime: Runtime, now: datetime) -> None:
     async with runtime.db.sessions() as session:
-        programs = [
-            (program.id, program.next_round_at)
-            for program in await store.programs_due(session, now)
-        ]
-        mentorships = await store.due_mentorships(session, now)
+        programs = [(p.id, p.next_round_at) for p in await store.programs_due(session, now)]
     for program_id, occurrence in programs:
         assert program_id is not None and occurrence is not None
         await runtime.claims.run_claimed(
             round_job(program_id), occurrence, partial(_scheduled_round, runtime, program_id)
         )
-    for mentorship in mentorships:
-        event = due_event(mentorship)
-        if event is None or mentorship.id is None:
-            continue
-        await runtime.claims.run_claimed(
-            event_job(mentorship.id, event),
-            event.at,
-            partial(run_event, runtime.templates, mentorship.id, event),
-        )
+    for _ in range(MAX_PASSES):
+        async with runtime.db.sessions() as session:
+            mentorships = await store.due_mentorships(session, now)
+        ran = False
+        for mentorship in mentorships:
+            event = due_event(mentorship)
+            if event is None or mentorship.id is None:
+                continue
+            ran |= await runtime.claims.run_claimed(
+                event_job(mentorship.id, event),
+                event.at,
+                partial(run_event, runtime.templates, mentorship.id, event),
+            )
+        if not ran:
+            return
 
 
 async def _scheduled_round(

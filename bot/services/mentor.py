@@ -34,6 +34,7 @@ from bot.domain.mentor import (
     CADENCES,
     DEFAULT_CADENCE,
     DEFAULT_DURATION_DAYS,
+    END_REMINDER_BEFORE,
     EXTENSION,
     GOOD_RATING,
     MAX_FEEDBACK_LENGTH,
@@ -919,7 +920,8 @@ async def run_event(
         await outbox.dm(
             user_id,
             Message(text, buttons),
-            key=f"mentor.{event.kind}{event.day or ''}:{mentorship.id}:{user_id}",
+            # An extension brings a second reminder: the key names its moment.
+            key=f"{event_job(mentorship.id, event)}:{user_id}:{event.at:%Y%m%d%H%M}",
         )
 
 
@@ -958,16 +960,23 @@ async def answer_checkin(ctx: Context, answer: str) -> Reply:
 
 
 async def extend(ctx: Context) -> Reply:
+    """ "Extend" on the end reminder: once per reminder, whichever of the two presses."""
     mentorship = await mentorship_from_button(ctx)
     if mentorship.status != MentorshipStatus.ACTIVE or mentorship.planned_end_at is None:
         return Reply.text(_already(mentorship))
     assert mentorship.started_at is not None
-    mentorship.planned_end_at = mentorship.planned_end_at + EXTENSION
-    following = next_event(
-        mentorship.started_at, mentorship.planned_end_at, mentorship.handled_until or ctx.now()
-    )
-    mentorship.next_due_at = following.at if following is not None else None
     zone = await viewer_zone(ctx)
+    reminded_at = mentorship.planned_end_at - END_REMINDER_BEFORE
+    if mentorship.handled_until != reminded_at:
+        return Reply(
+            update_original=Message(
+                "Already extended: the mentorship runs until "
+                f"{describe_time(mentorship.planned_end_at, zone)}."
+            )
+        )
+    mentorship.planned_end_at = mentorship.planned_end_at + EXTENSION
+    following = next_event(mentorship.started_at, mentorship.planned_end_at, reminded_at)
+    mentorship.next_due_at = following.at if following is not None else None
     return Reply(
         update_original=Message(
             f"Extended by {EXTENSION.days // 7} weeks: the mentorship now runs until "
@@ -1378,6 +1387,8 @@ class StatsFigures:
     ended: int
     completion_rate: float | None
     median_rating: float | None
+    # Among mentees who answered "would you recommend this mentor?".
+    recommend_rate: float | None
     top_decile_share: float | None
     load: list[tuple[str, int, int]]  # (mentor, active, capacity)
 
@@ -1386,7 +1397,7 @@ def stats_figures(
     requests: Sequence[MentorRequest],
     mentorships: Sequence[Mentorship],
     offers: Sequence[MentorOffer],
-    ratings: Sequence[int],
+    feedback: Sequence[store.MentorFeedback],
     now: datetime,
 ) -> StatsFigures:
     waiting = [r for r in requests if r.status in WAITING]
@@ -1407,7 +1418,11 @@ def stats_figures(
         active=sum(active.values()),
         ended=len(ended),
         completion_rate=share(len(completed), len(ended)),
-        median_rating=median([float(r) for r in ratings]),
+        median_rating=median([float(f.rating) for f in feedback]),
+        recommend_rate=share(
+            sum(1 for f in feedback if f.recommend),
+            sum(1 for f in feedback if f.recommend is not None),
+        ),
         top_decile_share=top_decile_share(list(asked.values())),
         load=sorted(
             ((user_id, count, capacity.get(user_id, 0)) for user_id, count in active.items()),
@@ -1426,7 +1441,7 @@ async def stats_text(ctx: Context) -> str:
     mentorships = await store.community_mentorships(session, platform, workspace)
     offers = await store.community_offers(session, platform, workspace)
     feedback = await store.community_feedback(session, platform, workspace)
-    figures = stats_figures(requests, mentorships, offers, [f.rating for f in feedback], ctx.now())
+    figures = stats_figures(requests, mentorships, offers, feedback, ctx.now())
     people = await members.members_by_user_ids(
         session, platform, workspace, sorted({row[0] for row in figures.load})
     )
@@ -1445,6 +1460,8 @@ async def stats_text(ctx: Context) -> str:
         completion_rate=percent(figures.completion_rate),
         median_rating="–" if figures.median_rating is None else f"{figures.median_rating:g}",
         ratings=len(feedback),
+        recommend_rate=percent(figures.recommend_rate),
+        recommend_answers=sum(1 for f in feedback if f.recommend is not None),
         top_share=percent(figures.top_decile_share),
         load=[
             {"name": name_of(people, user_id), "active": count, "capacity": capacity}

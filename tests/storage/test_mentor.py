@@ -289,7 +289,7 @@ async def test_stats_figures_computed_by_hand(db: Database) -> None:
             requests,
             await store.community_mentorships(session, P, W),
             await store.community_offers(session, P, W),
-            [f.rating for f in await store.community_feedback(session, P, W)],
+            await store.community_feedback(session, P, W),
             NOW,
         )
         period = Period(P, W, NOW - timedelta(days=7), NOW)
@@ -301,6 +301,7 @@ async def test_stats_figures_computed_by_hand(db: Database) -> None:
     assert figures.ended == 4  # a3, a4, b2, c1
     assert figures.completion_rate == 2 / 4  # a3 and a4 completed
     assert figures.median_rating == 3.5  # ratings 5, 4, 2, 3
+    assert figures.recommend_rate is None  # nobody answered "would you recommend"
     # 11 mentors: the top 10 % is ceil(1.1) = 2 mentors, m1 (5 requests) and m2 (2),
     # of 8 requests in all (m3 had 1).
     assert figures.top_decile_share == 7 / 8

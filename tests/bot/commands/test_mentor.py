@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.core.app import Kindred
-from bot.core.platform import Button, Reply
+from bot.core.figures import Period
+from bot.core.platform import Button, Identity, Reply
 from storage.mentor import (
     MentorFeedback,
     MentorOffer,
@@ -167,7 +168,7 @@ async def test_the_whole_lifecycle_with_approval(app: Community) -> None:
 
     stats = await app.say("mentor stats")
     assert "Ended: 1, completion rate 100%" in stats
-    assert "Median rating: 5 (1 rating)" in stats
+    assert "Median rating: 5 (1 rating); would recommend their mentor: 100% of 1" in stats
     assert "5/5 for Ana: Great help" in stats and "moving teams" in stats
     status = await app.say("mentor status", "ana")
     assert "Great help" not in status and "cooling down until" in status
@@ -379,3 +380,73 @@ async def test_ratings_show_to_the_mentor_only_from_three_mentees(app: Community
         if position < 2:
             assert "Ratings show here once 3 mentees" in status
     assert "Ratings: 3.3 on average from 3 mentees" in status
+
+
+async def test_extending_twice_from_both_reminders_extends_once(app: Community) -> None:
+    await app.say("mentor setup approval=off")
+    await offer(app, duration='"4 weeks"')
+    await ask(app)
+    await app.say("mentor run-now")
+    started = app.clock.now
+    await app.advance(to=started + timedelta(days=21))
+    first = await app.press(button(app, "bob", "mentor.extend"), "bob")
+    assert "Extended by 4 weeks" in plain(first)
+    second = await app.press(button(app, "ana", "mentor.extend"), "ana")
+    assert "Already extended" in plain(second)
+    mentorship = await the_mentorship(app)
+    assert mentorship.planned_end_at == started + timedelta(days=56)
+    # The new end gets its own reminder, and the mentorship closes at the new end.
+    await app.advance(to=started + timedelta(days=49))
+    assert len(app.dms("bob", "planned to end")) == 2
+    await app.advance(to=started + timedelta(days=56))
+    assert (await the_mentorship(app)).status == "ended"
+
+
+async def test_a_mentor_ending_as_not_a_fit_and_a_withdrawn_request(app: Community) -> None:
+    await app.say("mentor setup approval=off")
+    await offer(app)
+    await ask(app)
+    await app.say("mentor run-now")
+    ended = await app.say('mentor end why:not-a-fit reason:"different goals"', "ana")
+    assert "no fault" in ended
+    assert "Find me another mentor" in [b.label for b in app.buttons("dm", "bob")]
+    assert "different goals" not in " ".join(app.dms("bob"))
+    assert "no active mentorship and no waiting request" in await app.say("mentor end", "bob")
+    await app.say("profile set seniority=junior", "carol")
+    await ask(app, "carol")
+    assert "Withdrew your mentor request" in await app.say("mentor end", "carol")
+    assert await count(app, MentorRequest, status="withdrawn") == 1
+
+
+async def test_member_words_in_refusals_cannot_ping(app: Community) -> None:
+    await offer(app)
+    reply = await app.command('mentor request goal="Grow" topics="@everyone"', "bob")
+    assert reply.message is not None
+    assert "No mentor offers" in reply.message.text
+    assert "\ue000@everyone\ue001" in reply.message.text, "echoed as member text"
+
+
+async def test_the_health_report_and_privacy_hooks_see_mentorship(app: Community) -> None:
+    await app.say("mentor setup approval=off")
+    await offer(app)
+    await ask(app)
+    await app.say("mentor run-now")
+    assert "mentor" in (await app.say("help"))
+    period = Period(
+        app.platform.name,
+        app.workspace,
+        app.clock.now - timedelta(days=1),
+        app.clock.now + timedelta(days=1),
+    )
+    async with app.kindred.db.sessions() as session:
+        figures = await app.kindred.figures(session, period)
+        actions = await app.kindred.member_actions(session, period)
+        stored = await app.kindred.stored_about(
+            session, Identity(app.platform.name, app.workspace, "bob")
+        )
+    assert figures["mentor"]["mentorships_started"] == 1 and figures["mentor"]["requests"] == 1
+    assert {(a.user_id, a.kind) for a in actions["mentor"]} == {
+        ("ana", "mentor_offer"),
+        ("bob", "mentor_request"),
+    }
+    assert stored["mentor"][0].startswith("your mentor request of")
