@@ -921,7 +921,7 @@ async def run_event(
             user_id,
             Message(text, buttons),
             # An extension brings a second reminder: the key names its moment.
-            key=f"{event_job(mentorship.id, event)}:{user_id}:{event.at:%Y%m%d%H%M}",
+            key=f"{event_job(mentorship_id, event)}:{user_id}:{event.at:%Y%m%d%H%M}",
         )
 
 
