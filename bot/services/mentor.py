@@ -13,6 +13,7 @@ never put a mentor over capacity.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,7 +29,14 @@ from bot.core.outbox import GroupMessage, Outbox
 from bot.core.platform import Button, ButtonStyle, Identity, Message, Reply
 from bot.core.runtime import Runtime
 from bot.core.templates import Templates, Trusted
-from bot.domain.matching import AssignmentConfig, AssignmentResult, Mentee, Mentor, assign_mentors
+from bot.domain.matching import (
+    AssignmentConfig,
+    AssignmentResult,
+    Mentee,
+    Mentor,
+    MentorMatch,
+    assign_mentors,
+)
 from bot.domain.mentor import (
     BAD_RATING,
     CADENCES,
@@ -383,12 +391,25 @@ def _text(values: Mapping[str, object], name: str) -> str | None:
 # --- rounds -------------------------------------------------------------------------
 
 
+NO_SHARED_TOPIC = "no mentor with a free seat works on their topics"
+
+
 @dataclass(frozen=True, slots=True)
 class Plan:
+    """A round's matches: the solver's, less any that share no topic (the solver's
+    score can make a pair on seniority, company and hours alone; a mentee then waits
+    rather than get a mentor for something they did not ask about)."""
+
     requests: dict[str, MentorRequest]
     offers: dict[str, MentorOffer]
     people: dict[str, Member]
     result: AssignmentResult
+    matches: tuple[MentorMatch, ...]
+    unmatched: tuple[tuple[str, str], ...]
+
+    @property
+    def mean_score(self) -> float:
+        return sum(m.score for m in self.matches) / len(self.matches) if self.matches else 0.0
 
 
 async def plan_round(
@@ -475,7 +496,15 @@ async def plan_round(
         ),
     )
     result = assign_mentors(mentees, mentors, config)
-    return Plan(requests, offers, people, result)
+    topics_of = {mentor.member_id: mentor.topics for mentor in mentors}
+    wanted = {mentee.member_id: mentee.topics for mentee in mentees}
+    on_topic = tuple(m for m in result.matches if wanted[m.mentee_id] & topics_of[m.mentor_id])
+    off_topic = tuple(
+        (m.mentee_id, NO_SHARED_TOPIC)
+        for m in result.matches
+        if not wanted[m.mentee_id] & topics_of[m.mentor_id]
+    )
+    return Plan(requests, offers, people, result, on_topic, off_topic + result.unmatched)
 
 
 async def run_round(
@@ -498,14 +527,14 @@ async def run_round(
         manual=manual,
         mentees=quality.mentees,
         mentors=quality.mentors,
-        matched=quality.matched,
-        mean_score=quality.mean_score,
+        matched=len(plan.matches),
+        mean_score=plan.mean_score,
         solver_ms=quality.solver_ms,
     )
     session.add(round_)
     await session.flush()
     outbox = Outbox(session, program.platform, program.workspace_id)
-    matches = plan.result.matches
+    matches = plan.matches
     seated: set[str] = set()
     if not program.approval:
         # Seats first, each mentor's new mentees at once: a mentor whose seats another
@@ -576,7 +605,7 @@ async def run_round(
         "mentor round %s of program %s: %d of %d mentees matched, %.1f ms",
         round_.id,
         program.id,
-        quality.matched,
+        len(plan.matches),
         quality.mentees,
         quality.solver_ms,
     )
@@ -1330,7 +1359,7 @@ async def preview_text(ctx: Context) -> str:
     plan = await plan_round(ctx.session, program, ctx.now())
     quality = plan.result.quality
     names = {user_id: member.display_name for user_id, member in plan.people.items()}
-    loads = [load for load in quality.load if load]
+    loads = Counter(m.mentor_id for m in plan.matches)
     return ctx.runtime.templates.render(
         "mentor/preview",
         plural=plural,
@@ -1341,17 +1370,16 @@ async def preview_text(ctx: Context) -> str:
                 "reasons": m.explanation,
                 "score": f"{m.score:.1f}",
             }
-            for m in plan.result.matches
+            for m in plan.matches
         ],
         unmatched=[
-            {"mentee": names.get(user_id, user_id), "why": why}
-            for user_id, why in plan.result.unmatched
+            {"mentee": names.get(user_id, user_id), "why": why} for user_id, why in plan.unmatched
         ],
         mentees=quality.mentees,
         mentors=quality.mentors,
-        matched=quality.matched,
-        mean_score=f"{quality.mean_score:.1f}",
-        max_load=max(loads, default=0),
+        matched=len(plan.matches),
+        mean_score=f"{plan.mean_score:.1f}",
+        max_load=max(loads.values(), default=0),
         solver_ms=f"{quality.solver_ms:.1f}",
         approval=program.approval,
     )

@@ -450,3 +450,16 @@ async def test_the_health_report_and_privacy_hooks_see_mentorship(app: Community
         ("bob", "mentor_request"),
     }
     assert stored["mentor"][0].startswith("your mentor request of")
+
+
+async def test_a_mentor_is_never_matched_off_topic(app: Community) -> None:
+    await offer(app, topics="NPS")
+    await app.say("profile set seniority=lead", "carol")
+    await app.say("mentor offer topics=hiring capacity=1", "carol")
+    await app.say("mentor pause", "carol")
+    await app.say('mentor request goal="Hire my first team" topics=hiring', "bob")
+    preview = await app.say("mentor preview")
+    assert "0 of 1 open request matched" in preview
+    assert "no mentor with a free seat works on their topics" in preview
+    await app.say("mentor resume", "carol")
+    assert "Bob → Carol" in await app.say("mentor preview")
