@@ -385,3 +385,61 @@ async def test_a_hundred_concurrent_accepts_across_two_replicas(
     assert dict(statuses) == {"active": 3, "declined": 97}
     assert offer_row.load == 3
     assert reopened == 97, "the mentees who lost the race go back to the next round"
+
+
+async def test_a_rounds_rows_in_bulk(db: Database) -> None:
+    full, roomy = await add_offer(db, "m1", capacity=1, load=1), await add_offer(db, "m2", 3)
+    async with db.transaction() as session:
+        taken = await store.take_seats_of_many(session, {full: 1, roomy: 2})
+        assert taken == {roomy}
+        assert await store.take_seats_of_many(session, {roomy: 2}) == set()
+        program = MentorProgram(
+            platform=P, workspace_id=W, channel_id="C1", timezone="UTC", created_by="alice"
+        )
+        session.add(program)
+        await session.flush()
+        round_ = store.MentorRound(program_id=program.id or 0, occurrence=NOW)
+        session.add(round_)
+        await session.flush()
+        assert round_.id is not None
+        request_ids = []
+        for mentee in ("bob", "carol"):
+            request = MentorRequest(
+                platform=P, workspace_id=W, mentee_user_id=mentee, goal="Grow", cadence="weekly"
+            )
+            session.add(request)
+            await session.flush()
+            request_ids.append(request.id)
+        rows = [
+            {
+                "platform": P,
+                "workspace_id": W,
+                "request_id": request_id,
+                "mentor_user_id": "m2",
+                "mentee_user_id": mentee,
+                "status": "active",
+                "reasons": ["both work on NPS"],
+                "score": 4.0,
+                "round_id": round_.id,
+                "proposed_at": NOW,
+                "started_at": NOW,
+            }
+            for mentee, request_id in zip(("bob", "carol"), request_ids, strict=True)
+        ]
+        ids = await store.add_round_mentorships(session, round_.id, rows)
+        await store.update_requests(
+            session, [{"id": request_id, "status": "matched"} for request_id in request_ids]
+        )
+    assert set(ids) == {"bob", "carol"}
+    async with db.sessions() as session:
+        stored = {
+            m.mentee_user_id: m for m in (await session.execute(select(Mentorship))).scalars()
+        }
+        statuses = (await session.execute(select(MentorRequest.status))).scalars().all()
+        load = (
+            await session.execute(select(MentorOffer.load).where(MentorOffer.id == roomy))
+        ).scalar_one()
+    assert stored["bob"].id == ids["bob"] and stored["carol"].reasons == ["both work on NPS"]
+    assert stored["bob"].started_at == NOW
+    assert set(statuses) == {"matched"}
+    assert load == 2
