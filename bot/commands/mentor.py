@@ -15,7 +15,6 @@ from bot.core.feature import Feature, Tick
 from bot.core.platform import Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
 from bot.domain.mentor import (
-    CADENCES,
     MAX_COOLDOWN_WEEKS,
     MAX_FEEDBACK_LENGTH,
     MAX_GOAL_LENGTH,
@@ -23,7 +22,6 @@ from bot.domain.mentor import (
     MAX_REQUESTS_PER_MONTH,
     MAX_SUCCESS_LENGTH,
     ROUND_CADENCES,
-    SENIORITIES,
 )
 from bot.jobs import mentor as jobs
 from bot.services import mentor as service
@@ -31,7 +29,7 @@ from storage import mentor as store
 
 handlers = Handlers("mentor")
 feature = Feature(
-    summary="Mentorship: seasoned members guide newer ones, matched well and followed through",
+    summary="Mentorship: seasoned members guide newer ones",
     handlers=handlers,
     highlights=("mentor offer", "mentor request", "mentor status"),
     tables=store,
@@ -107,15 +105,16 @@ def _feedback_form(mentorship_id: int) -> Modal:
     "mentor offer",
     "Offer to mentor (no options: a form)",
     [
-        Param("topics", help='What you can help with, e.g. "NPS, hiring"', positional=False),
-        Param("seniority", "choice", "Your seniority", choices=SENIORITIES, positional=False),
-        Param("capacity", "int", "Mentees at once (1-5)", positional=False),
-        Param("duration", help='How long by default, e.g. "3 months"', positional=False),
-        Param("cadence", "choice", "How often you meet", choices=CADENCES, positional=False),
+        Param("topics", help='e.g. "NPS, hiring"', positional=False),
+        # Words, not choices: Discord counts every choice against the command's size.
+        Param("seniority", help="e.g. senior, lead", positional=False),
+        Param("capacity", "int", "Mentees at once, 1-5", positional=False),
+        Param("duration", help="e.g. 3 months", positional=False),
+        Param("cadence", help="weekly, fortnightly or monthly", positional=False),
         Param(
             "cooldown",
             "int",
-            "Weeks off after a mentorship ends (0-12)",
+            "Weeks off after each mentorship",
             min_value=0,
             max_value=MAX_COOLDOWN_WEEKS,
             positional=False,
@@ -151,17 +150,15 @@ async def resume(ctx: Context) -> Reply:
     "mentor request",
     "Ask for a mentor (no options: a form)",
     [
-        Param(
-            "goal", help="Your goal in one sentence", positional=False, max_length=MAX_GOAL_LENGTH
-        ),
-        Param("topics", help='Topics, e.g. "NPS, hiring"', positional=False),
+        Param("goal", help="One sentence", positional=False, max_length=MAX_GOAL_LENGTH),
+        Param("topics", help='e.g. "NPS, hiring"', positional=False),
         Param(
             "success",
             help="What success looks like",
             positional=False,
             max_length=MAX_SUCCESS_LENGTH,
         ),
-        Param("cadence", "choice", "How often you'd meet", choices=CADENCES, positional=False),
+        Param("cadence", help="weekly, fortnightly or monthly", positional=False),
     ],
 )
 async def request(ctx: Context) -> Reply:
@@ -176,29 +173,21 @@ async def request_submitted(ctx: Context) -> Reply:
     return Reply.text(await service.save_request(ctx, ctx.inbound.options))
 
 
-@handlers.command("mentor status", "Your mentees, mentors, open requests and capacity left")
+@handlers.command("mentor status", "Your mentees, mentors, requests, seats left")
 async def status(ctx: Context) -> Reply:
     return Reply.text(await service.status_text(ctx))
 
 
 @handlers.command(
     "mentor end",
-    "End your mentorship, no fault (or withdraw your request)",
+    "End a mentorship, no fault (or withdraw a request)",
     [
-        Param("with", "user", "The other person, when you have several mentorships"),
+        Param("with", "user", "When you have several"),
         Param(
-            "why",
-            "choice",
-            "done (goal reached), not-a-fit (offers a re-match) or other",
-            choices=tuple(service.OUTCOME_OF),
-            positional=False,
+            "why", "choice", "Default: done", choices=tuple(service.OUTCOME_OF), positional=False
         ),
         Param(
-            "reason",
-            "rest",
-            "A private note (admins only)",
-            max_length=MAX_REASON_LENGTH,
-            positional=False,
+            "reason", "rest", "Private, admins only", max_length=MAX_REASON_LENGTH, positional=False
         ),
     ],
 )
@@ -211,24 +200,22 @@ async def end(ctx: Context) -> Reply:
 
 @handlers.command(
     "mentor setup",
-    "Set up mentorship here: round cadence, approval, same-company matches, request limit",
+    "Set up mentorship: rounds, approval, colleagues, request limit",
     [
-        Param("channel", "channel", "The program's channel (default: here)", positional=False),
+        Param("channel", "channel", "Default: here", positional=False),
         Param(
             "cadence",
             "choice",
-            "How often rounds run (off: only run-now)",
+            "How often rounds run",
             choices=tuple(ROUND_CADENCES),
             positional=False,
         ),
-        Param("approval", "bool", "Mentors approve each match first (on/off)", positional=False),
-        Param(
-            "same_company", "bool", "Allow matches between colleagues (on/off)", positional=False
-        ),
+        Param("approval", "bool", "Mentors approve matches", positional=False),
+        Param("same_company", "bool", "Allow colleagues", positional=False),
         Param(
             "max_requests",
             "int",
-            "Open requests per mentee per 30 days",
+            "Per mentee per 30 days",
             min_value=1,
             max_value=MAX_REQUESTS_PER_MONTH,
             positional=False,
@@ -240,7 +227,7 @@ async def setup(ctx: Context) -> Reply:
     return Reply.text(await service.set_up(ctx, ctx.args))
 
 
-@handlers.command("mentor preview", "Dry run: the matches the next round would make", admin=True)
+@handlers.command("mentor preview", "The next round's matches, nothing sent", admin=True)
 async def preview(ctx: Context) -> Reply:
     return Reply.text(await service.preview_text(ctx))
 
@@ -252,7 +239,7 @@ async def run_now(ctx: Context) -> Reply:
 
 @handlers.command(
     "mentor stats",
-    "Open requests and waits, active mentorships, completion, ratings, load per mentor",
+    "Requests, waits, completion, ratings, load",
     admin=True,
 )
 async def stats(ctx: Context) -> Reply:
