@@ -90,6 +90,12 @@ log = logging.getLogger(__name__)
 
 WAITING = (RequestStatus.OPEN, RequestStatus.PROPOSED)
 ANSWERS = {"good": "going well", "not_met": "haven't met yet", "not_fit": "not a fit"}
+# `mentor end why:…` → the outcome recorded (completion rate counts "done").
+OUTCOME_OF = {
+    "done": Outcome.COMPLETED,
+    "not-a-fit": Outcome.NOT_A_FIT,
+    "other": Outcome.ENDED_EARLY,
+}
 
 
 def round_job(program_id: int) -> str:
@@ -1595,10 +1601,3 @@ async def forget_feedback(session: AsyncSession, member: Identity) -> int:
     return await store.forget_feedback(
         session, member.platform, member.workspace_id, member.user_id
     )
-
-
-OUTCOME_OF = {
-    "done": Outcome.COMPLETED,
-    "not-a-fit": Outcome.NOT_A_FIT,
-    "other": Outcome.ENDED_EARLY,
-}
