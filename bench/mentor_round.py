@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.core.app import Kindred
 from bot.core.settings import Settings
 from bot.domain.matching import AssignmentConfig, Mentee, Mentor, assign_mentors
-from bot.domain.mentor import SENIORITIES, seniority_level, utc_offset_hours
+from bot.domain.mentor import seniority_level, utc_offset_hours
+from bot.domain.profile import SENIORITIES
 from bot.services.mentor import run_round
 from storage.db import Database
 from storage.mentor import MentorOffer, MentorProgram, MentorRequest, Mentorship

@@ -17,14 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from bot.core.cleaning import without_control_characters
 from bot.core.mentions import member_text
 
+# The profile's seniority words, most junior first: a level is the word's index.
+from bot.domain.profile import MAX_TOPIC_LENGTH, MAX_TOPICS, SENIORITIES
+
 MIN_CAPACITY = 1
 MAX_CAPACITY = 5
 MAX_GOAL_LENGTH = 300
 MAX_SUCCESS_LENGTH = 500
 MAX_REASON_LENGTH = 500
 MAX_FEEDBACK_LENGTH = 2000
-MAX_TOPICS = 10
-MAX_TOPIC_LENGTH = 40
 MIN_DURATION_DAYS = 14
 MAX_DURATION_DAYS = 365
 DEFAULT_DURATION_DAYS = 90
@@ -35,8 +36,6 @@ CADENCES = ("weekly", "fortnightly", "monthly")
 DEFAULT_CADENCE = "fortnightly"
 # How often an admin's rounds run; "off" means only `mentor run-now`.
 ROUND_CADENCES = {"weekly": 7, "fortnightly": 14, "monthly": 28, "off": 0}
-# Seniority words as the profile spells them, most junior first: the level is the index.
-SENIORITIES = ("student", "junior", "mid", "senior", "lead", "manager", "director", "executive")
 # Check-ins ("met? how is it going?") this many days after the intro.
 CHECKIN_DAYS = (14, 42)
 # The "extend or close?" reminder, this long before the planned end.

@@ -53,7 +53,6 @@ from bot.domain.mentor import (
     PRIVATE_RATINGS_MIN,
     RESPOND_WITHIN,
     ROUND_CADENCES,
-    SENIORITIES,
     EventKind,
     MentorInputError,
     MentorshipStatus,
@@ -81,6 +80,7 @@ from bot.domain.mentor import (
     top_decile_share,
     utc_offset_hours,
 )
+from bot.domain.profile import SENIORITIES
 from storage import coffee, members
 from storage import mentor as store
 from storage.mentor import MentorOffer, MentorProgram, MentorRequest, MentorRound, Mentorship
