@@ -299,3 +299,13 @@ async def feedback(ctx: Context) -> Reply:
 @handlers.action("mentor.feedback_submit")
 async def feedback_submitted(ctx: Context) -> Reply:
     return await service.save_feedback(ctx)
+
+
+# --- events -----------------------------------------------------------------------
+
+
+@handlers.event("member_left")
+async def left_the_community(ctx: Context) -> None:
+    """Leaving the community (not a channel) ends what the member had running."""
+    if ctx.inbound.channel_id is None:
+        await service.member_left(ctx)

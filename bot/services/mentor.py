@@ -1047,10 +1047,13 @@ async def end_mentorship(
     ended_by: str | None,
     reason: str | None,
     now: datetime,
+    *,
+    departed: str | None = None,
 ) -> bool:
     """End an active mentorship (no fault either way): the seat frees, a cooldown
     starts if the mentor wants one, the mentee is asked for feedback (and offered a
-    re-match after "not a fit"), the mentor thanked. The reason stays private."""
+    re-match after "not a fit"), the mentor thanked. The reason stays private.
+    `departed`: the one who left the community, who gets no note."""
     session = outbox.session
     assert mentorship.id is not None
     if not await store.change_status(
@@ -1084,31 +1087,77 @@ async def end_mentorship(
     buttons = [Button("Give feedback", "mentor.feedback", value, ButtonStyle.PRIMARY)]
     if outcome == Outcome.NOT_A_FIT:
         buttons.append(Button("Find me another mentor", "mentor.rematch", value))
-    await outbox.dm(
-        mentorship.mentee_user_id,
-        Message(
-            templates.render(
-                "mentor/ended_mentee",
-                mentor=name_of(people, mentorship.mentor_user_id),
-                not_a_fit=outcome == Outcome.NOT_A_FIT,
+    if departed != mentorship.mentee_user_id:
+        await outbox.dm(
+            mentorship.mentee_user_id,
+            Message(
+                templates.render(
+                    "mentor/ended_mentee",
+                    mentor=name_of(people, mentorship.mentor_user_id),
+                    not_a_fit=outcome == Outcome.NOT_A_FIT,
+                    left=departed is not None,
+                ),
+                tuple(buttons),
             ),
-            tuple(buttons),
-        ),
-        key=f"mentor.ended:{mentorship.id}:mentee",
-    )
-    await outbox.dm(
-        mentorship.mentor_user_id,
-        Message(
-            templates.render(
-                "mentor/ended_mentor",
-                mentee=name_of(people, mentorship.mentee_user_id),
-                not_a_fit=outcome == Outcome.NOT_A_FIT,
-                cooldown_weeks=cooldown_weeks,
-            )
-        ),
-        key=f"mentor.ended:{mentorship.id}:mentor",
-    )
+            key=f"mentor.ended:{mentorship.id}:mentee",
+        )
+    if departed != mentorship.mentor_user_id:
+        await outbox.dm(
+            mentorship.mentor_user_id,
+            Message(
+                templates.render(
+                    "mentor/ended_mentor",
+                    mentee=name_of(people, mentorship.mentee_user_id),
+                    not_a_fit=outcome == Outcome.NOT_A_FIT,
+                    cooldown_weeks=cooldown_weeks,
+                    left=departed is not None,
+                )
+            ),
+            key=f"mentor.ended:{mentorship.id}:mentor",
+        )
     return True
+
+
+async def member_left(ctx: Context) -> None:
+    """Someone left the community: their offer pauses, their waiting requests are
+    withdrawn, and their mentorships end (ended early, nobody's fault) with a note to
+    the one who stays, so nothing keeps checking in on a departed member."""
+    inbound = ctx.inbound
+    offer = await store.get_offer(
+        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
+    )
+    if offer is not None:
+        offer.paused = True
+    for request in await store.mentee_requests(
+        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
+    ):
+        if request.status in WAITING:
+            await _withdraw(ctx.session, request)
+    for mentorship in await store.mentorships_of(
+        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
+    ):
+        if mentorship.status == MentorshipStatus.PROPOSED and mentorship.id is not None:
+            await store.change_status(
+                ctx.session,
+                mentorship.id,
+                [MentorshipStatus.PROPOSED],
+                MentorshipStatus.EXPIRED,
+                next_due_at=None,
+            )
+            await store.set_request_status(
+                ctx.session, mentorship.request_id, [RequestStatus.PROPOSED], RequestStatus.OPEN
+            )
+        elif mentorship.status == MentorshipStatus.ACTIVE:
+            await end_mentorship(
+                ctx.runtime.templates,
+                ctx.outbox,
+                mentorship,
+                Outcome.ENDED_EARLY,
+                None,
+                None,
+                ctx.now(),
+                departed=inbound.user_id,
+            )
 
 
 async def end_by_command(ctx: Context) -> str:

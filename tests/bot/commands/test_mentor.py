@@ -463,3 +463,27 @@ async def test_a_mentor_is_never_matched_off_topic(app: Community) -> None:
     assert "no mentor with a free seat works on their topics" in preview
     await app.say("mentor resume", "carol")
     assert "Bob → Carol" in await app.say("mentor preview")
+
+
+async def test_leaving_the_community_ends_what_was_running(app: Community) -> None:
+    await app.say("mentor setup approval=off")
+    await offer(app)
+    await ask(app)
+    await app.say("mentor run-now")
+    await app.say("profile set seniority=junior", "carol")
+    await ask(app, "carol", "Grow as carol")
+    await app.leave("ana", channel="C-somewhere")
+    assert (await the_mentorship(app)).status == "active", "a channel leave changes nothing"
+    await app.leave("ana")
+    mentorships = await app.say("mentor stats")
+    assert "Active mentorships: 0" in mentorships
+    (note,) = app.dms("bob", "has ended")
+    assert "They have left the community" in note
+    assert not app.dms("ana", "has ended"), "the one who left gets no note"
+    async with app.kindred.db.sessions() as session:
+        (stored,) = (await session.execute(select(MentorOffer))).scalars()
+    assert stored.paused and stored.load == 0
+    await app.leave("carol")
+    assert await count(app, MentorRequest, status="withdrawn") == 1
+    await app.advance(days=60)
+    assert not app.dms("ana", "check-in") and not app.dms("bob", "check-in")
