@@ -309,3 +309,22 @@ async def left_the_community(ctx: Context) -> None:
     """Leaving the community (not a channel) ends what the member had running."""
     if ctx.inbound.channel_id is None:
         await service.member_left(ctx)
+
+
+@handlers.event("home_opened")
+async def home_section(ctx: Context) -> Reply | None:
+    """Mentorship on the member's home tab, with buttons that open the two forms; none
+    where the community has no program."""
+    return await service.home_section(ctx)
+
+
+@handlers.action("mentor.offer_form")
+async def offer_form(ctx: Context) -> Reply:
+    await service.require_program(ctx)
+    return Reply(modal=OFFER_FORM)
+
+
+@handlers.action("mentor.request_form")
+async def request_form(ctx: Context) -> Reply:
+    await service.require_program(ctx)
+    return Reply(modal=REQUEST_FORM)

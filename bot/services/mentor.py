@@ -1409,6 +1409,46 @@ async def status_text(ctx: Context) -> str:
     )
 
 
+async def home_section(ctx: Context) -> Reply | None:
+    inbound = ctx.inbound
+    program = await store.get_program(ctx.session, inbound.platform, inbound.workspace_id)
+    if program is None:
+        return None
+    offer = await store.get_offer(
+        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
+    )
+    active = await store.mentorships_of(
+        ctx.session,
+        inbound.platform,
+        inbound.workspace_id,
+        inbound.user_id,
+        [MentorshipStatus.ACTIVE],
+    )
+    requests = await store.mentee_requests(
+        ctx.session, inbound.platform, inbound.workspace_id, inbound.user_id
+    )
+    text = ctx.runtime.templates.render(
+        "mentor/home",
+        mentoring=[
+            Trusted(mention(m.mentee_user_id))
+            for m in active
+            if m.mentor_user_id == inbound.user_id
+        ],
+        mentors=[
+            Trusted(mention(m.mentor_user_id))
+            for m in active
+            if m.mentee_user_id == inbound.user_id
+        ],
+        offering=offer is not None and not offer.paused,
+        waiting=any(r.status in WAITING for r in requests),
+    )
+    buttons = [
+        Button("Update my offer" if offer else "Offer to mentor", "mentor.offer_form"),
+        Button("Find a mentor", "mentor.request_form"),
+    ]
+    return Reply.text(text, *buttons)
+
+
 async def preview_text(ctx: Context) -> str:
     program = await require_program(ctx)
     plan = await plan_round(ctx.session, program, ctx.now())

@@ -487,3 +487,19 @@ async def test_leaving_the_community_ends_what_was_running(app: Community) -> No
     assert await count(app, MentorRequest, status="withdrawn") == 1
     await app.advance(days=60)
     assert not app.dms("ana", "check-in") and not app.dms("bob", "check-in")
+
+
+async def test_the_home_tab_shows_mentorship_and_opens_the_forms(app: Community) -> None:
+    home = await app.open_home("ana")
+    assert "Guide a newer member" in plain(home)
+    offer_button = next(b for b in home.message.buttons if b.action_id == "mentor.offer_form")  # type: ignore[union-attr]
+    opened = await app.press(offer_button, "ana")
+    assert opened.modal is not None and opened.modal.callback_id == "mentor.offer_submit"
+    await app.say("mentor setup approval=off")
+    await offer(app)
+    await ask(app)
+    await app.say("mentor run-now")
+    assert "You mentor 1: <@bob>" in plain(await app.open_home("ana"))
+    home = plain(await app.open_home("bob"))
+    assert "Your mentor: <@ana>" in home
+    assert "Update my offer" in [b.label for b in (await app.open_home("ana")).message.buttons]  # type: ignore[union-attr]
