@@ -192,6 +192,10 @@ class MentorFeedback(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
+# Ids per `IN (…)` of a bulk statement (SQLite allows 32,766 bound values).
+_IDS_PER_STATEMENT = 500
+
+
 # --- program ------------------------------------------------------------------------
 
 
@@ -353,10 +357,24 @@ async def add_round_mentorships(
     }
 
 
-async def update_requests(session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Change many requests by id at once (each row: `id` and the new values)."""
-    if rows:
-        await session.execute(update(MentorRequest), list(rows))
+async def update_requests(
+    session: AsyncSession,
+    request_ids: Sequence[int],
+    *,
+    status: str,
+    matched_at: datetime | None = None,
+) -> None:
+    """Give many requests one status (a round's), a few hundred ids per statement."""
+    values: dict[str, object] = {"status": status}
+    if matched_at is not None:
+        values["matched_at"] = matched_at
+    for start in range(0, len(request_ids), _IDS_PER_STATEMENT):
+        await session.execute(
+            update(MentorRequest)
+            .where(col(MentorRequest.id).in_(request_ids[start : start + _IDS_PER_STATEMENT]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def change_status(

@@ -89,6 +89,8 @@ from storage.models import Member
 log = logging.getLogger(__name__)
 
 WAITING = (RequestStatus.OPEN, RequestStatus.PROPOSED)
+INTRO = "mentor/intro"
+PROPOSAL = "mentor/proposal"
 ANSWERS = {"good": "going well", "not_met": "haven't met yet", "not_fit": "not a fit"}
 # `mentor end why:…` → the outcome recorded (completion rate counts "done").
 OUTCOME_OF = {
@@ -581,19 +583,24 @@ async def run_round(
     status = RequestStatus.PROPOSED if program.approval else RequestStatus.MATCHED
     await store.update_requests(
         session,
-        [
-            {"id": plan.requests[p.mentee_user_id].id, "status": status}
-            | ({} if program.approval else {"matched_at": occurrence})
-            for p in pairings
-        ],
+        [plan.requests[p.mentee_user_id].id or 0 for p in pairings],
+        status=status,
+        matched_at=None if program.approval else occurrence,
     )
+    # Each template is read once per round, not once per message.
     if program.approval:
+        proposal_source = runtime.templates.source(PROPOSAL)
         await outbox.dms(
             [
                 (
                     p.mentor_user_id,
                     proposal(
-                        runtime.templates, p, plan.requests[p.mentee_user_id], plan.people, program
+                        runtime.templates,
+                        p,
+                        plan.requests[p.mentee_user_id],
+                        plan.people,
+                        program,
+                        proposal_source,
                     ),
                     f"mentor.proposal:{p.id}",
                 )
@@ -601,9 +608,17 @@ async def run_round(
             ]
         )
     else:
+        intro_source = runtime.templates.source(INTRO)
         await outbox.groups(
             [
-                intro(runtime.templates, p, plan.requests[p.mentee_user_id], program, plan.people)
+                intro(
+                    runtime.templates,
+                    p,
+                    plan.requests[p.mentee_user_id],
+                    program,
+                    plan.people,
+                    intro_source,
+                )
                 for p in pairings
             ]
         )
@@ -683,10 +698,11 @@ def proposal(
     request: MentorRequest,
     people: Mapping[str, Member],
     program: MentorProgram,
+    source: str | None = None,
 ) -> Message:
     """The mentor's proposal: the mentee's goal, why them, Accept and Decline."""
-    text = templates.render(
-        "mentor/proposal",
+    text = templates.render_source(
+        source or templates.source(PROPOSAL),
         mentee=Trusted(mention(mentorship.mentee_user_id)),
         goal=request.goal,
         topics=request.topics,
@@ -717,13 +733,14 @@ def intro(
     request: MentorRequest,
     program: MentorProgram,
     people: Mapping[str, Member],
+    source: str | None = None,
 ) -> GroupMessage:
     """The pair's intro in a group conversation (Slack group DM, Discord private thread
     in the program's channel): goal, first agenda, how to end well."""
     started, planned_end = mentorship.moment("started_at"), mentorship.moment("planned_end_at")
     pair = (mentorship.mentor_user_id, mentorship.mentee_user_id)
-    text = templates.render(
-        "mentor/intro",
+    text = templates.render_source(
+        source or templates.source(INTRO),
         mentor=Trusted(mention(mentorship.mentor_user_id)),
         mentee=Trusted(mention(mentorship.mentee_user_id)),
         goal=request.goal,

@@ -428,7 +428,10 @@ async def test_a_rounds_rows_in_bulk(db: Database) -> None:
         ]
         ids = await store.add_round_mentorships(session, round_.id, rows)
         await store.update_requests(
-            session, [{"id": request_id, "status": "matched"} for request_id in request_ids]
+            session,
+            [request_id or 0 for request_id in request_ids],
+            status="matched",
+            matched_at=NOW,
         )
     assert set(ids) == {"bob", "carol"}
     async with db.sessions() as session:
@@ -442,4 +445,7 @@ async def test_a_rounds_rows_in_bulk(db: Database) -> None:
     assert stored["bob"].id == ids["bob"] and stored["carol"].reasons == ["both work on NPS"]
     assert stored["bob"].started_at == NOW
     assert set(statuses) == {"matched"}
+    async with db.sessions() as session:
+        matched_at = (await session.execute(select(MentorRequest.matched_at))).scalars().all()
+    assert set(matched_at) == {NOW}
     assert load == 2
