@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
@@ -23,6 +24,7 @@ from bot.domain.matching import (
 from bot.domain.matching.costs import ArrayHistory, Problem, build_problem
 from bot.domain.matching.engine import DENSE_LIMIT, _cost_matrix
 from bot.domain.matching.matching import UNMATCHED, grow_matching
+from bot.domain.matching.model import find_ids, search_sorted_ids
 
 NO_HISTORY = History()
 
@@ -724,3 +726,34 @@ def test_after_round_carries_the_history_like_after(size: int) -> None:
         assert by_arrays.member_ids.tolist() == by_groups.member_ids.tolist()
         assert by_arrays.trio_last_round == by_groups.trio_last_round
         history = by_arrays
+
+
+@pytest.mark.parametrize(("haystack", "wanted"), [(500, 400), (500, 20), (3, 40), (0, 5)])
+def test_finding_ids_agrees_with_a_dictionary(haystack: int, wanted: int) -> None:
+    rng = random.Random(haystack + wanted)
+    pool = [f"u{k}" * rng.randint(1, 3) for k in range(2 * (haystack + wanted))]  # mixed width
+    known = sorted(set(rng.sample(pool, haystack)))
+    sorted_ids = np.array(known, dtype=str) if known else np.zeros(0, dtype=str)
+    asked = rng.sample(pool, wanted)
+    position = {member: k for k, member in enumerate(known)}
+    expected = [position.get(member, -1) for member in asked]
+    assert find_ids(sorted_ids, np.array(asked, dtype=str)).tolist() == expected
+    asked.sort()
+    assert search_sorted_ids(sorted_ids, np.array(asked, dtype=str)).tolist() == [
+        bisect.bisect_left(known, member) for member in asked
+    ]
+
+
+def test_a_candidate_table_makes_the_problem_the_objects_make() -> None:
+    candidates = community(2_000, seed=9, companies=40, industries=6, offsets=(-5, 0, None))
+    candidates += [Candidate(f"z{k}") for k in range(30)]  # no company, no industry
+    table = CandidateTable.empty().changed(candidates[1_000:]).changed(candidates[:1_000])
+    by_table = build_problem(table, NO_HISTORY, PairingConfig())
+    by_objects = build_problem(list(reversed(candidates)), NO_HISTORY, PairingConfig())
+    for column in ("company", "industry", "window_start", "window_length"):
+        np.testing.assert_array_equal(getattr(by_table, column), getattr(by_objects, column))
+    assert (by_table.company_count, by_table.industry_count) == (
+        by_objects.company_count,
+        by_objects.industry_count,
+    )
+    assert by_table.ids == by_objects.ids
