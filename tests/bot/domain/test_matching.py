@@ -757,3 +757,48 @@ def test_a_candidate_table_makes_the_problem_the_objects_make() -> None:
         by_objects.industry_count,
     )
     assert by_table.ids == by_objects.ids
+
+
+def test_big_churning_community_has_no_timezone_gap_the_population_avoids() -> None:
+    # Three regions whose working days overlap neighbour to neighbour, companies with a home
+    # region, 10% churn: mending last round's partners used to leave a pair or two across
+    # the widest gap although a pairing without any gap existed.
+    rng = random.Random(5_000)
+    regions = ((-8.0, -7.0, -6.0, -5.0, -4.0), (0.0, 1.0, 2.0, 3.0), (5.0, 5.5, 7.0, 9.0, 10.0))
+    homes = [rng.randrange(3) for _ in range(500)]
+    serial = itertools.count()
+
+    def newcomer() -> Candidate:
+        company = rng.choices(range(500), [1 / (k + 1) for k in range(500)])[0]
+        region = homes[company] if rng.random() < 0.7 else rng.randrange(3)
+        start = rng.choice((8.0, 8.5, 9.0, 10.0))
+        return Candidate(
+            f"m{next(serial):06d}",
+            company=f"c{company}",
+            industry=f"i{company % 10}",
+            utc_offset_hours=rng.choice(regions[region]),
+            work_start_hour=start,
+            work_end_hour=start + 8.0,
+        )
+
+    members = {c.member_id: c for c in (newcomer() for _ in range(5_000))}
+    history = NO_HISTORY
+    for round_index in range(6):
+        gone = rng.sample(sorted(members), 500) if round_index else []
+        for member in gone:
+            del members[member]
+        members.update((c.member_id, c) for c in (newcomer() for _ in range(len(gone))))
+        candidates = list(members.values())
+        result = make_groups(candidates, history, PairingConfig(seed=round_index))
+        # The population allows no gap: members sharing a working window pair up, and the
+        # odd one of each window finds a partner among the other odd ones.
+        problem = build_problem(candidates, NO_HISTORY, PairingConfig())
+        windows = problem.window_start * 100 + problem.window_length
+        _, first_of_window, per_window = np.unique(windows, return_index=True, return_counts=True)
+        odd = first_of_window[per_window % 2 == 1]
+        fits = ~problem.low_overlap(odd[:, None], odd[None, :])
+        np.fill_diagonal(fits, False)
+        mate = grow_matching(fits, np.full(odd.size, UNMATCHED, dtype=np.int64), range(odd.size))
+        assert (mate == UNMATCHED).sum() == 0, "the population itself forces a gap"
+        assert result.quality.low_overlap_pairs == 0, f"round {round_index + 1}"
+        history = history.after_round(result, forget=gone)
