@@ -382,7 +382,8 @@ class History:
         base = old_ids[kept]
         inserted_at = np.searchsorted(base, newcomers)
         # Widen first: insert casts to the array's own width and would cut longer ids.
-        ids = np.insert(base.astype(np.result_type(base, newcomers)), inserted_at, newcomers)
+        wide = np.result_type(base, newcomers)
+        ids = np.insert(base.astype(wide, copy=False), inserted_at, newcomers)
         # Old index -> new index: rank among the kept, plus newcomers sorted before it.
         rank = np.cumsum(kept) - 1
         old_to_new = np.where(kept, rank + np.searchsorted(inserted_at, rank, side="right"), -1)
@@ -411,14 +412,36 @@ class History:
         fresh, fresh_at = new_keys[~again], at[~again]
         keys = np.insert(keys, fresh_at, fresh)
         ago = np.insert(ago, fresh_at, 1)
-        return History(
-            member_ids=ids,
-            first=keys >> 32,
-            second=keys & 0xFFFFFFFF,
-            rounds_ago=ago,
-            trio_last_round=frozenset(in_trio),
-            blocked=self.blocked,
+        # Normal by construction (ids sorted, pairs ordered, sorted and unique): no pass
+        # of `__post_init__` checking and normalising them again.
+        return History._normal(
+            ids, keys >> 32, keys & 0xFFFFFFFF, ago, frozenset(in_trio), self.blocked
         )
+
+    @classmethod
+    def _normal(
+        cls,
+        member_ids: StrArray,
+        first: IntArray,
+        second: IntArray,
+        rounds_ago: IntArray,
+        trio_last_round: frozenset[str],
+        blocked: frozenset[frozenset[str]],
+    ) -> History:
+        """A history from arrays already as `__post_init__` leaves them."""
+        history = object.__new__(cls)
+        for name, value in (
+            ("member_ids", member_ids),
+            ("first", first),
+            ("second", second),
+            ("rounds_ago", rounds_ago),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(history, name, value)
+        object.__setattr__(history, "trio_last_round", trio_last_round)
+        object.__setattr__(history, "left_out_last_round", frozenset())
+        object.__setattr__(history, "blocked", blocked)
+        return history
 
 
 def _group_pairs(members: IntArray, sizes: Sequence[int]) -> tuple[IntArray, IntArray]:

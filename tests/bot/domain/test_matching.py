@@ -638,8 +638,19 @@ def test_history_after_matches_a_mapping_kept_by_hand() -> None:
         expected = {pair: ago + 1 for pair, ago in expected.items() if not pair & set(forget)}
         expected.update(dict.fromkeys(pairs_of(groups), 1))
         history = history.after(groups, in_trio=groups[-1], forget=forget)
+        assert_normal(history)
         assert history.last_met == expected
         assert history.trio_last_round == frozenset(groups[-1])
+
+
+def assert_normal(history: History) -> None:
+    """`after` and `after_round` skip normalising: their arrays must already be normal."""
+    again = History(history.member_ids, history.first, history.second, history.rounds_ago)
+    for name in ("member_ids", "first", "second", "rounds_ago"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(history, name))
+        assert getattr(history, name).dtype == getattr(again, name).dtype
+    assert not history.first.flags.writeable
+    assert history.left_out_last_round == frozenset()
 
 
 def test_history_keeps_each_pairs_latest_meeting_whatever_the_order() -> None:
@@ -725,6 +736,7 @@ def test_after_round_carries_the_history_like_after(size: int) -> None:
         assert by_arrays.last_met == by_groups.last_met
         assert by_arrays.member_ids.tolist() == by_groups.member_ids.tolist()
         assert by_arrays.trio_last_round == by_groups.trio_last_round
+        assert_normal(by_arrays)
         history = by_arrays
 
 
