@@ -340,6 +340,17 @@ class History:
                 seconds.append(entry[both, t])
         if result.history_ids is self.member_ids:
             found_at = result.history_index[members]
+            moved = self._advance_in_place(result, members, found_at, forget)
+            if moved is not None:
+                ids, old_to_new = moved
+                return self._carry(
+                    ids,
+                    old_to_new,
+                    members,
+                    np.concatenate(firsts),
+                    np.concatenate(seconds),
+                    result.quality.in_trio,
+                )
         else:
             ids = np.array(result.member_ids, dtype=str)
             found_at = find_ids(self.member_ids, ids[members] if members.size else ids[:0])
@@ -388,17 +399,50 @@ class History:
         rank = np.cumsum(kept) - 1
         old_to_new = np.where(kept, rank + np.searchsorted(inserted_at, rank, side="right"), -1)
         newcomer_at = inserted_at + np.arange(newcomers.size)
-        if kept.all():
-            first, second = old_to_new[self.first], old_to_new[self.second]
-            ago = self.rounds_ago + 1
-        else:
-            keep = kept[self.first] & kept[self.second]
-            first, second = old_to_new[self.first[keep]], old_to_new[self.second[keep]]
-            ago = self.rounds_ago[keep] + 1
         round_at = np.empty(found_at.size, dtype=np.int64)
         known = found_at >= 0
         round_at[known] = old_to_new[found_at[known]]
         round_at[~known] = newcomer_at[newcomer_of]
+        return self._carry(ids, old_to_new, round_at, pair_first, pair_second, in_trio)
+
+    def _advance_in_place(
+        self, result: PairingResult, members: IntArray, found_at: IntArray, forget: Iterable[str]
+    ) -> tuple[StrArray, IntArray] | None:
+        """When the round placed all its members and everyone of this history not in it
+        is forgotten, the next history's ids are the round's: (those ids, old index -> new
+        index). None otherwise."""
+        round_ids = result.member_id_array
+        if round_ids is None or members.size != round_ids.size:
+            return None
+        gone_at = find_ids(self.member_ids, np.array(list(forget), dtype=str))
+        kept = np.ones(self.member_ids.size, dtype=bool)
+        kept[gone_at[gone_at >= 0]] = False
+        known = found_at >= 0
+        if int(kept.sum()) != int(known.sum()) or not kept[found_at[known]].all():
+            return None
+        old_to_new = np.full(self.member_ids.size, -1, dtype=np.int64)
+        old_to_new[found_at[known]] = members[known]
+        return round_ids.view(), old_to_new
+
+    def _carry(
+        self,
+        ids: StrArray,
+        old_to_new: IntArray,
+        round_at: IntArray,
+        pair_first: IntArray,
+        pair_second: IntArray,
+        in_trio: Iterable[str],
+    ) -> History:
+        """The next history over `ids`: old meetings moved by `old_to_new` (-1: dropped)
+        and a round older, then the round's pairs of entries (`pair_first`,
+        `pair_second`), entry k being new index `round_at[k]`, met 1 round ago."""
+        keep = (old_to_new[self.first] >= 0) & (old_to_new[self.second] >= 0)
+        if keep.all():
+            first, second = old_to_new[self.first], old_to_new[self.second]
+            ago = self.rounds_ago + 1
+        else:
+            first, second = old_to_new[self.first[keep]], old_to_new[self.second[keep]]
+            ago = self.rounds_ago[keep] + 1
         new_first, new_second = round_at[pair_first], round_at[pair_second]
         new_keys = np.sort(
             (np.minimum(new_first, new_second) << 32) | np.maximum(new_first, new_second)
@@ -539,6 +583,9 @@ class PairingResult:
     history_ids: StrArray
     history_index: IntArray
     _groups: list[tuple[tuple[str, ...], ...]] = field(default_factory=list, repr=False)
+    # `member_ids` as an array, when the engine has one at hand (`History.after_round`
+    # then carries a round that placed everyone forward with no string work).
+    member_id_array: StrArray | None = field(default=None, repr=False)
 
     @property
     def groups(self) -> tuple[tuple[str, ...], ...]:

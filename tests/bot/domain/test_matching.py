@@ -737,6 +737,15 @@ def test_after_round_carries_the_history_like_after(size: int) -> None:
         assert by_arrays.member_ids.tolist() == by_groups.member_ids.tolist()
         assert by_arrays.trio_last_round == by_groups.trio_last_round
         assert_normal(by_arrays)
+        # Forgetting everyone absent: the next history's ids are the round's own.
+        absent = sorted(set(history.member_ids.tolist()) - {c.member_id for c in present})
+        carried = history.after_round(result, forget=absent)
+        rebuilt = history.after(result.groups, in_trio=result.quality.in_trio, forget=absent)
+        assert carried.last_met == rebuilt.last_met
+        assert carried.member_ids.tolist() == rebuilt.member_ids.tolist()
+        assert carried.trio_last_round == rebuilt.trio_last_round
+        assert_normal(carried)
+        assert np.shares_memory(carried.member_ids, result.member_id_array)
         history = by_arrays
 
 
