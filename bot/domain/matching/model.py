@@ -117,9 +117,10 @@ class CandidateTable:
         if (inserted[1:] == inserted[:-1]).any():
             raise ValueError("member ids must be unique")
         keep = np.ones(self.size, dtype=bool)
-        for drop in (np.array(list(removed), dtype=str), inserted):
-            at = find_ids(self.member_ids, drop)
-            keep[at[at >= 0]] = False
+        at = find_ids(
+            self.member_ids, np.concatenate([np.array(list(removed), dtype=str), inserted])
+        )
+        keep[at[at >= 0]] = False
         companies, company = _codes(self.companies, list(map(attrgetter("company"), candidates)))
         industries, industry = _codes(
             self.industries, list(map(attrgetter("industry"), candidates))
