@@ -3,6 +3,9 @@
     python bench/groups.py            # full run
     python bench/groups.py --quick    # smoke run
 
+Timings are wall clock (the targets) and, beside them, the process time of the same call,
+which depends far less on what else the machine runs.
+
 Applicants: companies of Zipf sizes, three challenge tags each out of 12, a seniority level
 0..4, and three free evenings a week (2 h, local time, in one of three regions). The random
 baseline shuffles and cuts into the same group sizes. Re-forming: 8 cycles in a row, each
@@ -98,10 +101,13 @@ def colleagues_forced(people: list[Applicant], groups: int) -> int:
     return forced
 
 
-def row(name: str, n: int, ms: float | str, figures: dict[str, int], groups: int) -> None:
+def row(
+    name: str, n: int, ms: float | str, figures: dict[str, int], groups: int, cpu: float | str
+) -> None:
     ms_text = f"{ms:8.1f}" if isinstance(ms, float) else f"{ms:>8}"
+    cpu_text = f"{cpu:8.1f}" if isinstance(cpu, float) else f"{cpu:>8}"
     print(
-        f"{n:>7} {name:<8} {ms_text} {groups:>7} {figures['same_co']:>8} "
+        f"{n:>7} {name:<8} {ms_text} {cpu_text} {groups:>7} {figures['same_co']:>8} "
         f"{figures['before']:>8} {figures['no_slot']:>8} {figures['no_tag']:>8}"
     )
 
@@ -119,21 +125,24 @@ def ours(result: CohortResult) -> dict[str, int]:
 def run_sizes(sizes: tuple[int, ...], repeats: int, limits: dict[int, float]) -> list[str]:
     failures = []
     print(
-        f"{'n':>7} {'engine':<8} {'med ms':>8} {'groups':>7} {'same co':>8} {'before':>8} "
+        f"{'n':>7} {'engine':<8} {'med ms':>8} {'med cpu':>8} {'groups':>7} {'same co':>8} "
+        f"{'before':>8} "
         f"{'no slot':>8} {'no tag':>8}"
     )
     for n in sizes:
         people = applicants(n, seed=n)
         config = CohortConfig(seed=1)
-        times = []
+        times, cpu = [], []
         for _ in range(repeats):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             result = make_cohorts(people, config)
             times.append((time.perf_counter() - started) * 1000.0)
+            cpu.append((time.process_time() - cpu_started) * 1000.0)
         median = statistics.median(times)
-        row("Kindred", n, median, ours(result), len(result.cohorts))
+        row("Kindred", n, median, ours(result), len(result.cohorts), statistics.median(cpu))
         if n <= 6000:  # the random baseline's slot check is slow in pure Python
-            row("random", n, "-", random_grouping(people, config, n), len(result.cohorts))
+            figures = random_grouping(people, config, n)
+            row("random", n, "-", figures, len(result.cohorts), "-")
         print(
             f"{'':>7} left out {len(result.left_out)}, one-level groups "
             f"{result.quality.one_level_groups}, load average {os.getloadavg()[0]:.2f}"

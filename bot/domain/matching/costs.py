@@ -24,6 +24,8 @@ from bot.domain.matching.model import (
     CandidateTable,
     History,
     PairingConfig,
+    StrArray,
+    search_sorted_ids,
 )
 
 IntArray = npt.NDArray[np.int64]
@@ -110,6 +112,7 @@ class Problem:
     """The candidates of one round as arrays, indexed by position in id order."""
 
     ids: list[str]
+    id_array: StrArray  # the same ids as an array
     window_start: FloatArray  # UTC hour the working day starts; NaN when the offset is unknown
     window_length: FloatArray
     company: IntArray  # code per member, -1 when unknown
@@ -248,6 +251,14 @@ def _positions(ids: list[str], members: Iterable[str]) -> IntArray:
 def _table_codes(codes: IntArray) -> tuple[IntArray, int]:
     """A table's codes renumbered by first appearance in id order, as `_column_codes` does,
     so a table and the same candidates as objects make the same problem."""
+    if codes.size and codes.min() >= -1:
+        # Codes are small: the first appearance of each comes from one pass, no sort.
+        first_at = np.full(int(codes.max()) + 2, codes.size, dtype=np.int64)
+        np.minimum.at(first_at, codes + 1, np.arange(codes.size))
+        used = np.flatnonzero(first_at < codes.size)
+        rank_of = np.empty(first_at.size, dtype=np.int64)
+        rank_of[used[np.argsort(first_at[used], kind="stable")]] = np.arange(used.size)
+        return np.where(codes == -1, -1, rank_of[codes + 1]), int(used.size)
     distinct, first_at, inverse = np.unique(codes, return_index=True, return_inverse=True)
     rank = np.empty(distinct.size, dtype=np.int64)
     rank[np.argsort(first_at, kind="stable")] = np.arange(distinct.size)
@@ -259,7 +270,7 @@ def _table_codes(codes: IntArray) -> tuple[IntArray, int]:
 
 def _problem_from_table(
     table: CandidateTable,
-) -> tuple[list[str], FloatArray, FloatArray, IntArray, int, IntArray, int]:
+) -> tuple[list[str], StrArray, FloatArray, FloatArray, IntArray, int, IntArray, int]:
     window_start, window_length = utc_window(
         table.utc_offset_hours, table.work_start_hour, table.work_end_hour
     )
@@ -267,6 +278,7 @@ def _problem_from_table(
     industry, industry_count = _table_codes(table.industry)
     return (
         table.member_ids.tolist(),
+        table.member_ids,
         window_start,
         window_length,
         company,
@@ -304,6 +316,7 @@ def build_problem(
     industry, industry_count = _column_codes(candidates, "industry", into_id_order)
     return _finish_problem(
         ids,
+        np.array(ids, dtype=str) if ids else np.zeros(0, dtype=str),
         window_start,
         window_length,
         company,
@@ -317,6 +330,7 @@ def build_problem(
 
 def _finish_problem(
     ids: list[str],
+    id_array: StrArray,
     window_start: FloatArray,
     window_length: FloatArray,
     company: IntArray,
@@ -340,6 +354,7 @@ def _finish_problem(
     )
     return Problem(
         ids=ids,
+        id_array=id_array,
         window_start=window_start,
         window_length=window_length,
         company=company,
@@ -352,6 +367,10 @@ def _finish_problem(
         min_shared_hours=config.min_shared_hours,
         repeat_window=config.repeat_window,
     )
+
+
+# From this many pairs, `ArrayHistory.rounds_ago` sorts them first.
+_SORTED_LOOKUP = 512
 
 
 class HistoryIndex(Protocol):
@@ -370,9 +389,9 @@ class ArrayHistory:
     """
 
     def __init__(self, problem: Problem, history: History) -> None:
-        ids = np.array(problem.ids, dtype=str) if problem.ids else np.zeros(0, dtype=str)
+        ids = problem.id_array
         known = history.member_ids
-        at = np.searchsorted(ids, known)
+        at = search_sorted_ids(ids, known)
         inside = at < ids.size
         found = np.zeros(known.size, dtype=bool)
         found[inside] = ids[at[inside]] == known[inside]
@@ -394,8 +413,17 @@ class ArrayHistory:
         if not self._keys.size:
             return np.zeros(np.broadcast_shapes(np.shape(i), np.shape(j)), dtype=np.int64)
         keys = np.minimum(i, j) * self._size + np.maximum(i, j)
-        at = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
-        return np.where(self._keys[at] == keys, self.ages[at], 0)
+        if keys.size < _SORTED_LOOKUP:
+            at = np.minimum(np.searchsorted(self._keys, keys), self._keys.size - 1)
+            return np.where(self._keys[at] == keys, self.ages[at], 0)
+        # Many pairs at once (every pair of a round): binary searches in key order walk
+        # the sorted keys forward, several times faster than in random order.
+        order = np.argsort(keys.ravel())
+        wanted = keys.ravel()[order]
+        at = np.minimum(np.searchsorted(self._keys, wanted), self._keys.size - 1)
+        ages = np.empty(keys.size, dtype=np.int64)
+        ages[order] = np.where(self._keys[at] == wanted, self.ages[at], 0)
+        return ages.reshape(keys.shape)
 
 
 def group_sizes(member_count: int, group_size: int) -> list[int]:

@@ -198,4 +198,5 @@ def _result(
         quality=quality,
         history_ids=index.history_ids,
         history_index=index.history_index,
+        member_id_array=problem.id_array,
     )

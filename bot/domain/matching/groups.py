@@ -22,6 +22,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import compress
 from operator import attrgetter
 
 import numpy as np
@@ -149,6 +150,9 @@ class _Encoded:
     past_keys: IntArray  # sorted pair keys (low << 32 | high) of pairs grouped before
     first_cell: IntArray  # first slot-start cell, CELLS when none
     free: WordArray  # wholly free cells
+    padded_masks: WordArray  # `masks` and an all-ones row, for EMPTY seats
+    padded_free: WordArray  # `free` and an all-ones row
+    past_bits: WordArray | None  # row a, bit b: a and b grouped before (None: use keys)
 
 
 def _encode(applicants: Sequence[Applicant], config: CohortConfig) -> _Encoded:
@@ -189,7 +193,12 @@ def _encode(applicants: Sequence[Applicant], config: CohortConfig) -> _Encoded:
             for other in present[seat + 1 :]:
                 low.append(one)
                 high.append(other)
-    keys = np.unique((np.array(low, dtype=np.int64) << 32) | np.array(high, dtype=np.int64))
+    keys = (
+        np.unique((np.array(low, dtype=np.int64) << 32) | np.array(high, dtype=np.int64))
+        if low
+        else np.zeros(0, dtype=np.int64)
+    )
+    free = _pack(available)
     return _Encoded(
         ids,
         company,
@@ -199,8 +208,33 @@ def _encode(applicants: Sequence[Applicant], config: CohortConfig) -> _Encoded:
         tag_names,
         keys,
         first_cell,
-        _pack(available),
+        free,
+        _with_ones_row(masks),
+        _with_ones_row(free),
+        _past_bits(keys, len(ids)),
     )
+
+
+# Up to this many applicants, pairs grouped before are also kept as one bit per pair
+# (4.5 MB at 6,000): a look-up is then one gather instead of a binary search.
+_PAST_BITS_LIMIT = 8192
+
+
+def _past_bits(keys: IntArray, count: int) -> WordArray | None:
+    if not keys.size or count > _PAST_BITS_LIMIT:
+        return None
+    words = -(-count // 64)
+    low, high = keys >> 32, keys & 0xFFFFFFFF
+    rows, cols = np.concatenate([low, high]), np.concatenate([high, low])
+    bits = np.zeros(count * words, dtype=np.uint64)
+    np.bitwise_or.at(
+        bits, rows * words + (cols >> 6), np.uint64(1) << (cols & 63).astype(np.uint64)
+    )
+    return bits.reshape(count, words)
+
+
+def _with_ones_row(words: WordArray) -> WordArray:
+    return np.concatenate([words, np.full((1, words.shape[1]), ALL_ONES, dtype=np.uint64)])
 
 
 def _free_cells(applicants: Sequence[Applicant]) -> npt.NDArray[np.bool_]:
@@ -255,18 +289,9 @@ class _Groups:
         enc = self.enc
         valid = slots >= 0
         safe = np.where(valid, slots, 0)
-        company = np.where(valid, enc.company[safe], -1)
         level = np.where(valid, enc.level[safe], -1)
-        same = np.zeros(len(slots))
-        before = np.zeros(len(slots))
-        for s in range(slots.shape[1]):
-            for t in range(s + 1, slots.shape[1]):
-                both = valid[:, s] & valid[:, t]
-                same += both & (company[:, s] == company[:, t]) & (company[:, s] >= 0)
-                before += both & _grouped_before(enc.past_keys, safe[:, s], safe[:, t])
-        acc = np.full((len(slots), enc.masks.shape[1]), ALL_ONES, dtype=np.uint64)
-        for s in range(slots.shape[1]):
-            acc &= np.where(valid[:, s, None], enc.masks[safe[:, s]], ALL_ONES)
+        same, before = _pair_counts(enc, slots)
+        acc = _common_masks(enc.padded_masks, slots)
         no_slot = ~acc[:, : enc.slot_words].any(axis=1)
         no_tag = ~acc[:, enc.slot_words :].any(axis=1)
         one_level = _one_level(level)
@@ -325,7 +350,7 @@ class _Groups:
             for t in range(s + 1, self.width):
                 both = valid[:, s] & valid[:, t]
                 bad = both & (company[:, s] == company[:, t]) & (company[:, s] >= 0)
-                bad = bad | (both & _grouped_before(self.enc.past_keys, safe[:, s], safe[:, t]))
+                bad = bad | (both & _grouped_before(self.enc, safe[:, s], safe[:, t]))
                 conflict[:, s] += bad
                 conflict[:, t] += bad
         conflict[~valid] = -1.0
@@ -452,7 +477,9 @@ def _bucketed(
         return None
     member = np.concatenate(members)
     key = np.concatenate(keys)
-    order = np.argsort(key, kind="stable")
+    # Keys are small: as 16-bit integers the stable sort is a radix sort.
+    narrow = key.astype(np.uint16) if CELLS * tag_count <= np.iinfo(np.uint16).max else key
+    order = np.argsort(narrow, kind="stable")
     member, key = member[order], key[order]
     bounds = np.flatnonzero(np.diff(key, prepend=-1, append=CELLS * tag_count + 1))
     counts = np.diff(bounds)
@@ -539,27 +566,22 @@ def _describe(enc: _Encoded, applicants: Sequence[Applicant], slots: IntArray) -
         return []
     valid = slots >= 0
     safe = np.where(valid, slots, 0)
-    acc = np.full((len(slots), enc.masks.shape[1]), ALL_ONES, dtype=np.uint64)
-    free = np.full((len(slots), enc.free.shape[1]), ALL_ONES, dtype=np.uint64)
-    for s in range(slots.shape[1]):
-        acc &= np.where(valid[:, s, None], enc.masks[safe[:, s]], ALL_ONES)
-        free &= np.where(valid[:, s, None], enc.free[safe[:, s]], ALL_ONES)
+    acc = _common_masks(enc.padded_masks, slots)
+    free = _common_masks(enc.padded_free, slots)
     starts = _unpack(acc[:, : enc.slot_words])[:, :CELLS]
     tags = _unpack(acc[:, enc.slot_words :])[:, : len(enc.tag_names)]
     free_cells = _unpack(free)[:, :CELLS]
     has_slot = [bool(v) for v in np.asarray(starts.any(axis=1), dtype=bool).tolist()]
     first = starts.argmax(axis=1)
-    rolled = np.take_along_axis(free_cells, (first[:, None] + np.arange(CELLS)) % CELLS, axis=1)
-    length = np.where(rolled.all(axis=1), CELLS, rolled.argmin(axis=1))
-    company = np.where(valid, enc.company[safe], -1)
-    same = np.zeros(len(slots), dtype=np.int64)
-    before = np.zeros(len(slots), dtype=np.int64)
-    for s in range(slots.shape[1]):
-        for t in range(s + 1, slots.shape[1]):
-            both = valid[:, s] & valid[:, t]
-            same += both & (company[:, s] == company[:, t]) & (company[:, s] >= 0)
-            before += both & _grouped_before(enc.past_keys, safe[:, s], safe[:, t])
+    # The free run from `first` on, around the week: the first busy cell at or after it in
+    # the week laid twice end to end.
+    busy = ~np.concatenate([free_cells, free_cells], axis=1)
+    busy &= np.arange(2 * CELLS) >= first[:, None]
+    length = np.where(busy.any(axis=1), busy.argmax(axis=1) - first, CELLS)
+    length = np.minimum(length, CELLS)
+    same, before = _pair_counts(enc, slots)
     one_level = _one_level(np.where(valid, enc.level[safe], -1))
+    tag_rows = tags.tolist()
     cohorts = []
     for g, row in enumerate(slots.tolist()):
         members = [m for m in row if m != EMPTY]
@@ -575,7 +597,7 @@ def _describe(enc: _Encoded, applicants: Sequence[Applicant], slots: IntArray) -
         cohorts.append(
             Cohort(
                 members=tuple(sorted(enc.ids[m] for m in members)),
-                shared_tags=frozenset(enc.tag_names[k] for k in np.flatnonzero(tags[g])),
+                shared_tags=frozenset(compress(enc.tag_names, tag_rows[g])),
                 common_slot=slot,
                 companies=tuple(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))),
                 same_company_pairs=int(same[g]),
@@ -591,7 +613,43 @@ def _unpack(words: WordArray) -> npt.NDArray[np.bool_]:
     return np.unpackbits(rows, axis=1, bitorder="little").astype(bool)
 
 
-def _grouped_before(keys: IntArray, a: IntArray, b: IntArray) -> npt.NDArray[np.bool_]:
+def _pair_counts(enc: _Encoded, slots: IntArray) -> tuple[IntArray, IntArray]:
+    """Per row: same-company pairs and pairs grouped before, EMPTY seats in no pair.
+
+    All pairs of seats are compared in one go, (rows, pairs) arrays instead of a loop.
+    """
+    width = slots.shape[1]
+    first, second = np.triu_indices(width, 1)
+    valid = slots >= 0
+    # An unknown company or an empty seat gets a code of its own per seat: never equal.
+    code = np.where(valid, enc.company[np.where(valid, slots, 0)], -1)
+    code = np.where(code >= 0, code, -1 - np.arange(width))
+    same = (code[:, first] == code[:, second]).sum(axis=1)
+    if not enc.past_keys.size:
+        return same, np.zeros(len(slots), dtype=np.int64)
+    both = valid[:, first] & valid[:, second]
+    met = _grouped_before(enc, slots[:, first], slots[:, second]) & both
+    return same, met.sum(axis=1)
+
+
+def _common_masks(masks: WordArray, slots: IntArray) -> WordArray:
+    """AND of the member masks of each row; EMPTY seats take the all-ones row `masks`
+    ends with."""
+    seats = np.where(slots >= 0, slots, len(masks) - 1)
+    acc = masks[seats[:, 0]]
+    for seat in range(1, seats.shape[1]):
+        acc &= masks[seats[:, seat]]
+    return acc
+
+
+def _grouped_before(enc: _Encoded, a: IntArray, b: IntArray) -> npt.NDArray[np.bool_]:
+    """Whether each pair (a, b) was grouped before; False where either is EMPTY."""
+    keys = enc.past_keys
+    if enc.past_bits is not None:
+        ok = (a >= 0) & (b >= 0)
+        a, b = np.where(ok, a, 0), np.where(ok, b, 0)
+        word = enc.past_bits[a, b >> 6] >> (b & 63).astype(np.uint64)
+        return np.asarray((word & np.uint64(1)).astype(bool) & ok, dtype=bool)
     if not keys.size:
         return np.zeros(np.broadcast_shapes(a.shape, b.shape), dtype=bool)
     key = (np.minimum(a, b) << 32) | np.maximum(a, b)

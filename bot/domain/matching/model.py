@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 import numpy as np
@@ -109,23 +111,21 @@ class CandidateTable:
     ) -> CandidateTable:
         """This table with `removed` members gone and `candidates` added or replaced; the
         work is in proportion to the change, plus linear array copies."""
-        new_ids = np.array([c.member_id for c in candidates], dtype=str)
-        if np.unique(new_ids).size != new_ids.size:
-            raise ValueError("member ids must be unique")
-        drop = np.concatenate([np.array(list(removed), dtype=str), new_ids])
-        at = np.minimum(np.searchsorted(self.member_ids, drop), max(self.size - 1, 0))
-        keep = np.ones(self.size, dtype=bool)
-        if self.size and drop.size:
-            keep[at[self.member_ids[at] == drop]] = False
-        companies, company = _codes(self.companies, [c.company for c in candidates])
-        industries, industry = _codes(self.industries, [c.industry for c in candidates])
-
-        def floats(values: list[float | None]) -> FloatArray:
-            return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
-
+        new_ids = np.array(list(map(attrgetter("member_id"), candidates)), dtype=str)
         order = np.argsort(new_ids, kind="stable")
-        base_ids = self.member_ids[keep]
         inserted = new_ids[order]
+        if (inserted[1:] == inserted[:-1]).any():
+            raise ValueError("member ids must be unique")
+        keep = np.ones(self.size, dtype=bool)
+        at = find_ids(
+            self.member_ids, np.concatenate([np.array(list(removed), dtype=str), inserted])
+        )
+        keep[at[at >= 0]] = False
+        companies, company = _codes(self.companies, list(map(attrgetter("company"), candidates)))
+        industries, industry = _codes(
+            self.industries, list(map(attrgetter("industry"), candidates))
+        )
+        base_ids = self.member_ids[keep]
         where = np.searchsorted(base_ids, inserted)
         wide = np.result_type(base_ids, inserted)
 
@@ -136,35 +136,70 @@ class CandidateTable:
             member_ids=np.insert(base_ids.astype(wide), where, inserted),
             company=merge(self.company, company),
             industry=merge(self.industry, industry),
-            utc_offset_hours=merge(
-                self.utc_offset_hours, floats([c.utc_offset_hours for c in candidates])
-            ),
-            work_start_hour=merge(
-                self.work_start_hour, floats([c.work_start_hour for c in candidates])
-            ),
-            work_end_hour=merge(self.work_end_hour, floats([c.work_end_hour for c in candidates])),
+            utc_offset_hours=merge(self.utc_offset_hours, floats(candidates, "utc_offset_hours")),
+            work_start_hour=merge(self.work_start_hour, floats(candidates, "work_start_hour")),
+            work_end_hour=merge(self.work_end_hour, floats(candidates, "work_end_hour")),
             companies=companies,
             industries=industries,
         )
+
+
+def floats(candidates: Sequence[Candidate], name: str) -> FloatArray:
+    """A float attribute of every candidate, in order; NaN for None."""
+    try:
+        return np.fromiter(map(attrgetter(name), candidates), np.float64, len(candidates))
+    except TypeError:  # some values are None
+        column = map(attrgetter(name), candidates)
+        return np.array([math.nan if v is None else v for v in column], dtype=np.float64)
 
 
 def _codes(
     vocabulary: tuple[str, ...], values: list[str | None]
 ) -> tuple[tuple[str, ...], IntArray]:
     """Codes of `values` in `vocabulary`, extended by the values it lacks; None is -1."""
-    known = {name: code for code, name in enumerate(vocabulary)}
-    grown = list(vocabulary)
-    codes = np.empty(len(values), dtype=np.int64)
-    for k, value in enumerate(values):
-        if value is None:
-            codes[k] = -1
-            continue
-        code = known.get(value)
-        if code is None:
-            code = known[value] = len(grown)
-            grown.append(value)
-        codes[k] = code
-    return tuple(grown), codes
+    known: dict[str | None, int] = dict(zip(vocabulary, range(len(vocabulary)), strict=True))
+    # dict.fromkeys keeps first appearances in order: new values get codes in that order.
+    new = [value for value in dict.fromkeys(values) if value is not None and value not in known]
+    known.update(zip(new, range(len(vocabulary), len(vocabulary) + len(new)), strict=True))
+    known[None] = -1
+    codes = np.fromiter(map(known.__getitem__, values), np.int64, len(values))
+    return (*vocabulary, *new), codes
+
+
+def find_ids(sorted_ids: StrArray, wanted: StrArray) -> IntArray:
+    """Position of each wanted id in `sorted_ids` (sorted, unique), -1 when absent."""
+    if not sorted_ids.size or not wanted.size:
+        return np.full(wanted.size, -1, dtype=np.int64)
+    order = None
+    if _merges(sorted_ids, wanted) and not (wanted[1:] >= wanted[:-1]).all():
+        order = np.argsort(wanted, kind="stable")
+        wanted = wanted[order]
+    at = np.minimum(search_sorted_ids(sorted_ids, wanted), sorted_ids.size - 1)
+    found = np.where(sorted_ids[at] == wanted, at, -1).astype(np.int64)
+    if order is None:
+        return found
+    unsorted = np.empty_like(found)
+    unsorted[order] = found
+    return unsorted
+
+
+def search_sorted_ids(sorted_ids: StrArray, wanted: StrArray) -> IntArray:
+    """`np.searchsorted(sorted_ids, wanted)`, by merging when `wanted` is many and sorted.
+
+    A binary search costs a score of string comparisons per id; a stable sort of the two
+    sorted arrays laid end to end (a timsort merges the two runs in one linear pass) costs
+    about one. Stability puts each wanted id before equal ids of `sorted_ids`, so its place
+    in the merge minus its own index counts the ids of `sorted_ids` before it.
+    """
+    if not _merges(sorted_ids, wanted) or not (wanted[1:] >= wanted[:-1]).all():
+        return np.searchsorted(sorted_ids, wanted).astype(np.int64)
+    merged = np.argsort(np.concatenate([wanted, sorted_ids]), kind="stable")
+    return np.flatnonzero(merged < wanted.size) - np.arange(wanted.size)
+
+
+def _merges(sorted_ids: StrArray, wanted: StrArray) -> bool:
+    """Whether a merge beats binary searches: from one wanted id per ten sorted ids."""
+    return bool(wanted.size * 10 >= sorted_ids.size)
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,8 +320,11 @@ class History:
         new_ids = np.array(flat, dtype=str) if flat else np.zeros(0, dtype=str)
         entry = np.arange(len(flat))
         first, second = _group_pairs(entry, list(map(len, groups)))
-        found_at = _find(self.member_ids, new_ids)
-        return self._advance(found_at, new_ids[found_at < 0], first, second, in_trio, forget)
+        found_at = find_ids(self.member_ids, new_ids)
+        newcomers, newcomer_of = np.unique(new_ids[found_at < 0], return_inverse=True)
+        return self._advance(
+            found_at, newcomers, newcomer_of.ravel(), first, second, in_trio, forget
+        )
 
     def after_round(self, result: PairingResult, *, forget: Iterable[str] = ()) -> History:
         """`after` for a round `make_groups` made with this history, from its arrays: no
@@ -303,13 +341,29 @@ class History:
                 seconds.append(entry[both, t])
         if result.history_ids is self.member_ids:
             found_at = result.history_index[members]
+            moved = self._advance_in_place(result, members, found_at, forget)
+            if moved is not None:
+                ids, old_to_new = moved
+                return self._carry(
+                    ids,
+                    old_to_new,
+                    members,
+                    np.concatenate(firsts),
+                    np.concatenate(seconds),
+                    result.quality.in_trio,
+                )
         else:
             ids = np.array(result.member_ids, dtype=str)
-            found_at = _find(self.member_ids, ids[members] if members.size else ids[:0])
-        missing = [result.member_ids[m] for m in members[found_at < 0].tolist()]
+            found_at = find_ids(self.member_ids, ids[members] if members.size else ids[:0])
+        # Round members are indices into the round's sorted ids: sorting the newcomers'
+        # indices sorts their ids, with no string comparison.
+        new_members = members[found_at < 0]
+        newcomer_members = np.sort(new_members)
+        newcomers = np.array([result.member_ids[m] for m in newcomer_members.tolist()], dtype=str)
         return self._advance(
             found_at,
-            np.array(missing, dtype=str),
+            newcomers,
+            np.searchsorted(newcomer_members, new_members),
             np.concatenate(firsts),
             np.concatenate(seconds),
             result.quality.in_trio,
@@ -319,66 +373,120 @@ class History:
     def _advance(
         self,
         found_at: IntArray,
-        missing: StrArray,
+        newcomers: StrArray,
+        newcomer_of: IntArray,
         pair_first: IntArray,
         pair_second: IntArray,
         in_trio: Iterable[str],
         forget: Iterable[str],
     ) -> History:
         """The next history: round entry k is old member `found_at[k]`, or (where that is
-        -1) the next id of `missing`; the round's pairs are entries (`pair_first`,
+        -1) the newcomer given by the next entry of `newcomer_of`, an index into the sorted
+        and unique `newcomers`; the round's pairs are entries (`pair_first`,
         `pair_second`)."""
         old_ids = self.member_ids
         # Sorting strings is what costs at 50,000 members, so only the few newcomers and
         # leavers are sorted; everyone else keeps their order, found by binary search.
-        newcomers = np.unique(missing)
         kept = np.ones(old_ids.size, dtype=bool)
-        gone_at = _find(old_ids, np.array(list(forget), dtype=str))
+        gone_at = find_ids(old_ids, np.array(list(forget), dtype=str))
         kept[gone_at[gone_at >= 0]] = False
         kept[found_at[found_at >= 0]] = True  # in this round: not gone after all
         base = old_ids[kept]
         inserted_at = np.searchsorted(base, newcomers)
         # Widen first: insert casts to the array's own width and would cut longer ids.
-        ids = np.insert(base.astype(np.result_type(base, newcomers)), inserted_at, newcomers)
+        wide = np.result_type(base, newcomers)
+        ids = np.insert(base.astype(wide, copy=False), inserted_at, newcomers)
         # Old index -> new index: rank among the kept, plus newcomers sorted before it.
         rank = np.cumsum(kept) - 1
         old_to_new = np.where(kept, rank + np.searchsorted(inserted_at, rank, side="right"), -1)
         newcomer_at = inserted_at + np.arange(newcomers.size)
-        keep = kept[self.first] & kept[self.second]
-        first, second = old_to_new[self.first[keep]], old_to_new[self.second[keep]]
-        ago = self.rounds_ago[keep] + 1
         round_at = np.empty(found_at.size, dtype=np.int64)
         known = found_at >= 0
         round_at[known] = old_to_new[found_at[known]]
-        round_at[~known] = newcomer_at[np.searchsorted(newcomers, missing)]
+        round_at[~known] = newcomer_at[newcomer_of]
+        return self._carry(ids, old_to_new, round_at, pair_first, pair_second, in_trio)
+
+    def _advance_in_place(
+        self, result: PairingResult, members: IntArray, found_at: IntArray, forget: Iterable[str]
+    ) -> tuple[StrArray, IntArray] | None:
+        """When the round placed all its members and everyone of this history not in it
+        is forgotten, the next history's ids are the round's: (those ids, old index -> new
+        index). None otherwise."""
+        round_ids = result.member_id_array
+        if round_ids is None or members.size != round_ids.size:
+            return None
+        gone_at = find_ids(self.member_ids, np.array(list(forget), dtype=str))
+        kept = np.ones(self.member_ids.size, dtype=bool)
+        kept[gone_at[gone_at >= 0]] = False
+        known = found_at >= 0
+        if int(kept.sum()) != int(known.sum()) or not kept[found_at[known]].all():
+            return None
+        old_to_new = np.full(self.member_ids.size, -1, dtype=np.int64)
+        old_to_new[found_at[known]] = members[known]
+        return round_ids.view(), old_to_new
+
+    def _carry(
+        self,
+        ids: StrArray,
+        old_to_new: IntArray,
+        round_at: IntArray,
+        pair_first: IntArray,
+        pair_second: IntArray,
+        in_trio: Iterable[str],
+    ) -> History:
+        """The next history over `ids`: old meetings moved by `old_to_new` (-1: dropped)
+        and a round older, then the round's pairs of entries (`pair_first`,
+        `pair_second`), entry k being new index `round_at[k]`, met 1 round ago."""
+        keep = (old_to_new[self.first] >= 0) & (old_to_new[self.second] >= 0)
+        if keep.all():
+            first, second = old_to_new[self.first], old_to_new[self.second]
+            ago = self.rounds_ago + 1
+        else:
+            first, second = old_to_new[self.first[keep]], old_to_new[self.second[keep]]
+            ago = self.rounds_ago[keep] + 1
         new_first, new_second = round_at[pair_first], round_at[pair_second]
-        low, high = np.minimum(new_first, new_second), np.maximum(new_first, new_second)
-        new_keys = np.unique((low << 32) | high)
+        new_keys = np.sort(
+            (np.minimum(new_first, new_second) << 32) | np.maximum(new_first, new_second)
+        )
+        new_keys = new_keys[np.append(True, new_keys[1:] != new_keys[:-1])]
         keys = (first << 32) | second
         at = np.searchsorted(keys, new_keys)
         again = at < keys.size
         again[again] = keys[at[again]] == new_keys[again]
         ago[at[again]] = 1
         fresh, fresh_at = new_keys[~again], at[~again]
-        first = np.insert(first, fresh_at, fresh >> 32)
-        second = np.insert(second, fresh_at, fresh & 0xFFFFFFFF)
+        keys = np.insert(keys, fresh_at, fresh)
         ago = np.insert(ago, fresh_at, 1)
-        return History(
-            member_ids=ids,
-            first=first,
-            second=second,
-            rounds_ago=ago,
-            trio_last_round=frozenset(in_trio),
-            blocked=self.blocked,
+        # Normal by construction (ids sorted, pairs ordered, sorted and unique): no pass
+        # of `__post_init__` checking and normalising them again.
+        return History._normal(
+            ids, keys >> 32, keys & 0xFFFFFFFF, ago, frozenset(in_trio), self.blocked
         )
 
-
-def _find(sorted_ids: StrArray, wanted: StrArray) -> IntArray:
-    """Position of each wanted id in `sorted_ids`, -1 when absent."""
-    if not sorted_ids.size or not wanted.size:
-        return np.full(wanted.size, -1, dtype=np.int64)
-    at = np.minimum(np.searchsorted(sorted_ids, wanted), sorted_ids.size - 1)
-    return np.where(sorted_ids[at] == wanted, at, -1).astype(np.int64)
+    @classmethod
+    def _normal(
+        cls,
+        member_ids: StrArray,
+        first: IntArray,
+        second: IntArray,
+        rounds_ago: IntArray,
+        trio_last_round: frozenset[str],
+        blocked: frozenset[frozenset[str]],
+    ) -> History:
+        """A history from arrays already as `__post_init__` leaves them."""
+        history = object.__new__(cls)
+        for name, value in (
+            ("member_ids", member_ids),
+            ("first", first),
+            ("second", second),
+            ("rounds_ago", rounds_ago),
+        ):
+            value.setflags(write=False)
+            object.__setattr__(history, name, value)
+        object.__setattr__(history, "trio_last_round", trio_last_round)
+        object.__setattr__(history, "left_out_last_round", frozenset())
+        object.__setattr__(history, "blocked", blocked)
+        return history
 
 
 def _group_pairs(members: IntArray, sizes: Sequence[int]) -> tuple[IntArray, IntArray]:
@@ -476,6 +584,9 @@ class PairingResult:
     history_ids: StrArray
     history_index: IntArray
     _groups: list[tuple[tuple[str, ...], ...]] = field(default_factory=list, repr=False)
+    # `member_ids` as an array, when the engine has one at hand (`History.after_round`
+    # then carries a round that placed everyone forward with no string work).
+    member_id_array: StrArray | None = field(default=None, repr=False)
 
     @property
     def groups(self) -> tuple[tuple[str, ...], ...]:

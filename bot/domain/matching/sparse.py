@@ -36,6 +36,7 @@ import numpy as np
 from bot.domain.matching.costs import (
     BLOCKED,
     IMPROVEMENT_EPS,
+    LOW_OVERLAP,
     SAME_COMPANY,
     FloatArray,
     HistoryIndex,
@@ -51,6 +52,10 @@ _GROUPS_PER_CHUNK = 64
 _REACH = 64  # how far (in groups, along the clock order) a nearby partner may sit
 _NEARBY_PARTNERS = 12
 _ANYWHERE_PARTNERS = 4
+# Groups still carrying a timezone gap or worse after the search are normally a handful;
+# each is then priced against up to this many groups anywhere, fewer when they are many.
+_WIDE_PARTNERS = 2048
+_WIDE_WORK = 65536  # groups x partners per step of that wider search
 _DEFECTIVE_PARTNERS = 4
 _MAX_BATCH = 4096
 _SHORTLIST = 4
@@ -260,7 +265,7 @@ class _SwapSearch:
         self.with_history = True
         self.member_cost += self._member_costs(self.slots, self.history_cost)
 
-    def _partners(self, rows: IntArray) -> IntArray:
+    def _partners(self, rows: IntArray, anywhere: int = _ANYWHERE_PARTNERS) -> IntArray:
         """Candidate groups to swap with: near in clock order, anywhere, other defective
         groups (two defects often cancel out, like two pairs straddling the same two
         timezones) and the stand-ins' groups."""
@@ -268,7 +273,7 @@ class _SwapSearch:
         steps = self.rng.integers(1, _REACH + 1, (rows.size, _NEARBY_PARTNERS))
         steps *= self.rng.choice(np.array([-1, 1]), (rows.size, _NEARBY_PARTNERS))
         near = np.clip(rows[:, None] + steps, 0, count - 1)
-        far = self.rng.integers(0, count, (rows.size, _ANYWHERE_PARTNERS))
+        far = self.rng.integers(0, count, (rows.size, anywhere))
         defective = rows[self.rng.integers(0, rows.size, (rows.size, _DEFECTIVE_PARTNERS))]
         stand_ins = np.broadcast_to(self.stand_in_rows, (rows.size, self.stand_in_rows.size))
         return np.concatenate([near, far, defective, stand_ins], axis=1)
@@ -304,7 +309,20 @@ class _SwapSearch:
         return extra
 
     def improve(self, floor: float) -> None:
-        """Swap until no group costing at least `floor` finds an improving swap."""
+        """Swap until no group costing at least `floor` finds an improving swap.
+
+        Then the groups left with a timezone gap or worse search much wider: mending a
+        repeat of the previous round may have traded it for a gap that only a swap with
+        a group far away in clock order mends (two steps that each make things worse
+        within the usual neighbourhood). Nothing to do, and no cost, in most rounds.
+        """
+        self._search(floor, lambda rows: _ANYWHERE_PARTNERS)
+        self._search(
+            max(floor, LOW_OVERLAP),
+            lambda rows: max(_ANYWHERE_PARTNERS, min(_WIDE_PARTNERS, _WIDE_WORK // rows)),
+        )
+
+    def _search(self, floor: float, anywhere: Callable[[int], int]) -> None:
         stalls = 0
         for iteration in range(_MAX_ITERATIONS):
             if stalls >= _MAX_STALLS:
@@ -317,7 +335,7 @@ class _SwapSearch:
                 return
             if rows.size > _MAX_BATCH:
                 rows = np.sort(rows[np.argsort(-group_cost[rows], kind="stable")[:_MAX_BATCH]])
-            partners = self._partners(rows)
+            partners = self._partners(rows, anywhere(rows.size))
             gains = self._attribute_gains(rows, partners).reshape(rows.size, -1)
             # A few best candidates per group: with history on, the best by attributes
             # may turn out to be a meeting again.

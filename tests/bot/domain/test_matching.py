@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import math
@@ -23,6 +24,7 @@ from bot.domain.matching import (
 from bot.domain.matching.costs import ArrayHistory, Problem, build_problem
 from bot.domain.matching.engine import DENSE_LIMIT, _cost_matrix
 from bot.domain.matching.matching import UNMATCHED, grow_matching
+from bot.domain.matching.model import find_ids, search_sorted_ids
 
 NO_HISTORY = History()
 
@@ -636,8 +638,19 @@ def test_history_after_matches_a_mapping_kept_by_hand() -> None:
         expected = {pair: ago + 1 for pair, ago in expected.items() if not pair & set(forget)}
         expected.update(dict.fromkeys(pairs_of(groups), 1))
         history = history.after(groups, in_trio=groups[-1], forget=forget)
+        assert_normal(history)
         assert history.last_met == expected
         assert history.trio_last_round == frozenset(groups[-1])
+
+
+def assert_normal(history: History) -> None:
+    """`after` and `after_round` skip normalising: their arrays must already be normal."""
+    again = History(history.member_ids, history.first, history.second, history.rounds_ago)
+    for name in ("member_ids", "first", "second", "rounds_ago"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(history, name))
+        assert getattr(history, name).dtype == getattr(again, name).dtype
+    assert not history.first.flags.writeable
+    assert history.left_out_last_round == frozenset()
 
 
 def test_history_keeps_each_pairs_latest_meeting_whatever_the_order() -> None:
@@ -723,4 +736,90 @@ def test_after_round_carries_the_history_like_after(size: int) -> None:
         assert by_arrays.last_met == by_groups.last_met
         assert by_arrays.member_ids.tolist() == by_groups.member_ids.tolist()
         assert by_arrays.trio_last_round == by_groups.trio_last_round
+        assert_normal(by_arrays)
+        # Forgetting everyone absent: the next history's ids are the round's own.
+        absent = sorted(set(history.member_ids.tolist()) - {c.member_id for c in present})
+        carried = history.after_round(result, forget=absent)
+        rebuilt = history.after(result.groups, in_trio=result.quality.in_trio, forget=absent)
+        assert carried.last_met == rebuilt.last_met
+        assert carried.member_ids.tolist() == rebuilt.member_ids.tolist()
+        assert carried.trio_last_round == rebuilt.trio_last_round
+        assert_normal(carried)
+        assert np.shares_memory(carried.member_ids, result.member_id_array)
         history = by_arrays
+
+
+@pytest.mark.parametrize(("haystack", "wanted"), [(500, 400), (500, 20), (3, 40), (0, 5)])
+def test_finding_ids_agrees_with_a_dictionary(haystack: int, wanted: int) -> None:
+    rng = random.Random(haystack + wanted)
+    pool = [f"u{k}" * rng.randint(1, 3) for k in range(2 * (haystack + wanted))]  # mixed width
+    known = sorted(set(rng.sample(pool, haystack)))
+    sorted_ids = np.array(known, dtype=str) if known else np.zeros(0, dtype=str)
+    asked = rng.sample(pool, wanted)
+    position = {member: k for k, member in enumerate(known)}
+    expected = [position.get(member, -1) for member in asked]
+    assert find_ids(sorted_ids, np.array(asked, dtype=str)).tolist() == expected
+    asked.sort()
+    assert search_sorted_ids(sorted_ids, np.array(asked, dtype=str)).tolist() == [
+        bisect.bisect_left(known, member) for member in asked
+    ]
+
+
+def test_a_candidate_table_makes_the_problem_the_objects_make() -> None:
+    candidates = community(2_000, seed=9, companies=40, industries=6, offsets=(-5, 0, None))
+    candidates += [Candidate(f"z{k}") for k in range(30)]  # no company, no industry
+    table = CandidateTable.empty().changed(candidates[1_000:]).changed(candidates[:1_000])
+    by_table = build_problem(table, NO_HISTORY, PairingConfig())
+    by_objects = build_problem(list(reversed(candidates)), NO_HISTORY, PairingConfig())
+    for column in ("company", "industry", "window_start", "window_length"):
+        np.testing.assert_array_equal(getattr(by_table, column), getattr(by_objects, column))
+    assert (by_table.company_count, by_table.industry_count) == (
+        by_objects.company_count,
+        by_objects.industry_count,
+    )
+    assert by_table.ids == by_objects.ids
+
+
+def test_big_churning_community_has_no_timezone_gap_the_population_avoids() -> None:
+    # Three regions whose working days overlap neighbour to neighbour, companies with a home
+    # region, 10% churn: mending last round's partners used to leave a pair or two across
+    # the widest gap although a pairing without any gap existed.
+    rng = random.Random(5_000)
+    regions = ((-8.0, -7.0, -6.0, -5.0, -4.0), (0.0, 1.0, 2.0, 3.0), (5.0, 5.5, 7.0, 9.0, 10.0))
+    homes = [rng.randrange(3) for _ in range(500)]
+    serial = itertools.count()
+
+    def newcomer() -> Candidate:
+        company = rng.choices(range(500), [1 / (k + 1) for k in range(500)])[0]
+        region = homes[company] if rng.random() < 0.7 else rng.randrange(3)
+        start = rng.choice((8.0, 8.5, 9.0, 10.0))
+        return Candidate(
+            f"m{next(serial):06d}",
+            company=f"c{company}",
+            industry=f"i{company % 10}",
+            utc_offset_hours=rng.choice(regions[region]),
+            work_start_hour=start,
+            work_end_hour=start + 8.0,
+        )
+
+    members = {c.member_id: c for c in (newcomer() for _ in range(5_000))}
+    history = NO_HISTORY
+    for round_index in range(6):
+        gone = rng.sample(sorted(members), 500) if round_index else []
+        for member in gone:
+            del members[member]
+        members.update((c.member_id, c) for c in (newcomer() for _ in range(len(gone))))
+        candidates = list(members.values())
+        result = make_groups(candidates, history, PairingConfig(seed=round_index))
+        # The population allows no gap: members sharing a working window pair up, and the
+        # odd one of each window finds a partner among the other odd ones.
+        problem = build_problem(candidates, NO_HISTORY, PairingConfig())
+        windows = problem.window_start * 100 + problem.window_length
+        _, first_of_window, per_window = np.unique(windows, return_index=True, return_counts=True)
+        odd = first_of_window[per_window % 2 == 1]
+        fits = ~problem.low_overlap(odd[:, None], odd[None, :])
+        np.fill_diagonal(fits, False)
+        mate = grow_matching(fits, np.full(odd.size, UNMATCHED, dtype=np.int64), range(odd.size))
+        assert (mate == UNMATCHED).sum() == 0, "the population itself forces a gap"
+        assert result.quality.low_overlap_pairs == 0, f"round {round_index + 1}"
+        history = history.after_round(result, forget=gone)

@@ -3,9 +3,11 @@ where possible, history respected, the figures recount, results repeat for a see
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 
+import numpy as np
 import pytest
 
 from bot.domain.matching import (
@@ -14,7 +16,7 @@ from bot.domain.matching import (
     backfill_seat,
     make_cohorts,
 )
-from bot.domain.matching.groups import group_plan
+from bot.domain.matching.groups import GROUPED_BEFORE, _encode, _Groups, group_plan
 
 EVENING = 18 * 60  # Monday 18:00 UTC
 
@@ -135,3 +137,21 @@ def test_backfill_picks_the_applicant_who_fits_the_group() -> None:
         [*(g.member_id for g in group), "c-fits", "a-colleague"], pool, CohortConfig()
     )
     assert full.chosen is None
+
+
+def test_pairs_grouped_before_price_alike_as_bits_and_as_keys() -> None:
+    applicants = people(300, seed=11)
+    rng = random.Random(11)
+    past = tuple(
+        tuple(a.member_id for a in rng.sample(applicants, rng.randint(2, 7))) for _ in range(120)
+    )
+    enc = _encode(applicants, CohortConfig(past_groups=past))
+    assert enc.past_bits is not None
+    by_keys = dataclasses.replace(enc, past_bits=None)
+    slots = np.array(
+        [[rng.randrange(-1, len(applicants)) for _ in range(7)] for _ in range(2_000)],
+        dtype=np.int64,
+    )
+    with_bits = _Groups(enc, slots).cost
+    np.testing.assert_array_equal(with_bits, _Groups(by_keys, slots).cost)
+    assert (with_bits >= GROUPED_BEFORE).any()
