@@ -116,8 +116,11 @@ BOT_SCOPES = (
     "users:read",  # member lists (users.list), time zones, admin checks, team_join
     "channels:read",  # conversations.members / .info of public channels, member_joined_channel
     "groups:read",  # the same for private channels Kindred was invited to
-    "channels:history",  # read the message a reaction was added to (public channels)
-    "groups:history",  # the same in private channels Kindred is in
+    # Read the message a reaction was added to, and receive message events (counted
+    # per member, channel and day for the health report; no text is stored), in
+    # public channels and in the private channels Kindred is in.
+    "channels:history",
+    "groups:history",
     # After a crash, look for a message Kindred may already have posted in a group
     # DM or DM before posting it again (message metadata carries its outbox key).
     "mpim:history",
@@ -130,6 +133,10 @@ BOT_EVENTS = (
     "member_joined_channel",  # program channels: welcome and opt-in
     "member_left_channel",  # leaving a program channel
     "reaction_added",  # features that collect or count reactions
+    # Messages in the channels Kindred is in: the health report's activity counts
+    # (member, channel, day; never the text) and newcomers' first post and reply.
+    "message.channels",
+    "message.groups",
     "team_join",  # welcome new members of the workspace
     "user_change",  # a deactivated account has left the community
     "app_uninstalled",  # forget a workspace's token (OAuth mode)
@@ -372,6 +379,10 @@ class SlackAdapter:
         app.event("user_change")(self._on_user_change)
         app.event("app_home_opened")(self._on_home_opened)
         app.event("reaction_added")(self._on_reaction)
+        # New posts only: edits, deletions and joins arrive as subtypes of their own.
+        app.event({"type": "message", "subtype": (None, "thread_broadcast", "file_share")})(
+            self._on_message
+        )
         return app
 
     async def _serve_http(self) -> None:
@@ -655,6 +666,32 @@ class SlackAdapter:
                 message=MessageRef(channel_id, ts),
                 text=await self.platform.message_text(workspace_id, channel_id, ts),
                 channel_is_private=await self.platform.channel_is_private(workspace_id, channel_id),
+                event_id=body.get("event_id"),
+                raw=body,
+            )
+        )
+
+    async def _on_message(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        user_id = event.get("user")
+        if not user_id or event.get("bot_id") or user_id == context.bot_user_id:
+            return
+        if event.get("channel_type") not in {"channel", "group"}:
+            return
+        thread, parent = event.get("thread_ts"), event.get("parent_user_id")
+        replies_to = parent if thread and thread != event.get("ts") and parent else None
+        await self._notify(
+            Inbound(
+                kind="message",
+                platform=PLATFORM,
+                workspace_id=_team_id(body, context),
+                user_id=user_id,
+                channel_id=event.get("channel"),
+                text=str(event.get("text", "")),
+                message=MessageRef(event["channel"], event["ts"], thread_id=thread),
+                channel_is_private=event.get("channel_type") == "group",
+                options={"reply_to": replies_to} if replies_to else {},
                 event_id=body.get("event_id"),
                 raw=body,
             )
