@@ -153,11 +153,15 @@ async def active_users(
     session: AsyncSession, platform: str, workspace_id: str, since: date, until: date
 ) -> set[str]:
     """Members who posted on a day in [since, until)."""
-    query = select(distinct(col(HealthActivity.user_id))).where(
-        col(HealthActivity.platform) == platform,
-        col(HealthActivity.workspace_id) == workspace_id,
-        col(HealthActivity.day) >= since,
-        col(HealthActivity.day) < until,
+    query = (
+        select(col(HealthActivity.user_id))
+        .distinct()
+        .where(
+            col(HealthActivity.platform) == platform,
+            col(HealthActivity.workspace_id) == workspace_id,
+            col(HealthActivity.day) >= since,
+            col(HealthActivity.day) < until,
+        )
     )
     return set((await session.execute(query)).scalars())
 

@@ -14,6 +14,7 @@ from bot.core.formatting import channel_link
 from bot.core.platform import Button, ButtonStyle, Message, Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
 from bot.core.runtime import Runtime
+from bot.core.templates import Trusted
 from bot.domain.health import PERIODS
 from bot.jobs import health as jobs
 from bot.services import health as service
@@ -77,7 +78,7 @@ async def link(ctx: Context) -> Reply:
     key = f"health.link:{inbound.user_id}:{inbound.event_id or ctx.now().isoformat()}"
     await ctx.outbox.dm(
         inbound.user_id,
-        Message(text=ctx.runtime.templates.render("health/link", url=url, minutes=60)),
+        Message(text=ctx.runtime.templates.render("health/link", url=Trusted(url), minutes=60)),
         key=key,
     )
     return Reply.text(ctx.runtime.templates.render("health/link_sent"))

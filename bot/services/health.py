@@ -19,6 +19,7 @@ from bot.core.platform import Attachment, Identity, Message
 from bot.core.runtime import Runtime
 from bot.core.templates import Templates
 from bot.domain.health import (
+    HEADLINE,
     MIN_GROUP,
     POST_PATH,
     RETENTION_MONTHS,
@@ -145,6 +146,8 @@ async def build_report(
 
     current, started, replies, pulse = await figures_of(span)
     previous, _, _, _ = await figures_of(before)
+    # The member count has no history: only today's is known.
+    previous["members"] = None
     activity = await store.newcomer_activity_days(
         session, platform, workspace_id, horizon, span.end_day
     )
@@ -251,6 +254,9 @@ def report_text(templates: Templates, report: Report) -> str:
             "change": shown_change(key, delta),
         }
         for key, value, was, delta in report.rows()
+        # Chat keeps to what has happened: a ritual nobody used this period or the
+        # one before is left out (the dashboard page lists every figure).
+        if key in HEADLINE or value or was
     ]
     interval = report.nps.interval
     return templates.render(

@@ -70,7 +70,7 @@ def verified(runtime: Runtime, request: web.Request) -> tuple[str, str, dict[str
     if not settings.dashboard_secret or not expires.isdigit() or ":" not in community:
         raise web.HTTPForbidden(text="This link is not valid. Ask Kindred for a new one.")
     expected = _signature(settings.dashboard_secret.value, community, int(expires))
-    if not hmac.compare_digest(expected, signature):
+    if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise web.HTTPForbidden(text="This link is not valid. Ask Kindred for a new one.")
     if runtime.clock().timestamp() >= int(expires):
         raise web.HTTPForbidden(text="This link has expired. Ask Kindred for a new one.")
