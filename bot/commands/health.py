@@ -57,7 +57,9 @@ async def show(ctx: Context) -> Reply:
         ctx.runtime, ctx.outbox, report, key=key, dm_to=inbound.user_id
     )
     text = service.report_text(ctx.runtime.templates, report)
-    return Reply.text(ctx.runtime.templates.render("health/charts_sent", text=text, charts=charts))
+    return Reply.text(
+        ctx.runtime.templates.render("health/charts_sent", text=Trusted(text), charts=charts)
+    )
 
 
 @handlers.command(

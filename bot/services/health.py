@@ -17,7 +17,7 @@ from bot.core.figures import ACTIVATION_PATHS, MemberAction, Period
 from bot.core.outbox import Outbox
 from bot.core.platform import Attachment, Identity, Message
 from bot.core.runtime import Runtime
-from bot.core.templates import Templates
+from bot.core.templates import Templates, Trusted
 from bot.domain.health import (
     HEADLINE,
     MIN_GROUP,
@@ -228,7 +228,14 @@ def _suggestion_values(suggestion: Suggestion) -> dict[str, Any]:
 
 def suggestion_lines(templates: Templates, report: Report) -> list[str]:
     return [
-        templates.render("health/suggestion", kind=s.kind, **_suggestion_values(s))
+        templates.render(
+            "health/suggestion",
+            kind=Trusted(s.kind),
+            **{
+                name: Trusted(value) if isinstance(value, str) else value
+                for name, value in _suggestion_values(s).items()
+            },
+        )
         for s in report.suggestions
     ]
 
@@ -248,10 +255,10 @@ def report_text(templates: Templates, report: Report) -> str:
     labels = figure_labels(templates)
     rows = [
         {
-            "label": labels.get(key, key),
-            "value": shown(key, value),
-            "previous": shown(key, was),
-            "change": shown_change(key, delta),
+            "label": Trusted(labels.get(key, key)),
+            "value": Trusted(shown(key, value)),
+            "previous": Trusted(shown(key, was)),
+            "change": Trusted(shown_change(key, delta)),
         }
         for key, value, was, delta in report.rows()
         # Chat keeps to what has happened: a ritual nobody used this period or the
@@ -261,13 +268,13 @@ def report_text(templates: Templates, report: Report) -> str:
     interval = report.nps.interval
     return templates.render(
         "health/report",
-        kind=report.kind,
-        start=report.span.first_day.isoformat(),
-        last=(report.span.end_day - timedelta(days=1)).isoformat(),
+        kind=Trusted(report.kind),
+        start=Trusted(report.span.first_day.isoformat()),
+        last=Trusted((report.span.end_day - timedelta(days=1)).isoformat()),
         rows=rows,
-        suggestions=suggestion_lines(templates, report),
+        suggestions=[Trusted(line) for line in suggestion_lines(templates, report)],
         nps_answers=report.nps.answers,
-        nps_interval=(f"{interval[0]:+.0f} to {interval[1]:+.0f}" if interval else ""),
+        nps_interval=Trusted(f"{interval[0]:+.0f} to {interval[1]:+.0f}" if interval else ""),
         min_group=MIN_GROUP,
     )
 

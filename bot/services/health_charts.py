@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure
 
 from bot.core.figures import ACTIVATION_PATHS
-from bot.core.templates import Templates
+from bot.core.templates import Templates, Trusted
 from bot.domain.health import POST_PATH, RETENTION_WEEKS, Report
 
 WIDTH, HEIGHT, DPI = 8.0, 3.6, 100
@@ -42,14 +42,16 @@ def _figure() -> Figure:
 def daily_chart(report: Report) -> bytes:
     figure = _figure()
     axes = figure.add_subplot()
-    days = [day.isoformat() for day, _ in report.daily_posters]
+    days = [day.strftime("%d %b") for day, _ in report.daily_posters]
+    positions = list(range(len(days)))
     counts = [count for _, count in report.daily_posters]
-    axes.plot(days, counts, color=ACCENT, linewidth=2, marker="o" if len(days) <= 31 else None)
-    axes.fill_between(days, counts, color=ACCENT, alpha=0.15)
+    axes.plot(positions, counts, color=ACCENT, linewidth=2, marker="o" if len(days) <= 31 else None)
+    axes.fill_between(positions, counts, color=ACCENT, alpha=0.15)
     axes.set_ylim(bottom=0)
     axes.set_title("Members who posted, per day", color=INK, loc="left")
     # A label every week at most, so a quarter's 91 days stay readable.
-    axes.set_xticks(range(0, len(days), max(1, len(days) // 12)))
+    every = max(1, len(days) // 12)
+    axes.set_xticks(positions[::every], days[::every])
     axes.spines[["top", "right"]].set_visible(False)
     figure.autofmt_xdate()
     return _png(figure)
@@ -126,36 +128,34 @@ def render(templates: Templates, report: Report) -> list[Chart]:
 
 
 def alt_text(templates: Templates, name: str, report: Report) -> str:
+    """The chart in words. Every value is the bot's own (numbers, months, path
+    names), so it is passed as trusted text: alt text goes to the platform as is."""
     busiest = max(report.daily_posters, key=lambda pair: pair[1], default=None)
+
+    def share(value: float | None) -> Trusted:
+        return Trusted("–" if value is None else f"{value * 100:.0f} %")
+
     return templates.render(
         "health/chart_alt",
-        chart=name,
-        kind=report.kind,
+        chart=Trusted(name),
+        kind=Trusted(report.kind),
         days=len(report.daily_posters),
-        busiest_day=busiest[0].isoformat() if busiest else "",
+        busiest_day=Trusted(busiest[0].isoformat() if busiest else ""),
         busiest=busiest[1] if busiest else 0,
         joined=report.activation.joined,
         paths=[
-            (path, f"{(report.activation.path_rate(path) or 0) * 100:.0f} %")
+            (Trusted(path), share(report.activation.path_rate(path) or 0))
             for path in (POST_PATH, *ACTIVATION_PATHS)
         ],
         cohorts=[
             (
-                cohort.month,
+                Trusted(cohort.month),
                 cohort.size,
-                [
-                    (
-                        week,
-                        "–"
-                        if (kept := cohort.retained.get(week)) is None
-                        else f"{kept * 100:.0f} %",
-                    )
-                    for week in RETENTION_WEEKS
-                ],
+                [(week, share(cohort.retained.get(week))) for week in RETENTION_WEEKS],
             )
             for cohort in report.cohorts
         ],
-        nps=f"{report.nps.score:+.0f}" if report.nps.score is not None else "",
+        nps=Trusted(f"{report.nps.score:+.0f}" if report.nps.score is not None else ""),
         answers=report.nps.answers,
         counts=list(report.score_counts),
     )
