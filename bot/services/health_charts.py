@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-
-# A bare Figure (not pyplot) draws on the Agg canvas: no display, no global state.
-from matplotlib.figure import Figure
+from typing import TYPE_CHECKING
 
 from bot.core.figures import ACTIVATION_PATHS
-from bot.core.templates import Templates, Trusted
+from bot.core.mentions import strip_markup_for_plain_text
+from bot.core.templates import Templates
 from bot.domain.health import POST_PATH, RETENTION_WEEKS, Report
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 WIDTH, HEIGHT, DPI = 8.0, 3.6, 100
 INK = "#1f3b57"
@@ -35,8 +37,12 @@ def _png(figure: Figure) -> bytes:
 
 
 def _figure() -> Figure:
-    figure = Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
-    return figure
+    # Imported on first use: matplotlib costs ~0.4 s at start-up, which the console
+    # and every replica would pay before anyone asks for a chart. A bare Figure (not
+    # pyplot) draws on the Agg canvas: no display, no global state.
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(WIDTH, HEIGHT), dpi=DPI, layout="constrained")
 
 
 def daily_chart(report: Report) -> bytes:
@@ -128,34 +134,37 @@ def render(templates: Templates, report: Report) -> list[Chart]:
 
 
 def alt_text(templates: Templates, name: str, report: Report) -> str:
-    """The chart in words. Every value is the bot's own (numbers, months, path
-    names), so it is passed as trusted text: alt text goes to the platform as is."""
+    """The chart in words, from the bot's own values (numbers, months, path names)."""
     busiest = max(report.daily_posters, key=lambda pair: pair[1], default=None)
 
-    def share(value: float | None) -> Trusted:
-        return Trusted("–" if value is None else f"{value * 100:.0f} %")
+    def share(value: float | None) -> str:
+        return "–" if value is None else f"{value * 100:.0f} %"
 
-    return templates.render(
-        "health/chart_alt",
-        chart=Trusted(name),
-        kind=Trusted(report.kind),
-        days=len(report.daily_posters),
-        busiest_day=Trusted(busiest[0].isoformat() if busiest else ""),
-        busiest=busiest[1] if busiest else 0,
-        joined=report.activation.joined,
-        paths=[
-            (Trusted(path), share(report.activation.path_rate(path) or 0))
-            for path in (POST_PATH, *ACTIVATION_PATHS)
-        ],
-        cohorts=[
-            (
-                Trusted(cohort.month),
-                cohort.size,
-                [(week, share(cohort.retained.get(week))) for week in RETENTION_WEEKS],
-            )
-            for cohort in report.cohorts
-        ],
-        nps=Trusted(f"{report.nps.score:+.0f}" if report.nps.score is not None else ""),
-        answers=report.nps.answers,
-        counts=list(report.score_counts),
+    # Alt text goes to the platform as is (Slack's alt_txt, Discord's description),
+    # not through the adapters' rendering, so it leaves as plain text.
+    return strip_markup_for_plain_text(
+        templates.render(
+            "health/chart_alt",
+            chart=name,
+            kind=report.kind,
+            days=len(report.daily_posters),
+            busiest_day=busiest[0].isoformat() if busiest else "",
+            busiest=busiest[1] if busiest else 0,
+            joined=report.activation.joined,
+            paths=[
+                (path, share(report.activation.path_rate(path)))
+                for path in (POST_PATH, *ACTIVATION_PATHS)
+            ],
+            cohorts=[
+                (
+                    cohort.month,
+                    cohort.size,
+                    [(week, share(cohort.retained.get(week))) for week in RETENTION_WEEKS],
+                )
+                for cohort in report.cohorts
+            ],
+            nps=f"{report.nps.score:+.0f}" if report.nps.score is not None else "",
+            answers=report.nps.answers,
+            counts=list(report.score_counts),
+        )
     )

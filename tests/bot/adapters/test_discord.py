@@ -142,7 +142,7 @@ def e2e_feature(seen: Seen) -> Handlers:
     async def about(ctx: Context) -> Reply:
         return Reply.text(f"Got '{ctx.inbound.options['about']}' for {ctx.inbound.value}.")
 
-    @handlers.event("reaction")
+    @handlers.event("reaction", reads_text=True)
     async def reacted(ctx: Context) -> None:
         inbound = ctx.inbound
         seen.reactions.append(
@@ -276,8 +276,13 @@ async def test_identify_asks_for_the_intents_the_features_need(
 ) -> None:
     intents = int(fake.identifies[0]["intents"])
     assert intents & GUILDS and intents & GUILD_MEMBERS
-    reads_messages = bool({"reaction", "message"} & set(registry.events))
-    assert bool(intents & MESSAGE_CONTENT) == reads_messages
+    # Message Content only for handlers that read the text, not for counting messages.
+    reads_text = any(
+        event.reads_text
+        for kind in ("reaction", "message")
+        for event in registry.events.get(kind, [])
+    )
+    assert bool(intents & MESSAGE_CONTENT) == reads_text
     assert bool(intents & GUILD_REACTIONS) == ("reaction" in registry.events)
     assert bool(intents & GUILD_MESSAGES) == ("message" in registry.events)
     assert fake.heartbeats >= 1
