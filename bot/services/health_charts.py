@@ -16,7 +16,7 @@ from bot.domain.health import POST_PATH, RETENTION_WEEKS, Report
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-WIDTH, HEIGHT, DPI = 8.0, 3.6, 100
+WIDTH, HEIGHT, DPI = 6.4, 3.4, 120
 INK = "#1f3b57"
 ACCENT = "#2f8f83"
 MUTED = "#c9d3dc"

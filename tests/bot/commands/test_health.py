@@ -4,9 +4,12 @@ the NPS pulse, `/kindred privacy`, the weekly report and the signed page."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import pytest
@@ -20,9 +23,10 @@ from bot.core.figures import Figures, MemberAction, Period
 from bot.core.platform import Identity, MemberInfo
 from bot.core.registry import Handlers
 from bot.core.settings import Secret, Settings
-from bot.core.web import web_application
+from bot.core.web import start_web, web_application
 from storage.db import Database
 from storage.health import HealthActivity, HealthPulseAnswer
+from tests import browser
 from tests.conftest import Clock
 from tests.driver import Community, plain
 from tests.fakes.platform import FakePlatform
@@ -395,3 +399,65 @@ def test_links_expire_after_an_hour() -> None:
     link = signed_link(settings, "slack", "T1", now, "week")
     expires = int(parse_qs(urlparse(link).query)["e"][0])
     assert expires - int(now.timestamp()) == 3600
+
+
+# --- the page in a real browser ---------------------------------------------------------------
+
+
+async def downloaded(folder: Path) -> Path:
+    """The one file Chromium finished downloading into `folder`."""
+    async with asyncio.timeout(30):
+        while True:
+            done = [p for p in folder.iterdir() if not p.name.endswith(".crdownload")]
+            if done:
+                (found,) = done
+                return found
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.skipif(
+    browser.CHROMIUM is None and not os.environ.get("CI"),
+    reason="headless Chromium is not installed (apt-get install chromium; CI installs it)",
+)
+async def test_the_page_in_headless_chromium(
+    health: Community, probe: Probe, tmp_path: Path
+) -> None:
+    await build_a_month(health, probe)
+    link = urlparse(await dashboard_link(health))
+    runner = await start_web(web_application(health.kindred), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    url = f"{base}{link.path}?{link.query}"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    try:
+        async with browser.chromium(downloads) as chrome:
+            page = await chrome.new_page(1280, 900)
+            assert await page.open(url) == 200
+            # Every chart is decoded and drawn: a broken image has no natural width.
+            sizes = await page.evaluate(
+                "[...document.images].map(i => [i.id, i.complete && i.naturalWidth, i.alt])"
+            )
+            assert [(name, width > 0) for name, width, _ in sizes] == [
+                ("chart-daily", True),
+                ("chart-activation", True),
+                ("chart-retention", True),
+            ]
+            assert all(alt for _, _, alt in sizes)
+            await page.screenshot(tmp_path / "dashboard.png")
+            assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+            # The period selector keeps the signature: the week opens too.
+            week = await page.evaluate("document.querySelector('nav a').href")
+            assert await page.open(week) == 200
+            assert "last week" in await page.evaluate("document.title")
+            await page.evaluate("document.getElementById('csv-activation').click()")
+            csv_file = await downloaded(downloads)
+            assert csv_file.name.endswith("-activation-2026-11-17.csv")
+            assert csv_file.read_text().splitlines()[0] == "path,newcomers who took it,share"
+            tampered = url.replace("c=fake%3AW1", "c=fake%3AW2")
+            assert tampered != url
+            assert await page.open(tampered) == 403
+            health.clock.now += timedelta(minutes=61)
+            assert await page.open(url) == 403
+            assert "expired" in await page.evaluate("document.body.innerText")
+    finally:
+        await runner.cleanup()
