@@ -60,9 +60,10 @@ class Page:
             raise AssertionError(f"{expression!r} failed: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    async def screenshot(self, path: Path) -> None:
+    async def screenshot(self) -> bytes:
+        """The whole page as a PNG."""
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
-        path.write_bytes(base64.b64decode(shot["data"]))
+        return base64.b64decode(shot["data"])
 
 
 class Browser:
