@@ -30,7 +30,12 @@ class HealthActivity(SQLModel, table=True):
     """How many messages one member posted in one channel on one (UTC) day."""
 
     __tablename__ = "health_activity"
-    __table_args__ = (UniqueConstraint("platform", "workspace_id", "day", "user_id", "channel_id"),)
+    __table_args__ = (
+        # Also the index of the report's day-range scans (who was active when).
+        UniqueConstraint("platform", "workspace_id", "day", "user_id", "channel_id"),
+        # Newcomers' own days, for retention: looked up member by member.
+        Index("ix_health_activity_member", "platform", "workspace_id", "user_id", "day"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
@@ -149,21 +154,22 @@ async def record_message(
     await session.execute(statement)
 
 
-async def active_users(
+async def last_posted(
     session: AsyncSession, platform: str, workspace_id: str, since: date, until: date
-) -> set[str]:
-    """Members who posted on a day in [since, until)."""
+) -> dict[str, date]:
+    """Member → the last day in [since, until) they posted (one pass serves every
+    shorter window that ends at `until`)."""
     query = (
-        select(col(HealthActivity.user_id))
-        .distinct()
+        select(col(HealthActivity.user_id), func.max(col(HealthActivity.day)))
         .where(
             col(HealthActivity.platform) == platform,
             col(HealthActivity.workspace_id) == workspace_id,
             col(HealthActivity.day) >= since,
             col(HealthActivity.day) < until,
         )
+        .group_by(col(HealthActivity.user_id))
     )
-    return set((await session.execute(query)).scalars())
+    return {user: day for user, day in (await session.execute(query)).all()}
 
 
 async def daily_posters(
@@ -261,19 +267,20 @@ async def newcomers(
 async def newcomer_activity_days(
     session: AsyncSession, platform: str, workspace_id: str, joined_since: datetime, until: date
 ) -> dict[str, set[date]]:
-    """User → the days they posted, for members who joined since `joined_since`."""
+    """User → the days they posted, for members who joined since `joined_since`.
+    Driven from the newcomers (a few thousand) into the activity table's member
+    index, rather than through every activity row of the period."""
+    joined = select(col(HealthNewcomer.user_id)).where(
+        col(HealthNewcomer.platform) == platform,
+        col(HealthNewcomer.workspace_id) == workspace_id,
+        col(HealthNewcomer.joined_at) >= joined_since,
+    )
     query = (
         select(col(HealthActivity.user_id), col(HealthActivity.day))
-        .join(
-            HealthNewcomer,
-            (col(HealthNewcomer.platform) == col(HealthActivity.platform))
-            & (col(HealthNewcomer.workspace_id) == col(HealthActivity.workspace_id))
-            & (col(HealthNewcomer.user_id) == col(HealthActivity.user_id)),
-        )
         .where(
             col(HealthActivity.platform) == platform,
             col(HealthActivity.workspace_id) == workspace_id,
-            col(HealthNewcomer.joined_at) >= joined_since,
+            col(HealthActivity.user_id).in_(joined),
             col(HealthActivity.day) >= joined_since.date(),
             col(HealthActivity.day) < until,
         )

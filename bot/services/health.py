@@ -113,8 +113,10 @@ async def build_report(
     ) -> tuple[dict[str, float | None], Activation, FirstReply, Nps]:
         end = period.end
         scope = (session, platform, workspace_id)
-        posted_7 = await store.active_users(*scope, (end - timedelta(days=7)).date(), end.date())
-        posted_30 = await store.active_users(*scope, (end - timedelta(days=30)).date(), end.date())
+        posted = await store.last_posted(*scope, (end - timedelta(days=30)).date(), end.date())
+        week_start = (end - timedelta(days=7)).date()
+        posted_7 = {user for user, day in posted.items() if day >= week_start}
+        posted_30 = set(posted)
         active = active_members(
             members,
             posted_7 | _actors(actions, end - timedelta(days=7), end),

@@ -10,6 +10,8 @@ import csv
 import hashlib
 import hmac
 import io
+import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -78,14 +80,46 @@ def verified(runtime: Runtime, request: web.Request) -> tuple[str, str, dict[str
     return platform, workspace_id, {"c": community, "e": expires, "s": signature}
 
 
-async def _report(runtime: Runtime, request: web.Request) -> tuple[Report, dict[str, str]]:
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    built_at: datetime
+    report: Report
+    charts: list[health_charts.Chart]
+
+
+# Built reports by runtime, then (platform, workspace, period): the page, its period
+# selector and its CSV exports show one snapshot for SNAPSHOT_LIFETIME instead of
+# rebuilding the report (seconds in a large community) on every request.
+_snapshots: weakref.WeakKeyDictionary[Runtime, dict[tuple[str, str, str], Snapshot]] = (
+    weakref.WeakKeyDictionary()
+)
+SNAPSHOT_LIFETIME = timedelta(minutes=5)
+MAX_SNAPSHOTS = 64
+
+
+async def snapshot(runtime: Runtime, platform: str, workspace_id: str, period: str) -> Snapshot:
+    now = runtime.clock()
+    kept = _snapshots.setdefault(runtime, {})
+    key = (platform, workspace_id, period)
+    found = kept.get(key)
+    if found is not None and now - found.built_at < SNAPSHOT_LIFETIME:
+        return found
+    async with runtime.db.sessions() as session:
+        report = await build_report(runtime, session, platform, workspace_id, period)
+    found = Snapshot(now, report, health_charts.render(runtime.templates, report))
+    kept.pop(key, None)
+    kept[key] = found
+    while len(kept) > MAX_SNAPSHOTS:
+        del kept[next(iter(kept))]
+    return found
+
+
+async def _snapshot(runtime: Runtime, request: web.Request) -> tuple[Snapshot, dict[str, str]]:
     platform, workspace_id, query = verified(runtime, request)
     period = request.query.get("p", "month")
     if period not in PERIODS:
         raise web.HTTPBadRequest(text=f"The period is one of {', '.join(PERIODS)}.")
-    async with runtime.db.sessions() as session:
-        report = await build_report(runtime, session, platform, workspace_id, period)
-    return report, {**query, "p": period}
+    return await snapshot(runtime, platform, workspace_id, period), {**query, "p": period}
 
 
 def tables(runtime: Runtime, report: Report) -> dict[str, list[list[str]]]:
@@ -118,8 +152,8 @@ _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
 
 
 async def page(runtime: Runtime, request: web.Request) -> web.Response:
-    report, query = await _report(runtime, request)
-    charts = health_charts.render(runtime.templates, report)
+    built, query = await _snapshot(runtime, request)
+    report, charts = built.report, built.charts
     values: dict[str, Any] = {
         "kind": report.kind,
         "start": report.span.first_day.isoformat(),
@@ -154,7 +188,8 @@ async def csv_download(runtime: Runtime, request: web.Request) -> web.Response:
     name = request.query.get("table", "")
     if name not in TABLES:
         raise web.HTTPBadRequest(text=f"The table is one of {', '.join(TABLES)}.")
-    report, _ = await _report(runtime, request)
+    built, _ = await _snapshot(runtime, request)
+    report = built.report
     buffer = io.StringIO()
     csv.writer(buffer).writerows(tables(runtime, report)[name])
     filename = f"kindred-health-{report.kind}-{name}-{report.span.first_day.isoformat()}.csv"

@@ -26,9 +26,9 @@ async def test_activity_counts_and_active_members(db: Database) -> None:
             await store.record_message(session, P, W, user, channel, date(2026, 11, day))
         await store.record_message(session, "discord", W, "U9", "C1", date(2026, 11, 2))
     async with db.sessions() as session:
-        assert await store.active_users(session, P, W, date(2026, 11, 1), date(2026, 11, 9)) == {
-            "U1",
-            "U2",
+        assert await store.last_posted(session, P, W, date(2026, 11, 1), date(2026, 11, 9)) == {
+            "U1": date(2026, 11, 2),
+            "U2": date(2026, 11, 3),
         }
         assert await store.daily_posters(session, P, W, date(2026, 11, 1), date(2026, 11, 30)) == {
             date(2026, 11, 2): 1,

@@ -35,6 +35,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
         sa.UniqueConstraint("platform", "workspace_id", "day", "user_id", "channel_id"),
     )
+    with op.batch_alter_table("health_activity", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_health_activity_member",
+            ["platform", "workspace_id", "user_id", "day"],
+            unique=False,
+        )
     op.create_table(
         "health_newcomer",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -115,4 +121,6 @@ def downgrade() -> None:
     with op.batch_alter_table("health_newcomer", schema=None) as batch_op:
         batch_op.drop_index("ix_health_newcomer_joined")
     op.drop_table("health_newcomer")
+    with op.batch_alter_table("health_activity", schema=None) as batch_op:
+        batch_op.drop_index("ix_health_activity_member")
     op.drop_table("health_activity")
