@@ -8,8 +8,8 @@ dashboard page served over HTTP, first (it builds the report and its charts)
 and again within five minutes (it shows the snapshot it built). Targets: report
 ≤ 10 s, page ≤ 1 s, each PNG ≤ 300 KB. The baseline, measured in the same run on
 the same data, is one bare `SELECT count(DISTINCT user_id)` over the activity
-table: the least any report over these rows must read. Timings are noisy on a shared machine: the load
-average is printed with them.
+table: the least any report over these rows must read. Timings are noisy on a
+shared machine: the load average is printed with them.
 
     .venv/bin/python bench/health.py [--members 50000] [--activities 1000000] [--skip-postgres]
 """
