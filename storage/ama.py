@@ -478,3 +478,66 @@ async def next_event_after(session: AsyncSession, now: datetime) -> datetime | N
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def member_actions(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> list[tuple[str, str, datetime]]:
+    """(user id, what, when) in [start, end): asking a question that was posted
+    ("asked"), a host answering one ("answered"), and an upvote ("voted")."""
+    community = (col(Ama.platform) == platform, col(Ama.workspace_id) == workspace_id)
+    asked = (
+        select(col(AmaQuestion.author_user_id), col(AmaQuestion.created_at))
+        .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+        .where(
+            *community,
+            col(AmaQuestion.status).in_([str(status) for status in ASKED_STATUSES]),
+            col(AmaQuestion.created_at) >= start,
+            col(AmaQuestion.created_at) < end,
+        )
+    )
+    answered = (
+        select(col(Ama.host_user_id), col(AmaQuestion.resolved_at))
+        .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+        .where(
+            *community,
+            col(AmaQuestion.status) == str(QuestionStatus.ANSWERED),
+            col(AmaQuestion.resolved_at) >= start,
+            col(AmaQuestion.resolved_at) < end,
+        )
+    )
+    voted = (
+        select(col(AmaVote.user_id), col(AmaVote.created_at))
+        .join(AmaQuestion, col(AmaQuestion.id) == col(AmaVote.question_id))
+        .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+        .where(*community, col(AmaVote.created_at) >= start, col(AmaVote.created_at) < end)
+    )
+    actions: list[tuple[str, str, datetime]] = []
+    for kind, query in (("asked", asked), ("answered", answered), ("voted", voted)):
+        rows = (await session.execute(query)).all()
+        # The range filter already excludes NULL moments; this tells the type checker.
+        actions += [(user_id, kind, at) for user_id, at in rows if at is not None]
+    return actions
+
+
+async def stored_about(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> tuple[int, int]:
+    """How many of the community's AMA questions a member wrote, and upvotes they cast."""
+    community = (col(Ama.platform) == platform, col(Ama.workspace_id) == workspace_id)
+    questions = (
+        await session.execute(
+            select(func.count(col(AmaQuestion.id)))
+            .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+            .where(*community, col(AmaQuestion.author_user_id) == user_id)
+        )
+    ).scalar_one()
+    votes = (
+        await session.execute(
+            select(func.count(col(AmaVote.id)))
+            .join(AmaQuestion, col(AmaQuestion.id) == col(AmaVote.question_id))
+            .join(Ama, col(Ama.id) == col(AmaQuestion.ama_id))
+            .where(*community, col(AmaVote.user_id) == user_id)
+        )
+    ).scalar_one()
+    return int(questions), int(votes)

@@ -19,11 +19,13 @@ from sqlalchemy import (
     case,
     distinct,
     func,
+    update,
 )
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from storage.db import rowcount
 from storage.models import Member, OutboxMessage
 from storage.types import UTCDateTime, utcnow
 
@@ -718,3 +720,103 @@ async def next_due_after(
     query = select(*(part.limit(1).scalar_subquery() for part in parts))
     row = (await session.execute(query)).one()
     return min((due for due in row if due is not None), default=None)
+
+
+async def member_actions(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> list[tuple[str, str, datetime]]:
+    """(user id, what, when) in [start, end): first opting into a program of the
+    community ("joined"), and answering that the group met ("met")."""
+    community = (
+        col(CoffeeProgram.platform) == platform,
+        col(CoffeeProgram.workspace_id) == workspace_id,
+    )
+    joined = (
+        select(CoffeeMembership.user_id, func.min(col(CoffeeMembership.first_joined_at)))
+        .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeMembership.program_id))
+        .where(*community)
+        .group_by(col(CoffeeMembership.user_id))
+    )
+    met = (
+        select(CoffeeGroupMember.user_id, CoffeeGroupMember.answered_at)
+        .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeGroupMember.program_id))
+        .where(
+            *community,
+            col(CoffeeGroupMember.answer) == "met",
+            col(CoffeeGroupMember.answered_at) >= start,
+            col(CoffeeGroupMember.answered_at) < end,
+        )
+    )
+    actions = [
+        (user_id, "joined", at)
+        for user_id, at in (await session.execute(joined)).all()
+        if start <= at < end
+    ]
+    actions += [(user_id, "met", at) for user_id, at in (await session.execute(met)).all()]
+    return actions
+
+
+@dataclass(frozen=True, slots=True)
+class StoredAbout:
+    """How many coffee records of each kind hold one member's id."""
+
+    memberships: int
+    groups: int
+    answers: int
+    blocks: int
+
+
+async def stored_about(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> StoredAbout:
+    community = (
+        col(CoffeeProgram.platform) == platform,
+        col(CoffeeProgram.workspace_id) == workspace_id,
+    )
+    memberships = (
+        await session.execute(
+            sa_select(func.count(col(CoffeeMembership.id)))
+            .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeMembership.program_id))
+            .where(*community, col(CoffeeMembership.user_id) == user_id)
+        )
+    ).scalar_one()
+    groups = (
+        await session.execute(
+            sa_select(
+                func.count(col(CoffeeGroupMember.id)),
+                func.count(col(CoffeeGroupMember.answer)),
+            )
+            .join(CoffeeProgram, col(CoffeeProgram.id) == col(CoffeeGroupMember.program_id))
+            .where(*community, col(CoffeeGroupMember.user_id) == user_id)
+        )
+    ).one()
+    blocks = (
+        await session.execute(
+            sa_select(func.count(col(CoffeeBlock.id))).where(
+                col(CoffeeBlock.platform) == platform,
+                col(CoffeeBlock.workspace_id) == workspace_id,
+                col(CoffeeBlock.user_id) == user_id,
+            )
+        )
+    ).scalar_one()
+    return StoredAbout(int(memberships), int(groups[0]), int(groups[1]), int(blocks))
+
+
+async def forget_answers(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> int:
+    """Erase a member's "Did you meet?" answers; the groups they were in stay, since
+    the next rounds' history needs them. Returns how many answers went."""
+    programs = sa_select(col(CoffeeProgram.id)).where(
+        col(CoffeeProgram.platform) == platform, col(CoffeeProgram.workspace_id) == workspace_id
+    )
+    result = await session.execute(
+        update(CoffeeGroupMember)
+        .where(
+            col(CoffeeGroupMember.program_id).in_(programs),
+            col(CoffeeGroupMember.user_id) == user_id,
+            col(CoffeeGroupMember.answer).is_not(None),
+        )
+        .values(answer=None, answered_at=None)
+    )
+    return rowcount(result)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
 from storage.db import rowcount
-from storage.models import Community, OutboxMessage
+from storage.models import Community
 from storage.types import UTCDateTime, utcnow
 
 TITLE_PENDING = "pending"
@@ -115,6 +115,22 @@ class CurationVote(SQLModel, table=True):
     # nomination | reaction | upvote
     kind: str = Field(max_length=16)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CurationDigest(SQLModel, table=True):
+    """One weekly digest that went out: what it carried and to how many, kept so the
+    figures do not depend on outbox rows, which may be pruned."""
+
+    __tablename__ = "curation_digest"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "occurrence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(max_length=64)
+    occurrence: datetime = Field(sa_type=UTCDateTime)
+    items: int
+    to_channel: bool
+    subscribers: int
 
 
 class CurationSubscriber(SQLModel, table=True):
@@ -558,29 +574,28 @@ async def count_votes(
     return int((await session.execute(query)).scalar_one())
 
 
-async def outbox_keys(
-    session: AsyncSession, platform: str, workspace_id: str, prefix: str
-) -> list[str]:
-    """The outbox keys of one community starting with `prefix` (digest deliveries
-    are keyed by their occurrence, which is when a digest was sent)."""
-    query = select(col(OutboxMessage.dedupe_key)).where(
-        col(OutboxMessage.platform) == platform,
-        col(OutboxMessage.workspace_id) == workspace_id,
-        col(OutboxMessage.dedupe_key).like(f"{_like_escape(prefix)}%", escape="\\"),
-    )
-    return [key for key in (await session.execute(query)).scalars() if key is not None]
+async def record_digest(session: AsyncSession, digest: CurationDigest) -> None:
+    session.add(digest)
+    await session.flush()
 
 
-async def outbox_payload(
-    session: AsyncSession, platform: str, workspace_id: str, key: str
-) -> dict[str, Any] | None:
-    query = select(col(OutboxMessage.payload)).where(
-        col(OutboxMessage.platform) == platform,
-        col(OutboxMessage.workspace_id) == workspace_id,
-        col(OutboxMessage.dedupe_key) == key,
+async def digest_figures(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> tuple[int, int, int]:
+    """Digests sent in [start, end): how many, the items they carried, and the
+    subscribers they reached by DM."""
+    query = select(
+        func.count(col(CurationDigest.id)),
+        func.coalesce(func.sum(col(CurationDigest.items)), 0),
+        func.coalesce(func.sum(col(CurationDigest.subscribers)), 0),
+    ).where(
+        col(CurationDigest.platform) == platform,
+        col(CurationDigest.workspace_id) == workspace_id,
+        col(CurationDigest.occurrence) >= start,
+        col(CurationDigest.occurrence) < end,
     )
-    payload: dict[str, Any] | None = (await session.execute(query)).scalar_one_or_none()
-    return payload
+    sent, items, reached = (await session.execute(query)).one()
+    return int(sent), int(items), int(reached)
 
 
 async def next_digest_due(session: AsyncSession, now: datetime) -> datetime | None:
@@ -608,3 +623,59 @@ async def next_title_due(session: AsyncSession, now: datetime) -> datetime | Non
         .limit(1)
     )
     return (await session.execute(query)).scalar_one_or_none()
+
+
+async def member_actions(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> list[tuple[str, str, datetime]]:
+    """(user id, what, when) in [start, end): sharing a link ("shared"), a shared
+    link being featured by the curators ("featured", to its sharer), and a vote
+    ("voted"). Hidden items count for none of them."""
+    visible = _visible(platform, workspace_id)
+    shared = select(col(CuratedItem.shared_by), col(CuratedItem.created_at)).where(
+        *visible, col(CuratedItem.created_at) >= start, col(CuratedItem.created_at) < end
+    )
+    featured = select(col(CuratedItem.shared_by), col(CuratedItem.featured_at)).where(
+        *visible,
+        col(CuratedItem.featured),
+        col(CuratedItem.featured_at) >= start,
+        col(CuratedItem.featured_at) < end,
+    )
+    voted = (
+        select(col(CurationVote.user_id), col(CurationVote.created_at))
+        .join(CuratedItem, col(CuratedItem.id) == col(CurationVote.item_id))
+        .where(*visible, col(CurationVote.created_at) >= start, col(CurationVote.created_at) < end)
+    )
+    actions: list[tuple[str, str, datetime]] = []
+    for kind, query in (("shared", shared), ("featured", featured), ("voted", voted)):
+        rows = (await session.execute(query)).all()
+        # The range filter already excludes NULL moments; this tells the type checker.
+        actions += [(user_id, kind, at) for user_id, at in rows if at is not None]
+    return actions
+
+
+async def stored_about(
+    session: AsyncSession, platform: str, workspace_id: str, user_id: str
+) -> tuple[int, int, bool]:
+    """A member's shared links and votes in the community's library, and whether
+    they get the digest."""
+    community = (
+        col(CuratedItem.platform) == platform,
+        col(CuratedItem.workspace_id) == workspace_id,
+    )
+    shared = (
+        await session.execute(
+            select(func.count(col(CuratedItem.id))).where(
+                *community, col(CuratedItem.shared_by) == user_id
+            )
+        )
+    ).scalar_one()
+    votes = (
+        await session.execute(
+            select(func.count(col(CurationVote.id)))
+            .join(CuratedItem, col(CuratedItem.id) == col(CurationVote.item_id))
+            .where(*community, col(CurationVote.user_id) == user_id)
+        )
+    ).scalar_one()
+    subscribed = user_id in await subscribers(session, platform, workspace_id)
+    return int(shared), int(votes), subscribed

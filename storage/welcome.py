@@ -8,7 +8,18 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, func, select, update
+from sqlalchemy import (
+    JSON,
+    Column,
+    Index,
+    Text,
+    UniqueConstraint,
+    and_,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -328,3 +339,43 @@ async def next_due_after(session: AsyncSession, now: datetime) -> datetime | Non
     ]
     row = (await session.execute(select(*parts))).one()
     return min((due for due in row if due is not None), default=None)
+
+
+async def member_actions(
+    session: AsyncSession, platform: str, workspace_id: str, start: datetime, end: datetime
+) -> list[tuple[str, str, datetime]]:
+    """(user id, what, when) in [start, end): a newcomer's intro posted ("intro")
+    and buddy given ("buddied"); a buddy taking a newcomer on ("became_buddy") and a
+    greeter saying hi ("greeted")."""
+    rows = (
+        await session.execute(
+            select(Welcome).where(
+                col(Welcome.platform) == platform,
+                col(Welcome.workspace_id) == workspace_id,
+                or_(
+                    *(
+                        and_(moment >= start, moment < end)
+                        for moment in (
+                            col(Welcome.intro_posted_at),
+                            col(Welcome.buddied_at),
+                            col(Welcome.greeted_at),
+                        )
+                    )
+                ),
+            )
+        )
+    ).scalars()
+    actions: list[tuple[str, str, datetime]] = []
+    for welcome in rows:
+        moments = (
+            (welcome.user_id, "intro", welcome.intro_posted_at),
+            (welcome.user_id, "buddied", welcome.buddied_at),
+            (welcome.buddy_user_id, "became_buddy", welcome.buddied_at),
+            (welcome.greeter_user_id, "greeted", welcome.greeted_at),
+        )
+        actions += [
+            (user_id, kind, at)
+            for user_id, kind, at in moments
+            if user_id is not None and at is not None and start <= at < end
+        ]
+    return actions

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 from zoneinfo import available_timezones
@@ -31,6 +32,32 @@ MAX_DESCRIPTION = 100
 MAX_CHOICES = 25
 MAX_CHOICE_VALUE = 100
 MAX_STRING_OPTION = 6000
+# The names, descriptions and choice names and values of one command and all its
+# subcommands and options together may not exceed this many characters.
+MAX_COMMAND_SIZE = 8000
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How much of each command's wording fits in `/kindred`: with every feature
+    declared, the full wording is over Discord's MAX_COMMAND_SIZE, so the fixed
+    choice lists become suggestions as the member types (the router validates
+    either way) and descriptions are shortened, options' first, as far as needed.
+    `/kindred help` always has the full text."""
+
+    choice_lists: bool
+    option_description: int
+    command_description: int
+
+
+SHAPES = (
+    Shape(True, MAX_DESCRIPTION, MAX_DESCRIPTION),
+    Shape(False, MAX_DESCRIPTION, MAX_DESCRIPTION),
+    *(
+        Shape(False, option, command)
+        for option, command in ((60, 100), (45, 80), (32, 64), (24, 56), (16, 48), (10, 40))
+    ),
+)
 
 OPTION_TYPES = {
     "word": discord.AppCommandOptionType.string,
@@ -80,7 +107,7 @@ class OptionTransformer(app_commands.Transformer):
 
     @property
     def choices(self) -> list[app_commands.Choice[int | float | str]] | None:
-        if self.param.kind == "choice" and len(self.param.choices) <= MAX_CHOICES:
+        if self.param.kind == "choice":
             return [app_commands.Choice(name=choice, value=choice) for choice in self.param.choices]
         return None
 
@@ -104,6 +131,10 @@ class SuggestingTransformer(OptionTransformer):
         super().__init__(param)
         self.suggestions = suggestions
 
+    @property
+    def choices(self) -> list[app_commands.Choice[int | float | str]] | None:
+        return None  # Discord takes a choice list or suggestions, never both
+
     async def autocomplete(
         self, interaction: discord.Interaction, value: int | float | str, /
     ) -> list[app_commands.Choice[int | float | str]]:
@@ -115,8 +146,13 @@ class SuggestingTransformer(OptionTransformer):
         return [app_commands.Choice(name=option, value=option) for option in ranked]
 
 
-def _transformer(param: Param, registry: Registry) -> OptionTransformer:
-    if param.kind == "choice" and len(param.choices) > MAX_CHOICES:
+def _listed(param: Param, shape: Shape) -> bool:
+    """Whether Discord shows `param`'s choices as a fixed list."""
+    return param.kind == "choice" and shape.choice_lists and len(param.choices) <= MAX_CHOICES
+
+
+def _transformer(param: Param, registry: Registry, shape: Shape) -> OptionTransformer:
+    if param.kind == "choice" and not _listed(param, shape):
         choices = param.choices
         return SuggestingTransformer(param, lambda: choices)
     if param.kind == "word" and param.name == "timezone":
@@ -126,9 +162,52 @@ def _transformer(param: Param, registry: Registry) -> OptionTransformer:
     return OptionTransformer(param)
 
 
-def _description(text: str, fallback: str) -> str:
+def _description(text: str, fallback: str, limit: int = MAX_DESCRIPTION) -> str:
+    """`text` on one line, shortened at a word boundary to `limit` characters."""
     text = " ".join(text.split()) or fallback
-    return text if len(text) <= MAX_DESCRIPTION else text[: MAX_DESCRIPTION - 1] + "…"
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    at_space = cut.rfind(" ")
+    if at_space >= limit // 2:
+        cut = cut[:at_space]
+    return cut.rstrip(" ,;:(-") + "…"
+
+
+def _summary(spec: CommandSpec) -> str:
+    return spec.summary + (" (admins)" if spec.admin else "")
+
+
+def _group_description(name: str) -> str:
+    return f"{name.capitalize()} commands"
+
+
+def command_size(registry: Registry, shape: Shape) -> int:
+    """What Discord counts toward MAX_COMMAND_SIZE for `/kindred` built in `shape`."""
+    size = len(ROOT_COMMAND) + len(ROOT_DESCRIPTION)
+    groups = {spec.path[0] for spec in registry.commands.values() if len(spec.path) == 2}
+    size += sum(len(group) + len(_group_description(group)) for group in groups)
+    for spec in registry.commands.values():
+        size += len(spec.path[-1])
+        size += len(_description(_summary(spec), spec.name, shape.command_description))
+        for param in spec.params:
+            size += len(param.name)
+            size += len(_description(param.help, param.name, shape.option_description))
+            if _listed(param, shape):
+                size += sum(2 * len(choice) for choice in param.choices)
+    return size
+
+
+def fitting_shape(registry: Registry) -> Shape:
+    """The first (fullest) shape in which `/kindred` fits Discord's limit."""
+    for shape in SHAPES:
+        if command_size(registry, shape) <= MAX_COMMAND_SIZE:
+            return shape
+    smallest = command_size(registry, SHAPES[-1])
+    raise ValueError(
+        f"/kindred cannot be registered on Discord: its commands need {smallest:,} "
+        f"characters even with short descriptions, over Discord's {MAX_COMMAND_SIZE:,}"
+    )
 
 
 def _command(
@@ -136,6 +215,7 @@ def _command(
     registry: Registry,
     on_command: CommandCallback,
     parent: app_commands.Group,
+    shape: Shape,
 ) -> app_commands.Command[Any, ..., None]:
     # Python names are positional placeholders (a parameter may be called `from`);
     # `rename` gives each option its real name on Discord.
@@ -159,7 +239,7 @@ def _command(
             inspect.Parameter(
                 placeholder,
                 inspect.Parameter.KEYWORD_ONLY,
-                annotation=_transformer(param, registry),
+                annotation=_transformer(param, registry, shape),
                 default=inspect.Parameter.empty if param.required else None,
             )
         )
@@ -167,25 +247,25 @@ def _command(
     if placeholders:
         app_commands.describe(
             **{
-                placeholder: _description(param.help, param.name)
+                placeholder: _description(param.help, param.name, shape.option_description)
                 for placeholder, param in placeholders.items()
             }
         )(callback)
         app_commands.rename(
             **{placeholder: param.name for placeholder, param in placeholders.items()}
         )(callback)
-    summary = spec.summary + (" (admins)" if spec.admin else "")
     return app_commands.Command(
         name=spec.path[-1],
-        description=_description(summary, spec.name),
+        description=_description(_summary(spec), spec.name, shape.command_description),
         callback=callback,
         parent=parent,
     )
 
 
 def build_command_group(registry: Registry, on_command: CommandCallback) -> app_commands.Group:
-    """`/kindred` with every registered command; `on_command` receives each invocation
-    with its options by their registered names."""
+    """`/kindred` with every registered command, worded to fit Discord's size limit;
+    `on_command` receives each invocation with its options by their registered names."""
+    shape = fitting_shape(registry)
     root = app_commands.Group(name=ROOT_COMMAND, description=ROOT_DESCRIPTION, guild_only=True)
     groups: dict[str, app_commands.Group] = {}
     for spec in registry.commands.values():
@@ -195,11 +275,11 @@ def build_command_group(registry: Registry, on_command: CommandCallback) -> app_
                 if spec.path[0] not in groups:
                     groups[spec.path[0]] = app_commands.Group(
                         name=spec.path[0],
-                        description=f"{spec.path[0].capitalize()} commands",
+                        description=_group_description(spec.path[0]),
                         parent=root,
                     )
                 parent = groups[spec.path[0]]
-            parent.add_command(_command(spec, registry, on_command, parent))
+            parent.add_command(_command(spec, registry, on_command, parent, shape))
         except ValueError as error:
             raise ValueError(
                 f"/kindred {spec.name} cannot be registered on Discord: {error} "

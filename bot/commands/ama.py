@@ -38,6 +38,8 @@ feature = Feature(
     tables=store,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
+    actions=service.actions,
+    stored_about=service.stored_about,
 )
 
 AMA_PARAM = Param(

@@ -9,7 +9,6 @@ the same code. Each handler parses, finds the program and calls
 
 from __future__ import annotations
 
-from bot.commands.profile import canonical_timezone
 from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
@@ -17,6 +16,7 @@ from bot.core.formatting import channel_link
 from bot.core.platform import Reply
 from bot.core.registry import Handlers, Param, day_aliases
 from bot.domain.coffee import CADENCE_ALIASES, CADENCES, WEEKDAYS
+from bot.domain.profile import canonical_timezone
 from bot.jobs import coffee as jobs
 from bot.services import coffee as service
 from storage import coffee
@@ -31,6 +31,9 @@ feature = Feature(
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     config_files={service.STARTERS_FILE: service.check_starters},
     metrics=service.metrics,
+    actions=service.actions,
+    stored_about=service.stored_about,
+    forget_feedback=service.forget_feedback,
 )
 
 CHANNEL = Param("channel", "channel", "The program's channel, when there are several")

@@ -17,7 +17,6 @@ from typing import ParamSpec, TypeVar
 
 from aiohttp import web
 
-from bot.commands.profile import canonical_timezone
 from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
@@ -36,6 +35,7 @@ from bot.domain.curation import (
     search_words,
     tag_text,
 )
+from bot.domain.profile import canonical_timezone
 from bot.jobs import curation as jobs
 from bot.services import curation as service
 from storage import curation as store
@@ -61,6 +61,8 @@ feature = Feature(
         ),
     ),
     metrics=service.metrics,
+    actions=service.actions,
+    stored_about=service.stored_about,
 )
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import difflib
-from functools import cache
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from zoneinfo import ZoneInfo
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
@@ -14,6 +12,13 @@ from bot.core.mentions import mention
 from bot.core.platform import Reply
 from bot.core.registry import Handlers, Param
 from bot.core.templates import Trusted
+from bot.domain.profile import (
+    FIELDS,
+    MAX_BIO_LENGTH,
+    SENIORITIES,
+    canonical_timezone,
+    parse_topics,
+)
 from storage.models import Member
 
 handlers = Handlers("profile")
@@ -22,13 +27,6 @@ feature = Feature(
     handlers=handlers,
     highlights=("profile set", "profile show"),
 )
-
-SENIORITIES = ("student", "junior", "mid", "senior", "lead", "manager", "director", "executive")
-TEXT_FIELDS = {"company": 100, "industry": 100, "role": 100}
-MAX_TOPICS = 10
-MAX_TOPIC_LENGTH = 40
-MAX_BIO_LENGTH = 500
-FIELDS = ("company", "industry", "role", "seniority", "timezone", "topics", "bio")
 
 PROFILE_PARAMS = (
     Param("company", help="Where you work", max_length=100, positional=False),
@@ -39,48 +37,6 @@ PROFILE_PARAMS = (
     Param("topics", help='Comma-separated, e.g. "NPS, journey mapping"', positional=False),
     Param("bio", help="A few words about you", max_length=MAX_BIO_LENGTH, positional=False),
 )
-
-
-@cache
-def _zones() -> dict[str, str]:
-    return {zone.lower(): zone for zone in available_timezones()}
-
-
-def canonical_timezone(text: str) -> str:
-    """The IANA name for `text` (case-insensitive), or a refusal with suggestions."""
-    zone = _zones().get(text.strip().lower())
-    if zone is not None:
-        try:
-            ZoneInfo(zone)
-        except ZoneInfoNotFoundError:
-            zone = None
-    if zone is None:
-        close = difflib.get_close_matches(text.strip().lower(), list(_zones()), n=3, cutoff=0.6)
-        suggestion = ", ".join(_zones()[name] for name in close)
-        hint = f" Did you mean {suggestion}?" if suggestion else ""
-        raise CommandError(
-            f"`{text}` is not a time zone I know.{hint} Use an IANA name like Europe/Berlin, "
-            "America/New_York or Asia/Kolkata."
-        )
-    return zone
-
-
-def parse_topics(text: str) -> list[str]:
-    topics: list[str] = []
-    for raw in text.split(","):
-        topic = " ".join(raw.split())
-        if not topic:
-            continue
-        if len(topic) > MAX_TOPIC_LENGTH:
-            raise CommandError(
-                f"The topic `{topic[:20]}…` is too long ({len(topic)} characters); "
-                f"keep each under {MAX_TOPIC_LENGTH}."
-            )
-        if topic.lower() not in {existing.lower() for existing in topics}:
-            topics.append(topic)
-    if len(topics) > MAX_TOPICS:
-        raise CommandError(f"That's {len(topics)} topics; pick your top {MAX_TOPICS}.")
-    return topics
 
 
 def validated_changes(args: dict[str, Any]) -> dict[str, Any]:

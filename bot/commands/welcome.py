@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bot.commands.profile import parse_topics
 from bot.core.context import Context
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
@@ -14,6 +13,7 @@ from bot.core.formatting import channel_link, plural
 from bot.core.mentions import mention
 from bot.core.platform import Message, Modal, ModalField, Reply
 from bot.core.registry import Handlers, Param
+from bot.domain.profile import parse_topics
 from bot.domain.welcome import (
     BUDDY_LOAD_WINDOW,
     INTRO_MAX_LENGTH,
@@ -35,6 +35,8 @@ feature = Feature(
     tables=welcome_rows,
     ticks=(Tick(jobs.TICK, jobs.TICK_SECONDS, jobs.tick, next_due=jobs.next_due),),
     metrics=service.metrics,
+    actions=service.actions,
+    stored_about=service.stored_about,
 )
 
 CLEARABLE = (

@@ -6,7 +6,7 @@ read them without importing the feature declarations."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -51,6 +51,19 @@ class MemberAction:
 
 
 ActionsHook = Callable[[AsyncSession, Period], Awaitable[Sequence[MemberAction]]]
+
+
+def as_member_actions(
+    rows: Iterable[tuple[str, str, datetime]], meanings: Mapping[str, tuple[str, str]]
+) -> list[MemberAction]:
+    """A storage query's (user id, what, when) rows as MemberActions: `meanings`
+    maps each "what" to its kind and, for a contribution, the label recognition
+    shows (an empty label: not a contribution)."""
+    actions = []
+    for user_id, what, at in rows:
+        kind, label = meanings[what]
+        actions.append(MemberAction(user_id, kind, at, contribution=bool(label), label=label))
+    return actions
 
 
 # What a feature stores about one member, one readable line per kind of record

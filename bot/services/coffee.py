@@ -33,13 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config_files import ConfigFileError, ConfigProblem, compose, string_list
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, Period
+from bot.core.figures import Figures, MemberAction, Period, as_member_actions
 from bot.core.formatting import channel_link, plural
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
 from bot.core.platform import (
     Button,
     ButtonStyle,
+    Identity,
     MemberInfo,
     Message,
     MessageRef,
@@ -679,6 +680,44 @@ async def resume_member(
 
 def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
+
+
+# What each coffee action means to the health report (DESIGN.md §7).
+ACTION_MEANINGS = {"joined": ("coffee", ""), "met": ("coffee_met", "")}
+
+
+async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
+    """Members opting into coffee for the first time, and saying they met."""
+    rows = await coffee.member_actions(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    return as_member_actions(rows, ACTION_MEANINGS)
+
+
+async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+    """What coffee keeps about a member, for `/kindred privacy`."""
+    stored = await coffee.stored_about(
+        session, member.platform, member.workspace_id, member.user_id
+    )
+    lines = [
+        plural(stored.memberships, "coffee program you joined", "coffee programs you joined"),
+        plural(stored.groups, "coffee group you were in", "coffee groups you were in"),
+        plural(stored.answers, '"Did you meet?" answer'),
+        plural(
+            stored.blocks,
+            "member you asked not to be paired with",
+            "members you asked not to be paired with",
+        ),
+    ]
+    counts = (stored.memberships, stored.groups, stored.answers, stored.blocks)
+    return [line for line, count in zip(lines, counts, strict=True) if count]
+
+
+async def forget_feedback(session: AsyncSession, member: Identity) -> int:
+    """Erase a member's "Did you meet?" answers (the groups stay: pairing history)."""
+    return await coffee.forget_answers(
+        session, member.platform, member.workspace_id, member.user_id
+    )
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

@@ -12,7 +12,6 @@ platform whether that member is an admin."""
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -26,11 +25,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, Period
+from bot.core.figures import Figures, MemberAction, Period, as_member_actions
 from bot.core.formatting import plural
 from bot.core.mentions import mention
-from bot.core.outbox import Outbox, payload_to_message
-from bot.core.platform import Button, ButtonStyle, Message, MessageRef
+from bot.core.outbox import Outbox
+from bot.core.platform import Button, ButtonStyle, Identity, Message, MessageRef
 from bot.core.runtime import Runtime
 from bot.core.scheduler import ClaimedWork
 from bot.core.templates import Templates, Trusted
@@ -52,7 +51,7 @@ from bot.domain.curation import (
 )
 from bot.services.curation_titles import title_fetches
 from storage import curation as store
-from storage.curation import CuratedItem, CurationSettings
+from storage.curation import CuratedItem, CurationDigest, CurationSettings
 from storage.members import members_by_user_ids
 
 log = logging.getLogger(__name__)
@@ -183,8 +182,20 @@ async def send_digest(
     key = f"{DIGEST_JOB}:{settings.id}:{occurrence.isoformat()}"
     if settings.digest_channel_id:
         await outbox.post(settings.digest_channel_id, message, key=f"{key}:post")
-    for user_id in await store.subscribers(session, settings.platform, settings.workspace_id):
+    subscribers = await store.subscribers(session, settings.platform, settings.workspace_id)
+    for user_id in subscribers:
         await outbox.dm(user_id, message, key=f"{key}:dm:{user_id}")
+    await store.record_digest(
+        session,
+        CurationDigest(
+            platform=settings.platform,
+            workspace_id=settings.workspace_id,
+            occurrence=occurrence,
+            items=len(content.items),
+            to_channel=settings.digest_channel_id is not None,
+            subscribers=len(subscribers),
+        ),
+    )
     return len(content.items)
 
 
@@ -707,42 +718,50 @@ def _atom_time(moment: datetime) -> str:
 
 # --- Figures for the health report ------------------------------------------------
 
-# `curation.digest:<settings id>:<occurrence>:post` or `…:dm:<user>` (send_digest).
-_DIGEST_KEY = re.compile(rf"^{re.escape(DIGEST_JOB)}:\d+:(?P<occurrence>.+?):(?:post|dm:.*)$")
+# What each curation action means to the health report and recognition (DESIGN.md §7).
+ACTION_MEANINGS = {
+    "shared": ("link_shared", ""),
+    "featured": ("link_featured", "shared a link the curators featured"),
+    "voted": ("curation_vote", ""),
+}
+
+
+async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
+    """Links shared and voted for, and shared links featured (contributions)."""
+    rows = await store.member_actions(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    return as_member_actions(rows, ACTION_MEANINGS)
+
+
+async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+    """What the library keeps about a member, for `/kindred privacy`."""
+    shared, votes, subscribed = await store.stored_about(
+        session, member.platform, member.workspace_id, member.user_id
+    )
+    lines = [
+        (
+            shared,
+            plural(shared, "link you shared to the library", "links you shared to the library"),
+        ),
+        (votes, plural(votes, "vote for a library link", "votes for library links")),
+        (subscribed, "your subscription to the weekly digest"),
+    ]
+    return [line for present, line in lines if present]
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:
     """Curation's figures for one community and period: links shared and featured,
-    votes, distinct sharers, digests sent and the items they carried."""
+    votes, distinct sharers, digests sent, the items they carried and their reach."""
     scope = (session, period.platform, period.workspace_id, period.start, period.end)
-    digests = await _digests_sent(session, period)
-    items = 0
-    for key in digests.values():
-        payload = await store.outbox_payload(session, period.platform, period.workspace_id, key)
-        if payload is not None:
-            # A digest message carries one upvote button per item (digest_message).
-            message = payload_to_message(payload)
-            items += sum(button.action_id == "curate.upvote" for button in message.buttons)
+    digests, items, reached = await store.digest_figures(*scope)
     return {
         "links_shared": await store.count_links_shared(*scope),
         "links_featured": await store.count_links_featured(*scope),
         "votes": await store.count_votes(*scope),
         "distinct_sharers": await store.count_distinct_sharers(*scope),
-        "digests_sent": len(digests),
+        "digests_sent": digests,
         "digest_items": items,
+        # Subscribers who got a digest by DM (channel readers cannot be counted).
+        "digest_reach": reached,
     }
-
-
-async def _digests_sent(session: AsyncSession, period: Period) -> dict[datetime, str]:
-    """Each digest occurrence in the period that queued a delivery, with one of its
-    outbox keys: an empty week queues nothing, so it is not a digest sent."""
-    keys = await store.outbox_keys(session, period.platform, period.workspace_id, f"{DIGEST_JOB}:")
-    found: dict[datetime, str] = {}
-    for key in sorted(keys):
-        match = _DIGEST_KEY.match(key)
-        if match is None:
-            continue
-        occurrence = datetime.fromisoformat(match["occurrence"])
-        if period.start <= occurrence < period.end:
-            found.setdefault(occurrence, key)
-    return found

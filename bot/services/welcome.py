@@ -17,11 +17,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.figures import Figures, Period
+from bot.core.figures import Figures, MemberAction, Period, as_member_actions
 from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
-from bot.core.platform import Button, Message
+from bot.core.platform import Button, Identity, Message
 from bot.core.templates import Templates, Trusted
 from bot.domain.welcome import (
     ACTIVATION_WINDOW,
@@ -545,6 +545,39 @@ async def stats(
         in_window=figures.in_window,
         in_window_activated=figures.in_window_activated,
     )
+
+
+# What each welcome action means to the health report and recognition (DESIGN.md §7).
+ACTION_MEANINGS = {
+    "intro": ("intro", ""),
+    "buddied": ("buddy", ""),
+    "became_buddy": ("welcome_buddy", "became a newcomer's welcome buddy"),
+    "greeted": ("welcome_greeted", "greeted a newcomer"),
+}
+
+
+async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
+    """Newcomers posting their intro or getting a buddy; buddies and greeters
+    taking them in (contributions)."""
+    rows = await welcome_rows.member_actions(
+        session, period.platform, period.workspace_id, period.start, period.end
+    )
+    return as_member_actions(rows, ACTION_MEANINGS)
+
+
+async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+    """What the welcome feature keeps about a member, for `/kindred privacy`."""
+    lines = []
+    welcome = await welcome_rows.get_welcome(
+        session, member.platform, member.workspace_id, member.user_id
+    )
+    if welcome is not None:
+        lines.append("when you joined, and which welcome steps you took (intro, buddy)")
+    if await welcome_rows.is_buddy_volunteer(
+        session, member.platform, member.workspace_id, member.user_id
+    ):
+        lines.append("that you volunteer as a welcome buddy")
+    return lines
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

@@ -42,11 +42,22 @@ GATEWAY_MESSAGE_CONTENT_LIMITED = 1 << 19
 INTENT_MEMBERS = 1 << 1
 INTENT_MESSAGE_CONTENT = 1 << 15
 ATTACHMENT_SIZE_LIMIT = 10 * 1024 * 1024
+# Discord refuses a command whose names, descriptions and choices add up to more.
+COMMAND_SIZE_LIMIT = 8000
 WAIT_SECONDS = 5.0
 
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat()
+
+
+def command_size(command: dict[str, Any]) -> int:
+    """What Discord counts toward an application command's size: every name,
+    description and choice name and value, options and subcommands included."""
+    size = len(command.get("name", "")) + len(command.get("description", ""))
+    for choice in command.get("choices") or []:
+        size += len(choice["name"]) + len(str(choice["value"]))
+    return size + sum(command_size(option) for option in command.get("options") or [])
 
 
 def bot_token(application_id: int) -> str:
@@ -817,6 +828,25 @@ class FakeDiscord:
     async def _sync_commands(
         self, guild_id: str | None = None, *, body: Any, **_: Any
     ) -> web.Response:
+        for index, command in enumerate(body):
+            if command_size(command) > COMMAND_SIZE_LIMIT:
+                return json_response(
+                    {
+                        "code": 50035,
+                        "message": "Invalid Form Body",
+                        "errors": {
+                            str(index): {
+                                "_errors": [
+                                    {
+                                        "code": "APPLICATION_COMMAND_TOO_LARGE",
+                                        "message": "Command exceeds maximum size (8000)",
+                                    }
+                                ]
+                            }
+                        },
+                    },
+                    status=400,
+                )
         stored = [
             {
                 **command,

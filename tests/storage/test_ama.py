@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
+from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
+from bot.services import ama as ama_service
+from bot.services.ama import actions as ama_actions
 from storage import ama as store
 from storage import outbox as outbox_rows
 from storage.ama import Ama
@@ -192,3 +197,63 @@ async def test_period_figures_count_this_communitys_questions_in_the_period(db: 
         amas_held=1, questions_asked=2, questions_answered=1, distinct_askers=1, votes=1
     )
     assert elsewhere == store.PeriodFigures(0, 0, 0, 0, 0)
+
+
+async def test_member_actions_are_askers_hosts_answers_and_voters_in_the_period(
+    db: Database,
+) -> None:
+    ama_id = await make_ama(db)
+    async with db.transaction() as session:
+        answered = store.AmaQuestion(
+            ama_id=ama_id,
+            author_user_id="bo",
+            text="How?",
+            status="answered",
+            created_at=START,
+            resolved_at=START + timedelta(minutes=30),
+        )
+        rejected = store.AmaQuestion(
+            ama_id=ama_id, author_user_id="cy", text="No", status="rejected", created_at=START
+        )
+        late = store.AmaQuestion(
+            ama_id=ama_id,
+            author_user_id="di",
+            text="Later?",
+            status="approved",
+            created_at=START + timedelta(days=3),
+        )
+        session.add_all([answered, rejected, late])
+        await session.flush()
+        assert answered.id is not None
+        session.add(store.AmaVote(question_id=answered.id, user_id="cy", created_at=START))
+    period = Period("fake", "W1", START - timedelta(days=1), START + timedelta(days=1))
+    async with db.sessions() as session:
+        actions = await ama_actions(session, period)
+        elsewhere = await ama_actions(session, replace(period, workspace_id="W2"))
+    assert sorted(actions, key=lambda action: action.kind) == [
+        MemberAction(
+            "ana",
+            "ama_answer",
+            START + timedelta(minutes=30),
+            contribution=True,
+            label="answered an AMA question as host",
+        ),
+        MemberAction("cy", "ama_vote", START),
+        MemberAction("bo", "question", START),
+    ]
+    assert elsewhere == []
+
+
+async def test_privacy_counts_a_members_questions_and_votes(db: Database) -> None:
+    ama_id = await make_ama(db)
+    question = await make_question(db, ama_id, author="bo")
+    async with db.transaction() as session:
+        await store.add_vote(session, question, "cy")
+    async with db.sessions() as session:
+        assert await ama_service.stored_about(session, Identity("fake", "W1", "bo")) == [
+            "1 AMA question you asked"
+        ]
+        assert await ama_service.stored_about(session, Identity("fake", "W1", "cy")) == [
+            "1 AMA upvote"
+        ]
+        assert await ama_service.stored_about(session, Identity("fake", "W2", "bo")) == []

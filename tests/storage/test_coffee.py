@@ -5,8 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
+from bot.services import coffee as coffee_service
+from bot.services.coffee import actions as coffee_actions
 from storage import coffee, members
 from storage.coffee import CoffeeGroup, CoffeeGroupMember, CoffeeProgram, CoffeeRound
 from storage.db import Database
@@ -236,3 +241,55 @@ async def test_period_figures_count_this_communitys_rounds_in_the_period(db: Dat
         repeat_pairs=1,
         total_pairs=2,
     )
+
+
+async def test_member_actions_are_first_joins_and_meetings_in_the_period(db: Database) -> None:
+    program = await add_program(db)
+    second = await add_program(db, channel="C2")
+    elsewhere = await add_program(db, workspace="W2")
+    async with db.transaction() as session:
+        for program_id, user, joined in (
+            (program, "ana", NOW),
+            (second, "ana", NOW - timedelta(days=30)),  # her first join is before the period
+            (program, "ben", NOW + timedelta(hours=1)),
+            (elsewhere, "zed", NOW),
+        ):
+            await coffee.join(session, program_id, user, joined)
+    await add_round(db, program, NOW, [[("ana", "met"), ("ben", "not_yet")]])
+    async with db.transaction() as session:
+        for row in (await session.execute(select(CoffeeGroupMember))).scalars():
+            row.answered_at = NOW + timedelta(days=2)
+    period = Period("fake", "W1", NOW - timedelta(days=1), NOW + timedelta(days=6))
+    async with db.sessions() as session:
+        actions = await coffee_actions(session, period)
+    assert sorted(actions, key=lambda action: (action.kind, action.user_id)) == [
+        MemberAction("ben", "coffee", NOW + timedelta(hours=1)),
+        MemberAction("ana", "coffee_met", NOW + timedelta(days=2)),
+    ]
+
+
+async def test_privacy_lists_a_members_coffee_records_and_forgets_only_answers(
+    db: Database,
+) -> None:
+    program = await add_program(db)
+    async with db.transaction() as session:
+        await coffee.join(session, program, "ana", NOW)
+        await coffee.add_block(session, "fake", "W1", "ana", "ben")
+    await add_round(db, program, NOW, [[("ana", "met"), ("ben", "met")]])
+    await add_round(db, program, NOW + timedelta(days=7), [[("ana", None), ("cy", None)]])
+    ana, ben = Identity("fake", "W1", "ana"), Identity("fake", "W1", "ben")
+    async with db.transaction() as session:
+        assert await coffee_service.stored_about(session, ana) == [
+            "1 coffee program you joined",
+            "2 coffee groups you were in",
+            '1 "Did you meet?" answer',
+            "1 member you asked not to be paired with",
+        ]
+        assert await coffee_service.forget_feedback(session, ana) == 1
+        assert await coffee_service.forget_feedback(session, ana) == 0
+    async with db.sessions() as session:
+        after = await coffee_service.stored_about(session, ana)
+        assert '1 "Did you meet?" answer' not in after and "2 coffee groups you were in" in after
+        # Ben's answer in the same group is his, and stays.
+        assert '1 "Did you meet?" answer' in await coffee_service.stored_about(session, ben)
+        assert await coffee_service.stored_about(session, Identity("fake", "W2", "ana")) == []

@@ -7,15 +7,21 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sqlalchemy import delete
+
 from bot.commands.curation import feature as curation_feature
-from bot.core.figures import Period
+from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
 from bot.core.templates import Templates
 from bot.domain.curation import normalise_url
+from bot.services import curation as curation_service
+from bot.services.curation import actions as curation_actions
 from bot.services.curation import metrics as curation_metrics
 from bot.services.curation import send_digest
 from storage import curation as store
 from storage.curation import CuratedItem, CurationSettings
 from storage.db import Database
+from storage.models import OutboxMessage
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
@@ -197,11 +203,72 @@ async def test_metrics_count_one_community_and_one_period(db: Database) -> None:
         # The digest in the period carried what was shared in its week: the first
         # two items and the one shared a second before the period.
         "digest_items": 3,
+        "digest_reach": 1,
     }
     async with db.transaction() as session:
+        # Pruning the delivered messages changes none of the figures.
+        await session.execute(delete(OutboxMessage))
+        assert await curation_metrics(session, Period("fake", "W1", start, end)) == figures
         nothing = await curation_metrics(session, Period("fake", "W9", start, end))
     assert set(nothing.values()) == {0}
 
 
 def test_the_curation_feature_declares_its_metrics() -> None:
     assert curation_feature.metrics is curation_metrics
+
+
+async def test_member_actions_are_shares_features_and_votes_of_visible_items(
+    db: Database,
+) -> None:
+    start, end = NOW, NOW + timedelta(days=7)
+    featured = new_item("https://one.example/x")
+    featured.shared_by = "U1"
+    hidden = new_item("https://hidden.example/x")
+    hidden.shared_by, hidden.hidden = "U2", True
+    old = new_item("https://old.example/x")
+    old.shared_by, old.created_at = "U3", start - timedelta(days=1)
+    item_ids = [await add(db, item) for item in (featured, hidden, old)]
+    async with db.transaction() as session:
+        for item_id, voter in zip(item_ids, ("U2", "U3", "U4"), strict=True):
+            item = await session.get(CuratedItem, item_id)
+            assert item is not None
+            assert await store.add_vote(session, item, voter, "upvote", NOW + timedelta(hours=1))
+        first = await session.get(CuratedItem, item_ids[0])
+        assert first is not None
+        first.featured, first.featured_at = True, NOW + timedelta(days=1)
+    async with db.sessions() as session:
+        actions = await curation_actions(session, Period("fake", "W1", start, end))
+    assert sorted(actions, key=lambda action: (action.kind, action.user_id)) == [
+        MemberAction("U2", "curation_vote", NOW + timedelta(hours=1)),
+        MemberAction("U4", "curation_vote", NOW + timedelta(hours=1)),
+        MemberAction(
+            "U1",
+            "link_featured",
+            NOW + timedelta(days=1),
+            contribution=True,
+            label="shared a link the curators featured",
+        ),
+        MemberAction("U1", "link_shared", NOW),
+    ]
+
+
+def test_the_curation_feature_declares_its_actions() -> None:
+    assert curation_feature.actions is curation_actions
+
+
+async def test_privacy_counts_a_members_links_votes_and_subscription(db: Database) -> None:
+    item_id = await add(db, new_item("https://one.example/x"))
+    async with db.transaction() as session:
+        item = await session.get(CuratedItem, item_id)
+        assert item is not None
+        assert await store.add_vote(session, item, "U2", "upvote", NOW)
+        await store.subscribe(session, "fake", "W1", "U2")
+    async with db.sessions() as session:
+        assert await curation_service.stored_about(session, Identity("fake", "W1", "U1")) == [
+            "1 link you shared to the library"
+        ]
+        assert await curation_service.stored_about(session, Identity("fake", "W1", "U2")) == [
+            "1 vote for a library link",
+            "your subscription to the weekly digest",
+        ]
+        assert await curation_service.stored_about(session, Identity("fake", "W2", "U1")) == []

@@ -7,7 +7,8 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.commands.welcome import feature
-from bot.core.figures import Period
+from bot.core.figures import MemberAction, Period
+from bot.core.platform import Identity
 from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
@@ -189,3 +190,75 @@ async def test_metrics_count_one_period_of_one_community(db: Database) -> None:
         "activation_rate": 2 / 3,
     }
     assert empty["newcomers"] == 0 and empty["activation_rate"] is None
+
+
+async def test_member_actions_are_intros_buddies_and_greetings_in_the_period(
+    db: Database,
+) -> None:
+    async with db.transaction() as session:
+        session.add_all(
+            [
+                Welcome(
+                    platform="fake",
+                    workspace_id="W1",
+                    user_id="UNEW",
+                    joined_at=day(11, 2),
+                    intro_posted_at=day(11, 3),
+                    buddy_user_id="UVOL",
+                    buddied_at=day(11, 4),
+                    greeter_user_id="UGREET",
+                    greeted_at=day(11, 2, 10),
+                ),
+                # Steps before the period, and another workspace's: none count.
+                Welcome(
+                    platform="fake",
+                    workspace_id="W1",
+                    user_id="UOLD",
+                    joined_at=day(10, 1),
+                    intro_posted_at=day(10, 2),
+                ),
+                Welcome(
+                    platform="fake",
+                    workspace_id="W2",
+                    user_id="UELSE",
+                    joined_at=day(11, 3),
+                    intro_posted_at=day(11, 3),
+                ),
+            ]
+        )
+    assert feature.actions is not None
+    async with db.sessions() as session:
+        actions = await feature.actions(session, Period("fake", "W1", day(11, 1), day(11, 8)))
+    assert sorted(actions, key=lambda action: action.at) == [
+        MemberAction(
+            "UGREET",
+            "welcome_greeted",
+            day(11, 2, 10),
+            contribution=True,
+            label="greeted a newcomer",
+        ),
+        MemberAction("UNEW", "intro", day(11, 3)),
+        MemberAction("UNEW", "buddy", day(11, 4)),
+        MemberAction(
+            "UVOL",
+            "welcome_buddy",
+            day(11, 4),
+            contribution=True,
+            label="became a newcomer's welcome buddy",
+        ),
+    ]
+
+
+async def test_privacy_lists_the_arrival_record_and_buddy_volunteering(db: Database) -> None:
+    await arrive(db, "UNEW")
+    async with db.transaction() as session:
+        await welcome_rows.set_buddy_volunteer(session, "fake", "W1", "UVOL", active=True)
+    assert feature.stored_about is not None
+    async with db.sessions() as session:
+        assert await feature.stored_about(session, Identity("fake", "W1", "UNEW")) == [
+            "when you joined, and which welcome steps you took (intro, buddy)"
+        ]
+        assert await feature.stored_about(session, Identity("fake", "W1", "UVOL")) == [
+            "that you volunteer as a welcome buddy"
+        ]
+        assert await feature.stored_about(session, Identity("fake", "W1", "UNONE")) == []
