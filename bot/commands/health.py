@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot.core.context import Context
+from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature, Tick
 from bot.core.formatting import channel_link
@@ -39,27 +39,29 @@ PERIOD = Param("period", "choice", "week, month or quarter (default: month)", ch
 # --- the report -----------------------------------------------------------------------
 
 
+async def _draw(preparation: Preparation) -> service.Drawn:
+    """The report and its charts, made before the command's transaction opens."""
+    inbound = preparation.inbound
+    kind = preparation.args.get("period", "month")
+    return await service.draw(preparation.runtime, inbound.platform, inbound.workspace_id, kind)
+
+
 @handlers.command(
     "report show",
     "The community health report: figures, change, suggested actions, charts by DM",
     [PERIOD],
     admin=True,
     group_default=True,
+    prepare=_draw,
 )
 async def show(ctx: Context) -> Reply:
     inbound = ctx.inbound
-    kind = ctx.args.get("period", "month")
-    report = await service.build_report(
-        ctx.runtime, ctx.session, inbound.platform, inbound.workspace_id, kind
-    )
+    drawn: service.Drawn = ctx.prepared
     key = f"health.report:{inbound.user_id}:{inbound.event_id or ctx.now().isoformat()}"
-    charts = await service.queue_charts(
-        ctx.runtime, ctx.outbox, report, key=key, dm_to=inbound.user_id
-    )
-    text = service.report_text(ctx.runtime.templates, report)
-    return Reply.text(
-        ctx.runtime.templates.render("health/charts_sent", text=Trusted(text), charts=charts)
-    )
+    charts = await service.queue_charts(ctx.outbox, drawn, key=key, dm_to=inbound.user_id)
+    text = service.report_text(ctx.runtime.templates, drawn.report)
+    templates = ctx.runtime.templates
+    return Reply.text(templates.render("health/charts_sent", text=Trusted(text), charts=charts))
 
 
 @handlers.command(

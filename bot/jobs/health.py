@@ -10,7 +10,7 @@ from functools import partial
 
 from bot.core.platform import PlatformError
 from bot.core.runtime import Runtime
-from bot.services.health import run_weekly_report
+from bot.services.health import draw, run_weekly_report
 from bot.services.health_pulse import run_round
 from storage import health as store
 
@@ -32,10 +32,13 @@ async def tick(runtime: Runtime, now: datetime) -> None:
         ]
     for settings_id, platform, workspace_id, due in reports:
         assert settings_id is not None and due is not None
+        # Drawn before the claim's transaction opens (a replica that loses the claim
+        # has drawn for nothing, which is cheaper than drawing inside a transaction).
+        drawn = await draw(runtime, platform, workspace_id, "week")
         await runtime.claims.run_claimed(
             f"health.weekly:{platform}:{workspace_id}",
             due,
-            partial(run_weekly_report, runtime, settings_id, due),
+            partial(run_weekly_report, runtime, settings_id, due, drawn),
         )
     for settings_id, platform, workspace_id, channel_id, due in pulses:
         assert settings_id is not None and due is not None

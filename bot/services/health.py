@@ -6,7 +6,9 @@ report feature stores about one member."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -281,10 +283,27 @@ def report_text(templates: Templates, report: Report) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """A report with its charts, made before any transaction opens."""
+
+    report: Report
+    charts: Sequence[health_charts.Chart]
+
+
+async def draw(runtime: Runtime, platform: str, workspace_id: str, kind: str) -> Drawn:
+    """Build the report in a short read of its own, then draw its charts in a worker
+    thread: the CPU-bound drawing holds no database connection (SQLite has one) and
+    does not stall the event loop other members' acks run on."""
+    async with runtime.db.sessions() as session:
+        report = await build_report(runtime, session, platform, workspace_id, kind)
+    charts = await asyncio.to_thread(health_charts.render, runtime.templates, report)
+    return Drawn(report, charts)
+
+
 async def queue_charts(
-    runtime: Runtime,
     outbox: Outbox,
-    report: Report,
+    drawn: Drawn,
     *,
     key: str,
     dm_to: str | None = None,
@@ -292,8 +311,7 @@ async def queue_charts(
 ) -> int:
     """One message per chart (a PNG with its alt text) to a member's DMs or a
     channel; `key` makes a repeated run queue nothing new. Returns how many."""
-    charts = health_charts.render(runtime.templates, report)
-    for chart in charts:
+    for chart in drawn.charts:
         message = Message(
             text=chart.alt,
             attachment=Attachment(chart.filename, chart.png, "image/png", alt_text=chart.alt),
@@ -303,17 +321,7 @@ async def queue_charts(
         else:
             assert channel is not None
             await outbox.post(channel, message, key=f"{key}:{chart.name}")
-    return len(charts)
-
-
-async def post_report(
-    runtime: Runtime, outbox: Outbox, report: Report, channel: str, *, key: str
-) -> None:
-    """The report's text and then its charts, posted in `channel` (the weekly report)."""
-    await outbox.post(
-        channel, Message(text=report_text(runtime.templates, report)), key=f"{key}:text"
-    )
-    await queue_charts(runtime, outbox, report, key=key, channel=channel)
+    return len(drawn.charts)
 
 
 # --- the weekly report --------------------------------------------------------------------
@@ -338,16 +346,24 @@ async def unschedule_report(session: AsyncSession, platform: str, workspace_id: 
 
 
 async def run_weekly_report(
-    runtime: Runtime, settings_id: int, due: datetime, session: AsyncSession, _now: datetime
+    runtime: Runtime,
+    settings_id: int,
+    due: datetime,
+    drawn: Drawn,
+    session: AsyncSession,
+    _occurrence: datetime,
 ) -> None:
-    """One weekly report (claimed by the caller): queue it and move the schedule on."""
+    """One weekly report (claimed by the caller, drawn before the claim): queue its
+    text and charts in the organisers' channel and move the schedule on."""
     settings = await session.get(store.HealthSettings, settings_id)
     if settings is None or settings.report_channel_id is None or settings.report_next_at != due:
         return
-    report = await build_report(runtime, session, settings.platform, settings.workspace_id, "week")
     outbox = Outbox(session, settings.platform, settings.workspace_id)
     key = f"health.weekly:{due.isoformat()}"
-    await post_report(runtime, outbox, report, settings.report_channel_id, key=key)
+    channel = settings.report_channel_id
+    text = report_text(runtime.templates, drawn.report)
+    await outbox.post(channel, Message(text=text), key=f"{key}:text")
+    await queue_charts(outbox, drawn, key=key, channel=channel)
     await store.advance_report(session, settings_id, due, due + WEEKLY)
 
 

@@ -25,7 +25,7 @@ from bot.core.runtime import Runtime
 from bot.core.settings import Settings
 from bot.domain.health import PERIODS, RETENTION_WEEKS, Report
 from bot.services import health_charts
-from bot.services.health import build_report, figure_labels, shown, shown_change, suggestion_lines
+from bot.services.health import draw, figure_labels, shown, shown_change, suggestion_lines
 
 PAGE_PATH = "/health/dashboard"
 CSV_PATH = "/health/dashboard.csv"
@@ -104,9 +104,8 @@ async def snapshot(runtime: Runtime, platform: str, workspace_id: str, period: s
     found = kept.get(key)
     if found is not None and now - found.built_at < SNAPSHOT_LIFETIME:
         return found
-    async with runtime.db.sessions() as session:
-        report = await build_report(runtime, session, platform, workspace_id, period)
-    found = Snapshot(now, report, health_charts.render(runtime.templates, report))
+    drawn = await draw(runtime, platform, workspace_id, period)
+    found = Snapshot(now, drawn.report, list(drawn.charts))
     kept.pop(key, None)
     kept[key] = found
     while len(kept) > MAX_SNAPSHOTS:
