@@ -366,6 +366,9 @@ async def test_every_subcommand_reaches_its_handler_with_typed_options(
         seen.commands.clear()
         interaction = await fake.command(GUILD, GENERAL, ANA, path, options, resolved)
         answers = await fake.answered(interaction)
+        # A command with a slow prepare step (the health report draws its charts
+        # first) is deferred before its handler runs.
+        await fake.wait_until(lambda: bool(seen.commands), f"the handler of {path}", 30)
         assert seen.commands == [(path, expected)], path
         assert answers[0][0] == "callback" and answers[0][1] in {4, 5, 9}, (path, answers)
 
