@@ -462,3 +462,28 @@ async def test_the_page_in_headless_chromium(
             assert "expired" in await page.evaluate("document.body.innerText")
     finally:
         await runner.cleanup()
+
+
+async def test_two_replicas_send_one_weekly_report_and_one_pulse_round(
+    health: Community, probe: Probe, platform: FakePlatform
+) -> None:
+    await build_a_month(health, probe)
+    platform.add_members(health.workspace, MemberInfo("U1", "U1"), MemberInfo("U2", "U2"))
+    await health.say("report schedule", channel="CORG", channel_is_private=True)
+    await health.say("pulse setup Would you recommend us to a colleague?")
+    first = health.kindred
+    second = Kindred(
+        first.settings, first.db, clock=first.clock, features=first.features, instance="second"
+    )
+    second.attach(platform)
+    await second.start(dispatch=False, schedule=False)
+    try:
+        health.clock.now += timedelta(minutes=2)
+        # Both replicas' ticks find the same report and round due at once.
+        await asyncio.gather(first.scheduler.catch_up(), second.scheduler.catch_up())
+        await health.deliver()
+        await second.dispatcher.drain()
+    finally:
+        await second.stop()
+    assert len(health.sent("post", "CORG")) == 4  # one text and three charts
+    assert len(health.sent("dm", "U1")) == 1 and len(health.sent("dm", "U2")) == 1
