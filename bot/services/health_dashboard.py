@@ -147,6 +147,12 @@ def tables(runtime: Runtime, report: Report) -> dict[str, list[list[str]]]:
     return {"figures": figures, "activation": activation, "retention": retention, "daily": daily}
 
 
+def code_spans(line: str) -> list[tuple[bool, str]]:
+    """A chat line's `code` spans as (is code, text) pieces, for the page to show
+    commands as code rather than between backticks."""
+    return [(index % 2 == 1, piece) for index, piece in enumerate(line.split("`")) if piece]
+
+
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
 
 
@@ -162,7 +168,7 @@ async def page(runtime: Runtime, request: web.Request) -> web.Response:
         ],
         "tables": tables(runtime, report),
         "csv": {name: f"{CSV_PATH}?{urlencode({**query, 'table': name})}" for name in TABLES},
-        "suggestions": suggestion_lines(runtime.templates, report),
+        "suggestions": [code_spans(line) for line in suggestion_lines(runtime.templates, report)],
         "charts": [
             (chart.name, base64.b64encode(chart.png).decode("ascii"), chart.alt) for chart in charts
         ],

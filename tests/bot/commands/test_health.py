@@ -378,6 +378,7 @@ async def test_the_page_needs_a_valid_unexpired_link(health: Community, probe: P
         html = await page.text()
         assert html.count('src="data:image/png;base64,') == 3
         assert "Newcomer activation (14 days)" in html
+        assert "<code>/kindred welcome setup auto_buddy=yes</code>" in html
         assert "NEW1" not in html and "OLD0" not in html  # no member ids or names
         csv_page = await client.get(
             "/health/dashboard.csv", params={**query, "table": "activation"}
