@@ -64,9 +64,9 @@ class OutboxMessage(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     platform: str = Field(max_length=16)
     workspace_id: str = Field(max_length=64)
-    # dm | post | group | thread_reply | update
+    # dm | post | group | thread_reply | update | role
     kind: str = Field(max_length=16)
-    # A user id (dm), channel id (post), parent/target channel (thread_reply, update).
+    # A user id (dm, role), channel id (post), parent/target channel (thread_reply, update).
     target: str = Field(default="", max_length=64)
     # For kind=group: the members; for thread_reply/update: the MessageRef.
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))

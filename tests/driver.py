@@ -3,10 +3,10 @@ errbot's TestBot is used by every plugin's tests).
 
 A `Community` wraps the real core with its real database, an in-memory platform
 and a clock the test moves. Members speak to it the way an adapter would deliver
-them: `say` a command, `press` a button, `submit` a form, `react` to a message,
-post a `message`, `join` or `leave`, `open_home`; `advance` moves time and runs
-whatever is due; `deliver` drains the outbox; `dms` and `posts` read what reached
-the platform."""
+them: `say` a command, `press` a button, `submit` a form, `react` to a message
+(`unreact`, `delete_message`), post a `message`, `join` or `leave`, `open_home`;
+`advance` moves time and runs whatever is due; `deliver` drains the outbox; `dms`
+and `posts` read what reached the platform."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ class Community:
 
     def inbound(self, kind: InboundKind, user: str | None = None, **fields: Any) -> Inbound:
         """An event as an adapter delivers it, with a fresh delivery key."""
-        user = user or self.admin
+        user = self.admin if user is None else user
         fields.setdefault("event_id", f"ev{next(_event_ids)}")
         fields.setdefault("user_name", user.title())
         return Inbound(
@@ -157,6 +157,43 @@ class Community:
                 text=text,
                 channel_id=where,
                 message=message,
+                **fields,
+            )
+        )
+
+    async def unreact(
+        self,
+        reaction: str,
+        user: str | None = None,
+        *,
+        channel: str | None = "",
+        message: MessageRef | None = None,
+        **fields: Any,
+    ) -> Reply | None:
+        """`user` takes back their `reaction` on `message`."""
+        where = self.channel if channel == "" else channel
+        return await self.handle(
+            self.inbound(
+                "reaction_removed",
+                user,
+                reaction=reaction,
+                channel_id=where,
+                message=message,
+                **fields,
+            )
+        )
+
+    async def delete_message(
+        self, message: MessageRef, author: str = "", **fields: Any
+    ) -> Reply | None:
+        """`message` (by `author`, when the platform says) is deleted."""
+        return await self.handle(
+            self.inbound(
+                "message_deleted",
+                author,
+                channel_id=message.channel_id,
+                message=message,
+                user_name=None,
                 **fields,
             )
         )

@@ -11,6 +11,8 @@ buttons as numbered choices. Lines starting with `:` drive the simulation:
   :submit a=1 b="x y"   fill in the form that was just opened
   :say text             post a message in the current channel
   :react 12 pushpin     react to message number 12
+  :unreact 12 pushpin   take that reaction back
+  :delete 12            delete message number 12 (one you posted with :say)
   :home                 open your home tab (your programs and profile)
   :advance 7d           move the clock forward (30m, 2h, 7d) running what falls due
   :who                  list the members
@@ -103,8 +105,12 @@ class ConsolePlatform:
     community: ConsoleCommunity
     write: Callable[[str], None]
     name: str = PLATFORM
+    # The console has no roles; recognition shows its badge on the profile card and home.
+    supports_roles: bool = False
     buttons: dict[int, tuple[Button, MessageRef, str]] = field(default_factory=dict)
     messages: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # Who wrote the members' messages (`:say`), by message number, for reactions.
+    authors: dict[str, str] = field(default_factory=dict)
     groups: dict[str, list[str]] = field(default_factory=dict)
     # The numbers the next button, message and group get (kept across restarts, so
     # a new message never takes the number of one the database still refers to).
@@ -174,6 +180,9 @@ class ConsolePlatform:
                 del self.buttons[number]
         self.show(f"message {ref.message_id} updated", ref.channel_id, message, ref.message_id)
 
+    async def set_role(self, workspace_id: str, user_id: str, role: str, *, granted: bool) -> None:
+        raise PlatformError("the console has no roles; the badge shows on the profile card")
+
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         return []
 
@@ -217,6 +226,7 @@ class ConsolePlatform:
             "next_message": self.next_message,
             "next_group": self.next_group,
             "messages": {key: list(self.messages[key]) for key in kept_messages},
+            "authors": {key: self.authors[key] for key in kept_messages if key in self.authors},
             "buttons": {
                 str(number): {
                     "label": button.label,
@@ -256,8 +266,11 @@ class ConsolePlatform:
             )
             for number, item in data["buttons"].items()
         }
+        # State files written before authors were kept have none.
+        authors = {str(key): str(user) for key, user in data.get("authors", {}).items()}
         numbers = [int(data[key]) for key in ("next_button", "next_message", "next_group")]
         self.groups, self.messages, self.buttons = groups, messages, buttons
+        self.authors = authors
         self.next_button, self.next_message, self.next_group = numbers
 
     def plain(self, text: str) -> str:
@@ -469,9 +482,14 @@ class ConsoleSession:
             # Shown with a number, like the bot's messages, so `:react` can target it.
             where = f"#{self.community.channels.get(self.channel, self.channel)} @{self.user}"
             ref = self.platform.show(where, self.channel, Message(text=member_text(rest)))
+            self.platform.authors[ref.message_id] = self.user
             await self.send(self._inbound("message", text=rest, message=ref))
         elif verb == "react":
             await self._react(rest)
+        elif verb == "unreact":
+            await self._react(rest, removed=True)
+        elif verb == "delete":
+            await self._delete(rest)
         elif verb == "home":
             await self.send(self._inbound("home_opened"))
         elif verb == "advance":
@@ -554,19 +572,39 @@ class ConsoleSession:
             )
         )
 
-    async def _react(self, rest: str) -> None:
+    async def _react(self, rest: str, *, removed: bool = False) -> None:
         parts = rest.split()
         if len(parts) != 2 or parts[0] not in self.platform.messages:
-            self.write("Usage: :react <message number> <emoji name>")
+            verb = "unreact" if removed else "react"
+            self.write(f"Usage: :{verb} <message number> <emoji name>")
             return
         channel_id, text = self.platform.messages[parts[0]]
         await self.send(
             self._inbound(
-                "reaction",
+                "reaction_removed" if removed else "reaction",
                 reaction=parts[1].strip(":"),
                 message=MessageRef(channel_id, parts[0]),
-                text=text,
+                message_author_id=self.platform.authors.get(parts[0]),
+                text="" if removed else text,
                 channel=channel_id,
+            )
+        )
+
+    async def _delete(self, rest: str) -> None:
+        number = rest.strip()
+        author = self.platform.authors.get(number)
+        if author is None:
+            self.write("Usage: :delete <number of a message posted with :say>")
+            return
+        if author != self.user:
+            self.write(f"Only @{author} can delete message {number}.")
+            return
+        channel_id, _ = self.platform.messages.pop(number)
+        del self.platform.authors[number]
+        self.write(f"Message {number} deleted.")
+        await self.send(
+            self._inbound(
+                "message_deleted", message=MessageRef(channel_id, number), channel=channel_id
             )
         )
 

@@ -67,6 +67,10 @@ PERMISSIONS = discord.Permissions(
     manage_threads=True,  # add the group's members to its invite-only private thread
     read_message_history=True,  # read the message a member reacted to; name threads
     attach_files=True,  # AMA exports
+    # Give recognised contributors the role a community names (kudos setup role=…),
+    # and take it back when the status lapses. Discord only lets the bot manage roles
+    # below its own: put Kindred's role above the one it grants.
+    manage_roles=True,
 )
 DEVELOPER_PORTAL = "https://discord.com/developers/applications"
 DONE = "Done."
@@ -80,10 +84,11 @@ def gateway_intents(registry: Registry) -> discord.Intents:
     intents.guilds = True
     # Privileged: member joins (welcome), member lists (pairing), admin checks.
     intents.members = True
-    if "reaction" in registry.events:
+    if {"reaction", "reaction_removed"} & set(registry.events):
         intents.guild_reactions = True
-    if "message" in registry.events:
-        # Guild messages arrive without their text unless Message Content is on.
+    if {"message", "message_deleted"} & set(registry.events):
+        # Not privileged: messages arrive without their text unless Message Content
+        # is on, and deletions carry none.
         intents.guild_messages = True
     if _text_readers(registry):
         # Privileged: the text of the message a member reacted to (or wrote).
@@ -172,6 +177,16 @@ def _is_private(channel: object) -> bool:
     return False
 
 
+def _reaction_key(kind: str, payload: discord.RawReactionActionEvent, reaction: str) -> str:
+    """A reaction's delivery key. Discord sends no time or id with a reaction, so the
+    minute it arrived stands in: a re-delivery after a resume (seconds later) acts
+    once, while taking a reaction back and adding it again later is seen each time.
+    A re-delivery that straddles a minute acts twice, which the features' reaction
+    handlers absorb (one vote, one kudos per member and message)."""
+    minute = datetime.now(UTC).strftime("%Y%m%d%H%M")
+    return f"{kind}:{payload.message_id}:{payload.user_id}:{reaction}:{minute}"
+
+
 def _message_ref(channel: object, channel_id: int, message_id: int, jump_url: str) -> MessageRef:
     thread_id = str(channel_id) if isinstance(channel, discord.Thread) else None
     return MessageRef(str(channel_id), str(message_id), thread_id, jump_url)
@@ -215,6 +230,8 @@ class DiscordService:
             self.on_member_join,
             self.on_raw_member_remove,
             self.on_raw_reaction_add,
+            self.on_raw_reaction_remove,
+            self.on_raw_message_delete,
             self.on_message,
             self.on_interaction,
             self.on_kindred_button,
@@ -422,8 +439,71 @@ class DiscordService:
                 ),
                 text=await self._message_text(partial),
                 channel_is_private=_is_private(channel),
+                message_author_id=self._author(payload.guild_id, payload.message_author_id),
                 user_name=payload.member.display_name if payload.member else None,
-                event_id=f"reaction:{payload.message_id}:{payload.user_id}:{reaction}",
+                event_id=_reaction_key("reaction", payload, reaction),
+                raw={"channel_id": payload.channel_id, "message_id": payload.message_id},
+            )
+        )
+
+    def _author(self, guild_id: int, author_id: int | None) -> str | None:
+        """Who wrote a reacted message, when that is a person: None for Kindred, other
+        bots (members are cached: the members intent is on), or an unknown author."""
+        if author_id is None or (self.client.user is not None and author_id == self.client.user.id):
+            return None
+        guild = self.client.get_guild(guild_id)
+        member = guild.get_member(author_id) if guild is not None else None
+        return None if member is not None and member.bot else str(author_id)
+
+    async def on_raw_reaction_remove(self, payload: discord.RawReactionActionEvent) -> None:
+        if payload.guild_id is None or "reaction_removed" not in self.kindred.registry.events:
+            return
+        if self.client.user is not None and payload.user_id == self.client.user.id:
+            return
+        channel = self.client.get_channel(payload.channel_id)
+        emoji = payload.emoji
+        reaction = str(emoji) if emoji.is_unicode_emoji() else (emoji.name or "")
+        jump_url = (
+            self.client.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+            .get_partial_message(payload.message_id)
+            .jump_url
+        )
+        await self._notify(
+            self._event(
+                "reaction_removed",
+                payload.guild_id,
+                payload.user_id,
+                channel_id=str(payload.channel_id),
+                reaction=reaction,
+                message=_message_ref(channel, payload.channel_id, payload.message_id, jump_url),
+                channel_is_private=_is_private(channel),
+                event_id=_reaction_key("unreaction", payload, reaction),
+                raw={"channel_id": payload.channel_id, "message_id": payload.message_id},
+            )
+        )
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is None or "message_deleted" not in self.kindred.registry.events:
+            return
+        cached = payload.cached_message
+        author = cached.author.id if cached is not None else None
+        channel = self.client.get_channel(payload.channel_id)
+        jump_url = (
+            self.client.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
+            .get_partial_message(payload.message_id)
+            .jump_url
+        )
+        await self._notify(
+            Inbound(
+                kind="message_deleted",
+                platform=PLATFORM,
+                workspace_id=str(payload.guild_id),
+                user_id=str(author) if author is not None else "",
+                channel_id=str(payload.channel_id),
+                message=_message_ref(channel, payload.channel_id, payload.message_id, jump_url),
+                channel_is_private=_is_private(channel),
+                # A message is deleted once: its id is the delivery key.
+                event_id=f"deleted:{payload.message_id}",
                 raw={"channel_id": payload.channel_id, "message_id": payload.message_id},
             )
         )

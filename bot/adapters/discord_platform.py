@@ -99,6 +99,7 @@ class DiscordPlatform:
     """Implements `bot.core.platform.Platform` with a logged-in discord.py client."""
 
     name = PLATFORM
+    supports_roles = True
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
@@ -328,8 +329,30 @@ class DiscordPlatform:
         assert first is not None
         return MessageRef(str(first.channel.id), str(first.id), permalink=first.jump_url)
 
+    async def set_role(self, workspace_id: str, user_id: str, role: str, *, granted: bool) -> None:
+        """Add or remove a guild role (named, or given by id) for one member. Needs
+        the Manage Roles permission and the bot's own role above the one it grants."""
+        guild = await self._guild(workspace_id)
+        found = discord.utils.find(
+            lambda candidate: str(candidate.id) == role or candidate.name == role, guild.roles
+        )
+        if found is None:
+            async with discord_errors(f"list the roles of guild {guild.id}"):
+                roles = await guild.fetch_roles()
+            found = discord.utils.find(
+                lambda candidate: str(candidate.id) == role or candidate.name == role, roles
+            )
+        if found is None:
+            raise PlatformError(f"guild {guild.id} has no role '{role}'")
+        reason = "Kindred: recognised contributor" if granted else "Kindred: status lapsed"
+        change = self.client.http.add_role if granted else self.client.http.remove_role
+        async with discord_errors(f"{'give' if granted else 'take'} role '{role}'"):
+            await change(guild.id, int(user_id), found.id, reason=reason)
+
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         buckets = [("discord:bot", BOT_WIDE)]
+        if kind == "role":
+            return buckets
         if kind == "dm":
             buckets.append(("discord:dm", DIRECT_MESSAGES))
         elif kind == "group":

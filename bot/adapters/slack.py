@@ -133,8 +133,10 @@ BOT_EVENTS = (
     "member_joined_channel",  # program channels: welcome and opt-in
     "member_left_channel",  # leaving a program channel
     "reaction_added",  # features that collect or count reactions
-    # Messages in the channels Kindred is in: the health report's activity counts
-    # (member, channel, day; never the text) and newcomers' first post and reply.
+    "reaction_removed",  # a kudos reaction taken back withdraws the kudos
+    # Every message in public / private channels Kindred is in: the health report
+    # counts new posts per member, channel and day (never the text) and times
+    # newcomers' first reply; deletions withdraw the kudos given for the message.
     "message.channels",
     "message.groups",
     "team_join",  # welcome new members of the workspace
@@ -144,6 +146,9 @@ BOT_EVENTS = (
 )
 
 _KINDRED_ID = re.compile(f"^{ID_PREFIX}:")
+# Message subtypes that are a member's new post (a reply also sent to the channel,
+# a shared file); the plain post has none.
+NEW_POST_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
 class AcksFirst:
@@ -379,10 +384,11 @@ class SlackAdapter:
         app.event("user_change")(self._on_user_change)
         app.event("app_home_opened")(self._on_home_opened)
         app.event("reaction_added")(self._on_reaction)
-        # New posts only: edits, deletions and joins arrive as subtypes of their own.
-        app.event({"type": "message", "subtype": (None, "thread_broadcast", "file_share")})(
-            self._on_message
-        )
+        app.event("reaction_removed")(self._on_reaction_removed)
+        app.event({"type": "message", "subtype": "message_deleted"})(self._on_message_deleted)
+        # After the deletions: bolt runs the first listener that matches, and a message
+        # event no listener matches would be answered 404 (Slack then retries it).
+        app.event("message")(self._on_message)
         return app
 
     async def _serve_http(self) -> None:
@@ -664,8 +670,47 @@ class SlackAdapter:
                 channel_id=channel_id,
                 reaction=event["reaction"],
                 message=MessageRef(channel_id, ts),
+                message_author_id=await self._author(workspace_id, event, context),
                 text=await self.platform.message_text(workspace_id, channel_id, ts),
                 channel_is_private=await self.platform.channel_is_private(workspace_id, channel_id),
+                event_id=body.get("event_id"),
+                raw=body,
+            )
+        )
+
+    async def _author(
+        self, workspace_id: str, event: dict[str, Any], context: AsyncBoltContext
+    ) -> str | None:
+        """Who wrote the message a reaction is on, when that is a person: None for
+        Kindred's own messages, other apps' bots, or an author Slack does not name."""
+        author = event.get("item_user")
+        if not author or author == context.bot_user_id:
+            return None
+        try:
+            user = await self.platform.user(workspace_id, str(author))
+        except PlatformError as error:
+            log.warning("cannot look up the author %s of a reacted message: %s", author, error)
+            return None
+        return user.user_id if user.is_person else None
+
+    async def _on_reaction_removed(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        item = event.get("item") or {}
+        if item.get("type") != "message":
+            return
+        channel_id = item["channel"]
+        workspace_id = _team_id(body, context)
+        await self._notify(
+            Inbound(
+                kind="reaction_removed",
+                platform=PLATFORM,
+                workspace_id=workspace_id,
+                user_id=event["user"],
+                channel_id=channel_id,
+                reaction=event["reaction"],
+                message=MessageRef(channel_id, item["ts"]),
+                message_author_id=await self._author(workspace_id, event, context),
                 event_id=body.get("event_id"),
                 raw=body,
             )
@@ -674,11 +719,21 @@ class SlackAdapter:
     async def _on_message(
         self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        user_id = event.get("user")
-        if not user_id or event.get("bot_id") or user_id == context.bot_user_id:
+        """A member's new post in a channel, for features that read messages; edits,
+        bots, Kindred itself and other subtypes are acknowledged and left alone."""
+        user_id, channel_id = event.get("user"), event.get("channel")
+        if (
+            event.get("subtype") not in NEW_POST_SUBTYPES
+            or event.get("bot_id")
+            or not user_id
+            or user_id == context.bot_user_id
+            or not channel_id
+            or event.get("channel_type") not in {"channel", "group"}
+            or "message" not in self.kindred.registry.events
+        ):
             return
-        if event.get("channel_type") not in {"channel", "group"}:
-            return
+        # A reply in a thread names whom it answers (the health report times a
+        # newcomer's first reply from it).
         thread, parent = event.get("thread_ts"), event.get("parent_user_id")
         replies_to = parent if thread and thread != event.get("ts") and parent else None
         await self._notify(
@@ -686,12 +741,33 @@ class SlackAdapter:
                 kind="message",
                 platform=PLATFORM,
                 workspace_id=_team_id(body, context),
-                user_id=user_id,
-                channel_id=event.get("channel"),
-                text=str(event.get("text", "")),
-                message=MessageRef(event["channel"], event["ts"], thread_id=thread),
+                user_id=str(user_id),
+                channel_id=channel_id,
+                text=str(event.get("text") or ""),
+                message=MessageRef(channel_id, event["ts"], thread_id=thread),
                 channel_is_private=event.get("channel_type") == "group",
                 options={"reply_to": replies_to} if replies_to else {},
+                event_id=body.get("event_id"),
+                raw=body,
+            )
+        )
+
+    async def _on_message_deleted(
+        self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
+    ) -> None:
+        channel_id, ts = event.get("channel"), event.get("deleted_ts")
+        if not channel_id or not ts:
+            return
+        previous = event.get("previous_message") or {}
+        await self._notify(
+            Inbound(
+                kind="message_deleted",
+                platform=PLATFORM,
+                workspace_id=_team_id(body, context),
+                user_id=str(previous.get("user") or ""),
+                channel_id=channel_id,
+                message=MessageRef(channel_id, ts),
+                channel_is_private=event.get("channel_type") == "group",
                 event_id=body.get("event_id"),
                 raw=body,
             )

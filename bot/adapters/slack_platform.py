@@ -206,6 +206,9 @@ class SlackPlatform:
     """
 
     name = PLATFORM
+    # Slack has no member roles an app may grant (nor may it edit member profiles):
+    # recognition shows its badge on Kindred's profile card and App Home instead.
+    supports_roles = False
 
     def __init__(self, client: AsyncWebClient, tokens: BotTokens, *, pace: float = 1.0) -> None:
         self.client = client
@@ -645,6 +648,12 @@ class SlackPlatform:
         return message_payload(message, mention_renderer(message.mentions, names))
 
     # -- pacing --------------------------------------------------------------------------
+
+    async def set_role(self, workspace_id: str, user_id: str, role: str, *, granted: bool) -> None:
+        raise PlatformError(
+            "Slack has no roles an app can give; Kindred shows the badge on its profile "
+            "card and App Home instead"
+        )
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         key = f"{PLATFORM}:{workspace_id}"

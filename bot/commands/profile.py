@@ -19,6 +19,7 @@ from bot.domain.profile import (
     canonical_timezone,
     parse_topics,
 )
+from bot.services import kudos
 from storage.models import Member
 
 handlers = Handlers("profile")
@@ -65,7 +66,7 @@ async def set_profile(ctx: Context) -> Reply:
         setattr(member, name, value)
     member.profile_updated_at = ctx.now()
     updated = ", ".join(sorted(changes))
-    return Reply.text(f"Saved your {updated}.\n\n{render_profile(ctx, member)}")
+    return Reply.text(f"Saved your {updated}.\n\n{await render_profile(ctx, member)}")
 
 
 @handlers.command(
@@ -75,7 +76,7 @@ async def set_profile(ctx: Context) -> Reply:
 )
 async def show_profile(ctx: Context) -> Reply:
     member = await ctx.member(ctx.args.get("member"))
-    return Reply.text(render_profile(ctx, member))
+    return Reply.text(await render_profile(ctx, member))
 
 
 @handlers.command(
@@ -99,7 +100,13 @@ async def clear_profile(ctx: Context) -> Reply:
     return Reply.text(f"Cleared {what}.")
 
 
-def render_profile(ctx: Context, member: Member) -> str:
+async def render_profile(ctx: Context, member: Member) -> str:
+    """The profile card, with the member's recognition (kudos from how many members,
+    the recognised-contributor badge) read through the kudos service: on Slack and
+    the console, where no role can show it, this card and the home tab are the badge."""
+    recognition = await kudos.profile_lines(
+        ctx.runtime.templates, ctx.session, member.platform, member.workspace_id, member.user_id
+    )
     local_time = None
     if member.timezone:
         local_time = ctx.now().astimezone(ZoneInfo(member.timezone)).strftime("%H:%M")
@@ -115,10 +122,11 @@ def render_profile(ctx: Context, member: Member) -> str:
         local_time=local_time,
         topics=member.topics,
         bio=member.bio,
+        recognition=Trusted(recognition),
     )
 
 
 @handlers.event("home_opened")
 async def profile_home_section(ctx: Context) -> Reply:
     """The member's profile on their home tab (Slack App Home; console `:home`)."""
-    return Reply.text(render_profile(ctx, await ctx.member()))
+    return Reply.text(await render_profile(ctx, await ctx.member()))

@@ -355,6 +355,13 @@ class OutboxDispatcher:
                 await outbox_rows.record_opened_channel(self.db, row.id, channel_id)
                 row.opened_channel = channel_id
             return await platform.post_channel(workspace, channel_id, message)
+        if row.kind == "role":
+            details = row.details
+            await platform.set_role(
+                workspace, row.target, details["role"], granted=bool(details["granted"])
+            )
+            # A role change has no message; the member it changed stands in for one.
+            return MessageRef(channel_id="", message_id=f"role:{row.target}")
         ref = self._ref_to_act_on(row, parent_ref)
         if row.kind == "thread_reply":
             return await platform.reply_in_thread(workspace, ref, message)

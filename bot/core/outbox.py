@@ -137,6 +137,12 @@ class Outbox:
     ) -> int:
         return await self._to_message("update", ref, message, key)
 
+    async def role(self, user_id: str, role: str, *, granted: bool, key: str) -> int:
+        """Give a member a platform role (or take it away), once per `key`. Only for
+        platforms whose `supports_roles` is True."""
+        details = {"role": role, "granted": granted}
+        return await self._enqueue("role", user_id, Message(text=""), key=key, details=details)
+
     async def _to_message(
         self, kind: str, ref: MessageRef | int, message: Message, key: str | None
     ) -> int:

@@ -125,7 +125,9 @@ InboundKind = Literal[
     "member_left",
     "channel_joined",
     "reaction",
+    "reaction_removed",
     "message",
+    "message_deleted",
     "home_opened",
 ]
 
@@ -139,7 +141,12 @@ class Inbound:
     - button / modal_submit: `action_id`, `value`, `message` (the clicked message);
       modal field values in `options`.
     - member_joined / member_left: the workspace (or `channel_id` for channel joins).
-    - reaction: `reaction` name, `message` reacted to, `text` of that message if known.
+    - reaction: `reaction` name, `message` reacted to, `text` of that message if known,
+      `message_author_id` who wrote it, when that is a person (None for bots, Kindred
+      itself, or an author the platform does not say).
+    - reaction_removed: the same, for a reaction taken back (no `text`).
+    - message_deleted: `message` that was deleted, in `channel_id`; `user_id` is its
+      author when the platform says, else empty.
     - event_id: the platform's delivery key; repeated deliveries act once.
     """
 
@@ -155,6 +162,7 @@ class Inbound:
     value: str = ""
     message: MessageRef | None = None
     reaction: str | None = None
+    message_author_id: str | None = None
     event_id: str | None = None
     channel_is_private: bool = False
     user_name: str | None = None
@@ -211,6 +219,9 @@ class Platform(Protocol):
     """What features (reads) and the outbox dispatcher (writes) may ask of a platform."""
 
     name: str
+    # Whether the platform has member roles a bot may grant (Discord); on the others
+    # a feature shows a badge in its own messages instead.
+    supports_roles: bool
 
     async def list_members(
         self, workspace_id: str, channel_id: str | None = None
@@ -242,6 +253,11 @@ class Platform(Protocol):
     async def update_message(
         self, workspace_id: str, ref: MessageRef, message: Message
     ) -> MessageRef: ...
+
+    async def set_role(self, workspace_id: str, user_id: str, role: str, *, granted: bool) -> None:
+        """Give `user_id` the role named (or with the id) `role`, or take it away.
+        Platforms without roles (`supports_roles` False) refuse with PlatformError."""
+        ...
 
     def rate_limits(
         self, kind: str, workspace_id: str, target: str

@@ -139,6 +139,9 @@ class Guild:
     # Large guilds arrive with only the bot's member; the rest come in chunks (op 8).
     large: bool = False
     bot_id: int = 0
+    # Roles beyond @everyone and Organisers (id → name), and who holds which.
+    extra_roles: dict[int, str] = field(default_factory=dict)
+    member_roles: dict[int, set[int]] = field(default_factory=dict)
 
     def channel_payload(self, channel: Channel) -> dict[str, Any]:
         overwrites = []
@@ -184,6 +187,20 @@ class Guild:
                 "mentionable": False,
                 "flags": 0,
             },
+        ]
+        roles += [
+            {
+                "id": str(role_id),
+                "name": name,
+                "permissions": "0",
+                "position": 1,
+                "color": 0,
+                "hoist": False,
+                "managed": False,
+                "mentionable": False,
+                "flags": 0,
+            }
+            for role_id, name in self.extra_roles.items()
         ]
         first_channel = next(iter(self.channels), None)
         return {
@@ -778,6 +795,8 @@ class FakeDiscord:
             ("GET", r"guilds/(\d+)", self._get_guild),
             ("GET", r"guilds/(\d+)/members", self._list_members),
             ("GET", r"guilds/(\d+)/members/(\d+)", self._get_member),
+            ("PUT", r"guilds/(\d+)/members/(\d+)/roles/(\d+)", self._add_member_role),
+            ("DELETE", r"guilds/(\d+)/members/(\d+)/roles/(\d+)", self._remove_member_role),
             ("POST", r"interactions/(\d+)/([^/]+)/callback", self._callback),
             ("PATCH", rf"webhooks/{app}/([^/]+)/messages/@original", self._edit_original),
             ("DELETE", rf"webhooks/{app}/([^/]+)/messages/@original", self._delete_original),
@@ -1066,6 +1085,28 @@ class FakeDiscord:
         if member is None:
             return error(404, 10007, "Unknown Member")
         return json_response(member.member(guild.guild_id))
+
+    async def _add_member_role(
+        self, guild_id: str, user_id: str, role_id: str, **_: Any
+    ) -> web.Response:
+        return self._change_member_role(guild_id, user_id, role_id, granted=True)
+
+    async def _remove_member_role(
+        self, guild_id: str, user_id: str, role_id: str, **_: Any
+    ) -> web.Response:
+        return self._change_member_role(guild_id, user_id, role_id, granted=False)
+
+    def _change_member_role(
+        self, guild_id: str, user_id: str, role_id: str, *, granted: bool
+    ) -> web.Response:
+        guild = self.guilds.get(int(guild_id))
+        if guild is None or int(user_id) not in guild.members:
+            return error(404, 10007, "Unknown Member")
+        if int(role_id) not in guild.extra_roles:
+            return error(404, 10011, "Unknown Role")
+        held = guild.member_roles.setdefault(int(user_id), set())
+        (held.add if granted else held.discard)(int(role_id))
+        return web.Response(status=204)
 
     def _by_token(self, token: str) -> Interaction:
         return next(i for i in self.interactions.values() if i.token == token)

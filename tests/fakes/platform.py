@@ -35,6 +35,7 @@ class Sent:
 @dataclass
 class FakePlatform:
     name: str = "fake"
+    supports_roles: bool = True
     members: dict[str, list[MemberInfo]] = field(default_factory=dict)
     admins: set[str] = field(default_factory=set)
     sent: list[Sent] = field(default_factory=list)
@@ -43,6 +44,8 @@ class FakePlatform:
     failures: list[Exception] = field(default_factory=list)
     limits: list[tuple[str, RateLimit]] = field(default_factory=list)
     calls: int = 0
+    # Member → the roles they hold, as set_role left them.
+    roles: dict[str, set[str]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_members(self, workspace_id: str, *members: MemberInfo) -> None:
@@ -90,6 +93,16 @@ class FakePlatform:
     ) -> MessageRef:
         self._record("update", workspace_id, ref.channel_id, message)
         return ref
+
+    async def set_role(self, workspace_id: str, user_id: str, role: str, *, granted: bool) -> None:
+        self.calls += 1
+        if self.failures:
+            raise self.failures.pop(0)
+        held = self.roles.setdefault(user_id, set())
+        if granted:
+            held.add(role)
+        else:
+            held.discard(role)
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         return list(self.limits)

@@ -284,8 +284,9 @@ async def test_identify_asks_for_the_intents_the_features_need(
         for event in registry.events.get(kind, [])
     )
     assert bool(intents & MESSAGE_CONTENT) == reads_text
-    assert bool(intents & GUILD_REACTIONS) == ("reaction" in registry.events)
-    assert bool(intents & GUILD_MESSAGES) == ("message" in registry.events)
+    events = set(registry.events)
+    assert bool(intents & GUILD_REACTIONS) == bool({"reaction", "reaction_removed"} & events)
+    assert bool(intents & GUILD_MESSAGES) == bool({"message", "message_deleted"} & events)
     assert fake.heartbeats >= 1
     assert service.client.get_guild(GUILD) is not None
 
@@ -815,6 +816,7 @@ def test_invite_url_asks_for_exactly_what_the_features_use(discord_settings: Set
         "create_public_threads": 1 << 35,
         "create_private_threads": 1 << 36,
         "send_messages_in_threads": 1 << 38,
+        "manage_roles": 1 << 28,
     }
     assert int(query["permissions"][0]) == sum(bits.values())
     with pytest.raises(StartupRefused, match="does not look like a bot token"):
