@@ -64,11 +64,24 @@ async def show(ctx: Context) -> Reply:
     return Reply.text(templates.render("health/charts_sent", text=Trusted(text), charts=charts))
 
 
+async def _warm_page(preparation: Preparation) -> None:
+    """Build the page's snapshot before the link is sent, so the organiser's first
+    view (served by this replica) shows at once instead of building the report."""
+    settings = preparation.runtime.settings
+    if settings.public_url and settings.dashboard_secret:
+        inbound = preparation.inbound
+        period = preparation.args.get("period", "month")
+        await dashboard.snapshot(
+            preparation.runtime, inbound.platform, inbound.workspace_id, period
+        )
+
+
 @handlers.command(
     "report link",
     "DM me a link to the dashboard page, valid for an hour",
     [PERIOD],
     admin=True,
+    prepare=_warm_page,
 )
 async def link(ctx: Context) -> Reply:
     inbound = ctx.inbound

@@ -24,6 +24,7 @@ from bot.core.platform import Identity, MemberInfo
 from bot.core.registry import Handlers
 from bot.core.settings import Secret, Settings
 from bot.core.web import start_web, web_application
+from bot.services import health_dashboard as dashboard_service
 from storage.db import Database
 from storage.health import HealthActivity, HealthPulseAnswer
 from tests import browser
@@ -488,3 +489,20 @@ async def test_two_replicas_send_one_weekly_report_and_one_pulse_round(
         await second.stop()
     assert len(health.sent("post", "CORG")) == 4  # one text and three charts
     assert len(health.sent("dm", "U1")) == 1 and len(health.sent("dm", "U2")) == 1
+
+
+async def test_report_link_builds_the_page_before_sending_it(
+    health: Community, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await build_a_month(health, probe)
+    link = urlparse(await dashboard_link(health))
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+
+    async def no_rebuild(*_: object) -> None:
+        raise AssertionError("the first view rebuilt the report")
+
+    monkeypatch.setattr(dashboard_service, "draw", no_rebuild)
+    async with TestClient(TestServer(web_application(health.kindred))) as client:
+        assert (await client.get(link.path, params=query)).status == 200
+        csv_page = await client.get("/health/dashboard.csv", params={**query, "table": "daily"})
+        assert csv_page.status == 200
