@@ -67,6 +67,62 @@ async def enqueue(
     return found
 
 
+# Keys per look-up of `enqueue_many` (SQLite allows 32,766 bound values).
+_MANY_CHUNK = 500
+
+
+async def enqueue_many(
+    session: AsyncSession,
+    *,
+    platform: str,
+    workspace_id: str,
+    rows: Sequence[tuple[str, str, dict[str, Any], dict[str, Any], str]],
+) -> list[int]:
+    """Many rows at once, as `enqueue` would add them one by one: each row is `(kind,
+    target, details, payload, dedupe_key)`, and a key already queued yields that row's id.
+    A few statements instead of one per row: a round of thousands of intros would
+    otherwise spend its time handing single statements to the database driver."""
+    now = utcnow()
+    keys = [row[4] for row in rows]
+    values = [
+        {
+            "platform": platform,
+            "workspace_id": workspace_id,
+            "kind": kind,
+            "target": target,
+            "details": details,
+            "payload": payload,
+            "dedupe_key": key,
+            "after_id": None,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for kind, target, details, payload, key in rows
+    ]
+    if values:
+        # Executed with many parameter sets: SQLAlchemy batches them into multi-row
+        # INSERTs of one compiled statement.
+        await session.execute(
+            dialect.insert(session, OutboxMessage).on_conflict_do_nothing(
+                index_elements=["platform", "workspace_id", "dedupe_key"]
+            ),
+            values,
+        )
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), _MANY_CHUNK):
+        query = select(col(OutboxMessage.dedupe_key), col(OutboxMessage.id)).where(
+            col(OutboxMessage.platform) == platform,
+            col(OutboxMessage.workspace_id) == workspace_id,
+            col(OutboxMessage.dedupe_key).in_(keys[start : start + _MANY_CHUNK]),
+        )
+        for key, row_id in (await session.execute(query)).all():
+            assert row_id is not None  # a primary key
+            found[str(key)] = row_id
+    return [found[key] for key in keys]
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedRow:
     row: OutboxMessage

@@ -22,7 +22,7 @@ CORE_STORAGE = {
     "types",
     "models",
     "claims",
-    "events",
+    "processed_events",
     "members",
     "outbox",
     "schema",

@@ -48,15 +48,17 @@ import yaml
 from sqlalchemy.engine import URL
 
 from bot.core.app import Kindred
-from bot.core.mentions import member_text, render
+from bot.core.mentions import local_times_in_utc, member_text, render
 from bot.core.platform import (
     Button,
     ButtonStyle,
+    CalendarEvent,
     Inbound,
     MemberInfo,
     Message,
     MessageRef,
     Modal,
+    NotSupported,
     PlatformError,
     RateLimit,
     Reply,
@@ -107,6 +109,7 @@ class ConsolePlatform:
     name: str = PLATFORM
     # The console has no roles; recognition shows its badge on the profile card and home.
     supports_roles: bool = False
+    scheduled_events: bool = False
     buttons: dict[int, tuple[Button, MessageRef, str]] = field(default_factory=dict)
     messages: dict[str, tuple[str, str]] = field(default_factory=dict)
     # Who wrote the members' messages (`:say`), by message number, for reactions.
@@ -182,6 +185,14 @@ class ConsolePlatform:
 
     async def set_role(self, workspace_id: str, user_id: str, role: str, *, granted: bool) -> None:
         raise PlatformError("the console has no roles; the badge shows on the profile card")
+
+    async def save_scheduled_event(
+        self, workspace_id: str, event: CalendarEvent, existing_id: str | None
+    ) -> MessageRef:
+        raise NotSupported("the console has no scheduled events; features attach a calendar file")
+
+    async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
+        raise NotSupported("the console has no scheduled events; features attach a calendar file")
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         return []
@@ -277,7 +288,7 @@ class ConsolePlatform:
         def name(user_id: str) -> str:
             return "@" + user_id
 
-        rendered = render(text, lambda segment: segment, name)
+        rendered = local_times_in_utc(render(text, lambda segment: segment, name))
         return _CHANNEL_LINK.sub(
             lambda match: "#" + self.community.channels.get(match.group(1), match.group(1)),
             rendered,

@@ -20,6 +20,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import json
 import logging
 import re
 import uuid
@@ -71,8 +72,16 @@ PERMISSIONS = discord.Permissions(
     # and take it back when the status lapses. Discord only lets the bot manage roles
     # below its own: put Kindred's role above the one it grants.
     manage_roles=True,
+    # Events: create the guild scheduled event of a Kindred event, keep its time and
+    # title in step, cancel it (Discord lets bots do that only with this permission).
+    manage_events=True,
 )
 DEVELOPER_PORTAL = "https://discord.com/developers/applications"
+# Gateway dispatches about "Interested" on a guild scheduled event → Inbound kinds.
+INTEREST_EVENTS: dict[str, InboundKind] = {
+    "GUILD_SCHEDULED_EVENT_USER_ADD": "event_interest_added",
+    "GUILD_SCHEDULED_EVENT_USER_REMOVE": "event_interest_removed",
+}
 DONE = "Done."
 FORM_TOO_SLOW = "That took too long to open the form; please press the button again."
 
@@ -93,6 +102,9 @@ def gateway_intents(registry: Registry) -> discord.Intents:
     if _text_readers(registry):
         # Privileged: the text of the message a member reacted to (or wrote).
         intents.message_content = True
+    if set(INTEREST_EVENTS.values()) & set(registry.events):
+        # Members pressing "Interested" on a guild scheduled event.
+        intents.guild_scheduled_events = True
     return intents
 
 
@@ -209,6 +221,10 @@ class DiscordService:
             # Large guilds are chunked when a feature first lists their members.
             "chunk_guilds_at_startup": False,
             "guild_ready_timeout": guild_ready_timeout,
+            # discord.py reports "Interested" only for events and users it has cached
+            # (a large server's members are not, until chunked); the raw dispatch
+            # always arrives, so features that count interest read that instead.
+            "enable_debug_events": self.intents.guild_scheduled_events,
         }
         # Kindred has no voice features: no warnings about voice libraries.
         discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
@@ -232,6 +248,7 @@ class DiscordService:
             self.on_raw_reaction_add,
             self.on_raw_reaction_remove,
             self.on_raw_message_delete,
+            self.on_socket_raw_receive,
             self.on_message,
             self.on_interaction,
             self.on_kindred_button,
@@ -411,6 +428,30 @@ class DiscordService:
                 user_name=user.display_name,
                 event_id=f"leave:{user.id}:{stamp}",
                 raw={"guild_id": payload.guild_id, "user_id": user.id},
+            )
+        )
+
+    async def on_socket_raw_receive(self, frame: str) -> None:
+        """GUILD_SCHEDULED_EVENT_USER_ADD / _REMOVE, whether or not the event and the
+        member are in discord.py's cache. Every gateway frame comes through here as
+        text, so anything else is passed over before it is parsed a second time."""
+        if "GUILD_SCHEDULED_EVENT_USER_" not in frame:
+            return
+        payload = json.loads(frame)
+        kind = INTEREST_EVENTS.get(str(payload.get("t")))
+        if kind is None or kind not in self.kindred.registry.events:
+            return
+        data = payload.get("d") or {}
+        event_id, user_id = str(data["guild_scheduled_event_id"]), int(data["user_id"])
+        await self._notify(
+            self._event(
+                kind,
+                int(data["guild_id"]),
+                user_id,
+                value=event_id,
+                # A resumed session replays a dispatch with its sequence number.
+                event_id=f"interest:{event_id}:{user_id}:{kind}:{payload.get('s')}",
+                raw=data,
             )
         )
 

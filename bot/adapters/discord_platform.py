@@ -21,6 +21,7 @@ import discord
 
 from bot.adapters.discord_render import Rendered, render_message
 from bot.core.platform import (
+    CalendarEvent,
     MemberInfo,
     Message,
     MessageRef,
@@ -51,6 +52,10 @@ THREAD_ARCHIVE_MINUTES: Final = 10080  # a week: the length of a typical round
 MAX_THREAD_NAME = 100
 THREAD_ALREADY_EXISTS = 160004
 DEFAULT_THREAD_NAME = "Kindred"
+# Discord's limits on a scheduled event's fields.
+MAX_EVENT_NAME = 100
+MAX_EVENT_LOCATION = 100
+MAX_EVENT_DESCRIPTION = 1000
 
 
 @contextlib.asynccontextmanager
@@ -100,6 +105,9 @@ class DiscordPlatform:
 
     name = PLATFORM
     supports_roles = True
+    # Guild scheduled events: members see them in the server's event list, with
+    # "Interested", and in their own time zone.
+    scheduled_events = True
 
     def __init__(self, client: discord.Client) -> None:
         self.client = client
@@ -349,6 +357,78 @@ class DiscordPlatform:
         async with discord_errors(f"{'give' if granted else 'take'} role '{role}'"):
             await change(guild.id, int(user_id), found.id, reason=reason)
 
+    # Scheduled events ---------------------------------------------------------------
+
+    async def save_scheduled_event(
+        self, workspace_id: str, event: CalendarEvent, existing_id: str | None
+    ) -> MessageRef:
+        """An EXTERNAL guild scheduled event (held at a link, not in a voice channel),
+        which Discord requires to have a location and an end time."""
+        guild = await self._guild(workspace_id)
+        name = _clipped(event.title, MAX_EVENT_NAME)
+        location = _clipped(event.location, MAX_EVENT_LOCATION)
+        description = _clipped(event.description, MAX_EVENT_DESCRIPTION)
+        if existing_id is None:
+            earlier = await self._same_scheduled_event(guild, name, event)
+            if earlier is not None:
+                return MessageRef(str(guild.id), str(earlier.id), permalink=earlier.url)
+            async with discord_errors(f"create a scheduled event in guild {guild.id}"):
+                saved = await guild.create_scheduled_event(
+                    name=name,
+                    start_time=event.starts_at,
+                    end_time=event.ends_at,
+                    entity_type=discord.EntityType.external,
+                    privacy_level=discord.PrivacyLevel.guild_only,
+                    location=location,
+                    description=description,
+                )
+        else:
+            scheduled = await self._scheduled_event(guild, int(existing_id))
+            async with discord_errors(f"edit scheduled event {existing_id}"):
+                saved = await scheduled.edit(
+                    name=name,
+                    start_time=event.starts_at,
+                    end_time=event.ends_at,
+                    entity_type=discord.EntityType.external,
+                    privacy_level=discord.PrivacyLevel.guild_only,
+                    location=location,
+                    description=description,
+                )
+        return MessageRef(str(guild.id), str(saved.id), permalink=saved.url)
+
+    async def _same_scheduled_event(
+        self, guild: discord.Guild, name: str, event: CalendarEvent
+    ) -> discord.ScheduledEvent | None:
+        """The bot's own open scheduled event with this name and time: Discord takes no
+        idempotency key for events, so a creation retried after a crash (sent, but not
+        yet marked sent) finds the first one instead of adding a second."""
+        async with discord_errors(f"list the scheduled events of guild {guild.id}"):
+            existing = await guild.fetch_scheduled_events(with_counts=False)
+        bot_id = self.client.user.id if self.client.user else None
+        for candidate in existing:
+            if (
+                candidate.creator_id == bot_id
+                and candidate.name == name
+                and candidate.start_time == event.starts_at
+                and candidate.status == discord.EventStatus.scheduled
+            ):
+                return candidate
+        return None
+
+    async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
+        guild = await self._guild(workspace_id)
+        scheduled = await self._scheduled_event(guild, int(event_id))
+        async with discord_errors(f"cancel scheduled event {event_id}"):
+            cancelled = await scheduled.cancel()
+        return MessageRef(str(guild.id), str(cancelled.id), permalink=cancelled.url)
+
+    async def _scheduled_event(self, guild: discord.Guild, event_id: int) -> discord.ScheduledEvent:
+        cached = guild.get_scheduled_event(event_id)
+        if cached is not None:
+            return cached
+        async with discord_errors(f"look up scheduled event {event_id}"):
+            return await guild.fetch_scheduled_event(event_id)
+
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         buckets = [("discord:bot", BOT_WIDE)]
         if kind == "role":
@@ -360,6 +440,10 @@ class DiscordPlatform:
         elif target:
             buckets.append((f"discord:channel:{target}", PER_CHANNEL))
         return buckets
+
+
+def _clipped(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_admin(member: discord.Member) -> bool:

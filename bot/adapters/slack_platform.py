@@ -24,9 +24,11 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from bot.adapters.slack_render import mention_renderer, mentioned_slack_users, message_payload
 from bot.core.platform import (
+    CalendarEvent,
     MemberInfo,
     Message,
     MessageRef,
+    NotSupported,
     PlatformError,
     RateLimit,
     RateLimited,
@@ -209,6 +211,8 @@ class SlackPlatform:
     # Slack has no member roles an app may grant (nor may it edit member profiles):
     # recognition shows its badge on Kindred's profile card and App Home instead.
     supports_roles = False
+    # Slack has no events: announcements carry an .ics file and a calendar link.
+    scheduled_events = False
 
     def __init__(self, client: AsyncWebClient, tokens: BotTokens, *, pace: float = 1.0) -> None:
         self.client = client
@@ -654,6 +658,14 @@ class SlackPlatform:
             "Slack has no roles an app can give; Kindred shows the badge on its profile "
             "card and App Home instead"
         )
+
+    async def save_scheduled_event(
+        self, workspace_id: str, event: CalendarEvent, existing_id: str | None
+    ) -> MessageRef:
+        raise NotSupported("Slack has no scheduled events; features attach a calendar file")
+
+    async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
+        raise NotSupported("Slack has no scheduled events; features attach a calendar file")
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         key = f"{PLATFORM}:{workspace_id}"

@@ -18,6 +18,7 @@ from bot.core.mentions import (
     MEMBER_TEXT_START,
     escape_for_slack,
     mentioned_user_ids,
+    utc_text,
 )
 from bot.core.platform import Button, ButtonStyle, Message, Modal, PlatformError
 
@@ -48,7 +49,11 @@ _TRUSTED_TOKEN = re.compile(
     r"<@(?P<user>[A-Za-z0-9_.\-]+)>"
     r"|(?P<control><[#!][A-Za-z0-9^_.\-]+(?:\|[^<>]*)?>)"
     r"|\[(?P<label>[^\]\n]+)\]\((?P<url>(?:https?://|mailto:)[^)\s]+)\)"
+    r"|<t:(?P<unix>\d{1,12}):(?P<style>[ft])>"
 )
+# Slack shows `<!date^…>` in each reader's own time zone; the text after `|` is for
+# clients that cannot.
+_SLACK_DATE_FORMATS = {"f": "{date_short_pretty} {time}", "t": "{time}"}
 
 MentionRenderer = Callable[[str], str]
 
@@ -114,6 +119,10 @@ def _trusted_to_mrkdwn(text: str, render_mention: MentionRenderer) -> str:
             pieces.append(render_mention(user_id) if is_user else escape_for_slack(token.group()))
         elif token.group("control"):
             pieces.append(token.group("control"))
+        elif token.group("unix"):
+            unix, style = int(token.group("unix")), token.group("style")
+            fallback = escape_for_slack(utc_text(unix, style))
+            pieces.append(f"<!date^{unix}^{_SLACK_DATE_FORMATS[style]}|{fallback}>")
         else:
             url = escape_for_slack(token.group("url")).replace("|", "%7C")
             pieces.append(f"<{url}|{escape_for_slack(token.group('label'))}>")

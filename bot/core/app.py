@@ -29,7 +29,7 @@ from bot.core.registry import CommandSpec, Handler, Handlers, Prepare, Registry
 from bot.core.scheduler import JobScheduler
 from bot.core.settings import Settings
 from bot.core.templates import TemplateProblem, Templates
-from storage import events, members
+from storage import members, processed_events
 from storage.db import Database
 from storage.types import utcnow
 
@@ -226,7 +226,7 @@ class Kindred:
             async with self.db.transaction() as session:
                 if inbound.event_id is not None:
                     key = f"{inbound.platform}:{inbound.workspace_id}:{inbound.event_id}:{what}"
-                    if not await events.first_delivery(session, key):
+                    if not await processed_events.first_delivery(session, key):
                         log.info("skipping repeated delivery %s", key)
                         return None
                 await members.ensure_community(session, inbound.platform, inbound.workspace_id)

@@ -15,7 +15,12 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from bot.core.outbox import payload_to_message, ref_from_dict, ref_to_dict
+from bot.core.outbox import (
+    calendar_event_from_dict,
+    payload_to_message,
+    ref_from_dict,
+    ref_to_dict,
+)
 from bot.core.platform import (
     Message,
     MessageRef,
@@ -362,7 +367,14 @@ class OutboxDispatcher:
             )
             # A role change has no message; the member it changed stands in for one.
             return MessageRef(channel_id="", message_id=f"role:{row.target}")
+        if row.kind == "calendar_event":
+            # The row it comes after created the event (or last edited it): its id.
+            existing = ref_from_dict(parent_ref).message_id if parent_ref is not None else None
+            event = calendar_event_from_dict(row.details["event"])
+            return await platform.save_scheduled_event(workspace, event, existing)
         ref = self._ref_to_act_on(row, parent_ref)
+        if row.kind == "calendar_cancel":
+            return await platform.cancel_scheduled_event(workspace, ref.message_id)
         if row.kind == "thread_reply":
             return await platform.reply_in_thread(workspace, ref, message)
         if row.kind == "update":

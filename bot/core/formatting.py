@@ -4,6 +4,7 @@ feature declarations (DESIGN.md §1: `/kindred help` lists them)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from bot.core.templates import Trusted
@@ -28,6 +29,12 @@ def channel_links(channel_ids: Iterable[str]) -> Trusted:
     """Several channel links as one trusted string: Jinja's `join` filter would turn
     a list of trusted links back into member text, which adapters escape."""
     return Trusted(", ".join(channel_link(channel) for channel in channel_ids))
+
+
+def local_time(moment: datetime, *, time_only: bool = False) -> Trusted:
+    """A moment every reader sees in their own time zone (see `mentions.LOCAL_TIME`):
+    for channel posts, read by people in many zones at once."""
+    return Trusted(f"<t:{int(moment.timestamp())}:{'t' if time_only else 'f'}>")
 
 
 def plural(count: int, singular: str, plural_form: str | None = None) -> str:

@@ -9,7 +9,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.scheduler import JobScheduler
-from storage import claims, events
+from storage import claims, processed_events
 
 JOB = "housekeeping.processed_events"
 KEEP_EVENTS_FOR = timedelta(days=7)
@@ -17,7 +17,7 @@ KEEP_FINISHED_CLAIMS_FOR = timedelta(days=90)
 
 
 async def prune_processed_events(session: AsyncSession, occurrence: datetime) -> None:
-    await events.forget_before(session, occurrence - KEEP_EVENTS_FOR)
+    await processed_events.forget_before(session, occurrence - KEEP_EVENTS_FOR)
     await claims.forget_finished_before(session, occurrence - KEEP_FINISHED_CLAIMS_FOR)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 MEMBER_TEXT_START = "\ue000"
 MEMBER_TEXT_END = "\ue001"
@@ -18,6 +19,10 @@ _SENTINELS = re.compile(f"[{MEMBER_TEXT_START}{MEMBER_TEXT_END}]")
 _QUOTED = re.compile(f"{MEMBER_TEXT_START}(.*?){MEMBER_TEXT_END}", re.DOTALL)
 _MENTION = re.compile(r"<@([A-Za-z0-9_.\-]+)>")
 _ZERO_WIDTH_SPACE = "\u200b"
+# `<t:UNIX:f>` (date and time) or `<t:UNIX:t>` (time): a moment each reader sees in
+# their own time zone where the platform can show it so (Discord natively, Slack
+# as `<!date^…>`); plain text shows it in UTC.
+LOCAL_TIME = re.compile(r"<t:(?P<unix>\d{1,12}):(?P<style>[ft])>")
 
 
 def member_text(text: str) -> str:
@@ -68,6 +73,18 @@ def escape_for_discord(text: str) -> str:
     return re.sub(r"<([@#])", f"<{_ZERO_WIDTH_SPACE}\\1", text)
 
 
+def utc_text(unix: int, style: str) -> str:
+    """A `LOCAL_TIME` moment in UTC words, for readers whose zone nobody knows."""
+    moment = datetime.fromtimestamp(unix, UTC)
+    if style == "t":
+        return f"{moment:%H:%M} UTC"
+    return f"{moment:%a} {moment.day} {moment:%b %Y}, {moment:%H:%M} UTC"
+
+
+def local_times_in_utc(text: str) -> str:
+    return LOCAL_TIME.sub(lambda match: utc_text(int(match["unix"]), match["style"]), text)
+
+
 def strip_markup_for_plain_text(text: str) -> str:
-    """For the console and logs: member segments shown as typed."""
-    return render(text, lambda segment: segment)
+    """For the console and logs: member segments shown as typed, moments in UTC."""
+    return local_times_in_utc(render(text, lambda segment: segment))

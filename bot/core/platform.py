@@ -9,6 +9,8 @@ Neutral message markup, rendered by each adapter:
 - `<@USER_ID>` mentions (produced by `bot.core.mentions.mention`), which ping only
   when the user id is also listed in `Message.mentions`;
 - `<#CHANNEL_ID>` channel links (native on Slack and Discord);
+- `<t:UNIX:f>` / `<t:UNIX:t>` moments (from `bot.core.formatting.local_time`), which
+  each reader sees in their own time zone on Discord and Slack, in UTC elsewhere;
 - member-written text wrapped by `bot.core.mentions.member_text`, which adapters
   escape for their platform so it can never ping anyone.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -97,6 +100,18 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class CalendarEvent:
+    """An event as a platform's own scheduled events show it (Discord's guild
+    scheduled events): held elsewhere (a call link as its location), with an end."""
+
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    location: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRef:
     """Where a message the bot sent (or a member's message) lives on its platform."""
 
@@ -129,6 +144,10 @@ InboundKind = Literal[
     "message",
     "message_deleted",
     "home_opened",
+    # A member pressed (or took back) "Interested" on a platform's scheduled event
+    # (Discord); `value` is that event's id on the platform.
+    "event_interest_added",
+    "event_interest_removed",
 ]
 
 
@@ -195,6 +214,12 @@ class PlatformError(Exception):
     """A platform call failed for good (bad channel, missing scope): do not retry."""
 
 
+class NotSupported(PlatformError):
+    """The platform has no such thing (Slack and the console have no scheduled
+    events); features ask `Platform.scheduled_events` first, so this is a bug's
+    signal, never a silent success."""
+
+
 class TransientPlatformError(PlatformError):
     """A platform call failed in a way worth retrying (5xx, timeout, connection)."""
 
@@ -222,6 +247,10 @@ class Platform(Protocol):
     # Whether the platform has member roles a bot may grant (Discord); on the others
     # a feature shows a badge in its own messages instead.
     supports_roles: bool
+    # Whether the platform has scheduled events of its own (Discord) that
+    # `save_scheduled_event` creates and keeps in step; where it has none, features
+    # offer a calendar file instead and never call those methods.
+    scheduled_events: bool
 
     async def list_members(
         self, workspace_id: str, channel_id: str | None = None
@@ -257,6 +286,17 @@ class Platform(Protocol):
     async def set_role(self, workspace_id: str, user_id: str, role: str, *, granted: bool) -> None:
         """Give `user_id` the role named (or with the id) `role`, or take it away.
         Platforms without roles (`supports_roles` False) refuse with PlatformError."""
+        ...
+
+    async def save_scheduled_event(
+        self, workspace_id: str, event: CalendarEvent, existing_id: str | None
+    ) -> MessageRef:
+        """Create the platform's scheduled event (`existing_id` None) or edit it; the
+        answer's `message_id` is the event's id. `NotSupported` without them."""
+        ...
+
+    async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
+        """Mark the platform's scheduled event cancelled. `NotSupported` without them."""
         ...
 
     def rate_limits(

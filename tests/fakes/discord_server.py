@@ -380,6 +380,8 @@ class FakeDiscord:
         self.threads: dict[int, Thread] = {}
         self.interactions: dict[int, Interaction] = {}
         self.commands: dict[int | None, list[dict[str, Any]]] = {}
+        # Guild scheduled events by id, as the bot created and last changed them.
+        self.scheduled_events: dict[int, dict[str, Any]] = {}
         self.identifies: list[dict[str, Any]] = []
         self.heartbeats = 0
         self.sessions: list[GatewaySession] = []
@@ -566,6 +568,18 @@ class FakeDiscord:
         await self.dispatch(
             "GUILD_MEMBER_ADD", {**member.member(guild_id), "guild_id": str(guild_id)}
         )
+
+    async def interested(
+        self, guild_id: int, event_id: int, user_id: int, *, added: bool = True
+    ) -> None:
+        """A member presses (or takes back) "Interested" on a scheduled event."""
+        event = "GUILD_SCHEDULED_EVENT_USER_" + ("ADD" if added else "REMOVE")
+        data = {
+            "guild_scheduled_event_id": str(event_id),
+            "user_id": str(user_id),
+            "guild_id": str(guild_id),
+        }
+        await self.dispatch(event, data)
 
     # Interactions ---------------------------------------------------------------------
 
@@ -797,6 +811,10 @@ class FakeDiscord:
             ("GET", r"guilds/(\d+)/members/(\d+)", self._get_member),
             ("PUT", r"guilds/(\d+)/members/(\d+)/roles/(\d+)", self._add_member_role),
             ("DELETE", r"guilds/(\d+)/members/(\d+)/roles/(\d+)", self._remove_member_role),
+            ("POST", r"guilds/(\d+)/scheduled-events", self._create_scheduled_event),
+            ("GET", r"guilds/(\d+)/scheduled-events", self._list_scheduled_events),
+            ("GET", r"guilds/(\d+)/scheduled-events/(\d+)", self._get_scheduled_event),
+            ("PATCH", r"guilds/(\d+)/scheduled-events/(\d+)", self._edit_scheduled_event),
             ("POST", r"interactions/(\d+)/([^/]+)/callback", self._callback),
             ("PATCH", rf"webhooks/{app}/([^/]+)/messages/@original", self._edit_original),
             ("DELETE", rf"webhooks/{app}/([^/]+)/messages/@original", self._delete_original),
@@ -1065,6 +1083,51 @@ class FakeDiscord:
                 for user in thread.members
             ]
         )
+
+    async def _create_scheduled_event(self, guild_id: str, *, body: Any, **_: Any) -> web.Response:
+        if body.get("entity_type") == 3 and not (
+            body.get("scheduled_end_time") and (body.get("entity_metadata") or {}).get("location")
+        ):
+            # Discord's rule for EXTERNAL events.
+            return error(400, 50035, "Invalid Form Body: external events need location and end")
+        event_id = self.new_id()
+        event = {
+            "id": str(event_id),
+            "guild_id": guild_id,
+            "channel_id": None,
+            "creator_id": str(self.bot.user_id),
+            "entity_id": None,
+            "status": 1,
+            "user_count": 0,
+            **body,
+        }
+        self.scheduled_events[event_id] = event
+        # Discord tells bots with the guild_scheduled_events intent about it.
+        if self.sessions:
+            await self.dispatch("GUILD_SCHEDULED_EVENT_CREATE", event)
+        return json_response(event)
+
+    async def _list_scheduled_events(self, guild_id: str, **_: Any) -> web.Response:
+        return json_response(
+            [event for event in self.scheduled_events.values() if event["guild_id"] == guild_id]
+        )
+
+    async def _get_scheduled_event(self, guild_id: str, event_id: str, **_: Any) -> web.Response:
+        event = self.scheduled_events.get(int(event_id))
+        if event is None or event["guild_id"] != guild_id:
+            return error(404, 10070, "Unknown Guild Scheduled Event")
+        return json_response(event)
+
+    async def _edit_scheduled_event(
+        self, guild_id: str, event_id: str, *, body: Any, **_: Any
+    ) -> web.Response:
+        event = self.scheduled_events.get(int(event_id))
+        if event is None or event["guild_id"] != guild_id:
+            return error(404, 10070, "Unknown Guild Scheduled Event")
+        event.update(body)
+        if self.sessions:
+            await self.dispatch("GUILD_SCHEDULED_EVENT_UPDATE", event)
+        return json_response(event)
 
     async def _get_guild(self, guild_id: str, **_: Any) -> web.Response:
         guild = self.guilds.get(int(guild_id))

@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 from bot.core.mentions import strip_markup_for_plain_text
 from bot.core.platform import (
+    CalendarEvent,
     MemberInfo,
     Message,
     MessageRef,
+    NotSupported,
     PlatformError,
     RateLimit,
     RateLimited,
@@ -46,6 +48,12 @@ class FakePlatform:
     calls: int = 0
     # Member → the roles they hold, as set_role left them.
     roles: dict[str, set[str]] = field(default_factory=dict)
+    # Off by default, as on Slack: set it to play a platform with scheduled events
+    # (Discord); `calendar` then holds them by id, `calendar_calls` each change.
+    scheduled_events: bool = False
+    calendar: dict[str, CalendarEvent] = field(default_factory=dict)
+    cancelled: set[str] = field(default_factory=set)
+    calendar_calls: list[tuple[str, str]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add_members(self, workspace_id: str, *members: MemberInfo) -> None:
@@ -103,6 +111,25 @@ class FakePlatform:
             held.add(role)
         else:
             held.discard(role)
+
+    async def save_scheduled_event(
+        self, workspace_id: str, event: CalendarEvent, existing_id: str | None
+    ) -> MessageRef:
+        if not self.scheduled_events:
+            raise NotSupported("the fake platform plays Slack: no scheduled events")
+        event_id = existing_id or f"E{len(self.calendar) + 1}"
+        if existing_id is not None and existing_id not in self.calendar:
+            raise PlatformError(f"no scheduled event {existing_id}")
+        self.calendar[event_id] = event
+        self.calendar_calls.append(("edit" if existing_id else "create", event_id))
+        return MessageRef(channel_id=workspace_id, message_id=event_id)
+
+    async def cancel_scheduled_event(self, workspace_id: str, event_id: str) -> MessageRef:
+        if not self.scheduled_events:
+            raise NotSupported("the fake platform plays Slack: no scheduled events")
+        self.cancelled.add(event_id)
+        self.calendar_calls.append(("cancel", event_id))
+        return MessageRef(channel_id=workspace_id, message_id=event_id)
 
     def rate_limits(self, kind: str, workspace_id: str, target: str) -> list[tuple[str, RateLimit]]:
         return list(self.limits)

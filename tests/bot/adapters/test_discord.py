@@ -54,6 +54,7 @@ FAY = 1_100_000_000_000_000_106
 HELPER_BOT = 1_100_000_000_000_000_199
 # Discord's intent bits (https://discord.com/developers/docs/events/gateway#gateway-intents).
 GUILDS, GUILD_MEMBERS, GUILD_MESSAGES, GUILD_REACTIONS, MESSAGE_CONTENT = 1, 2, 512, 1024, 32768
+GUILD_SCHEDULED_EVENTS = 1 << 16
 
 
 @dataclass
@@ -287,6 +288,8 @@ async def test_identify_asks_for_the_intents_the_features_need(
     events = set(registry.events)
     assert bool(intents & GUILD_REACTIONS) == bool({"reaction", "reaction_removed"} & events)
     assert bool(intents & GUILD_MESSAGES) == bool({"message", "message_deleted"} & events)
+    interest = {"event_interest_added", "event_interest_removed"} & events
+    assert bool(intents & GUILD_SCHEDULED_EVENTS) == bool(interest)
     assert fake.heartbeats >= 1
     assert service.client.get_guild(GUILD) is not None
 
@@ -817,6 +820,7 @@ def test_invite_url_asks_for_exactly_what_the_features_use(discord_settings: Set
         "create_private_threads": 1 << 36,
         "send_messages_in_threads": 1 << 38,
         "manage_roles": 1 << 28,
+        "manage_events": 1 << 33,
     }
     assert int(query["permissions"][0]) == sum(bits.values())
     with pytest.raises(StartupRefused, match="does not look like a bot token"):

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -10,6 +11,7 @@ from sqlalchemy import select, update
 from bot.core.dispatcher import OutboxDispatcher, TokenBucket
 from bot.core.outbox import Outbox
 from bot.core.platform import (
+    CalendarEvent,
     Message,
     MessageRef,
     PlatformError,
@@ -254,3 +256,41 @@ async def test_rows_waiting_for_a_failed_row_fail_too(db: Database) -> None:
         await OutboxDispatcher(db, {"fake": platform}).drain()
     assert await statuses(db) == {"failed": 3, "sent": 1}
     assert platform.texts() == ["unrelated"]
+
+
+async def test_scheduled_events_are_created_then_edited_then_cancelled_in_order(
+    db: Database,
+) -> None:
+    platform = FakePlatform(scheduled_events=True)
+    start = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    event = CalendarEvent("Clinic", start, start + timedelta(hours=1), "https://m.example")
+    async with db.transaction() as session:
+        outbox = Outbox(session, "fake", "W1")
+        created = await outbox.scheduled_event(event)
+        edited = await outbox.scheduled_event(replace(event, title="Clinic, moved"), after=created)
+        await outbox.cancel_scheduled_event(edited)
+    dispatcher = OutboxDispatcher(db, {"fake": platform})
+    async with asyncio.timeout(10):
+        await dispatcher.drain()
+    assert platform.calendar_calls == [("create", "E1"), ("edit", "E1"), ("cancel", "E1")]
+    assert platform.calendar["E1"].title == "Clinic, moved"
+    assert platform.calendar["E1"].starts_at == start
+    assert await statuses(db) == {"sent": 3}
+
+
+async def test_a_scheduled_event_on_a_platform_without_them_fails_and_is_not_retried(
+    db: Database,
+) -> None:
+    platform = FakePlatform()  # like Slack: no scheduled events
+    start = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
+    async with db.transaction() as session:
+        outbox = Outbox(session, "fake", "W1")
+        created = await outbox.scheduled_event(
+            CalendarEvent("Clinic", start, start + timedelta(hours=1), "https://m.example")
+        )
+        await outbox.cancel_scheduled_event(created)
+    dispatcher = OutboxDispatcher(db, {"fake": platform})
+    async with asyncio.timeout(10):
+        await dispatcher.drain()
+    assert platform.calendar_calls == []
+    assert await statuses(db) == {"failed": 2}

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from bot.adapters.slack_render import to_mrkdwn
+from bot.core.formatting import local_time
 from bot.core.mentions import (
     escape_for_discord,
     escape_for_slack,
@@ -7,6 +11,7 @@ from bot.core.mentions import (
     mention,
     mentioned_user_ids,
     render,
+    strip_markup_for_plain_text,
 )
 
 HOSTILE = "hi <!channel> <!here> <!everyone> @everyone @here <@U1> <@&123> <#C1> & co"
@@ -41,3 +46,11 @@ def test_mentions_inside_member_text_are_not_the_bots() -> None:
 def test_render_rewrites_only_trusted_mentions() -> None:
     text = f"{mention('U1')} {member_text('<@U2>')}"
     assert render(text, lambda s: s, lambda user: f"@{user.lower()}") == "@u1 <@U2>"
+
+
+def test_local_times_are_tokens_that_plain_text_shows_in_utc() -> None:
+    start = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)
+    text = f"Starts {local_time(start)}, ends {local_time(start, time_only=True)}"
+    assert text == "Starts <t:1795622400:f>, ends <t:1795622400:t>"
+    assert strip_markup_for_plain_text(text) == "Starts Wed 25 Nov 2026, 16:00 UTC, ends 16:00 UTC"
+    assert "<!date^1795622400^{time}|16:00 UTC>" in to_mrkdwn(text)
