@@ -45,7 +45,7 @@ HEADLINE = (
     "nps_answers",
 )
 # Figures that are shares (0–1) and shown as percentages.
-SHARE_SUFFIXES = ("_rate", "_ratio", "weekly_return")
+SHARE_SUFFIXES = ("_rate", "_ratio", "_share", "weekly_return")
 
 
 # --- periods ---------------------------------------------------------------------
