@@ -4,9 +4,9 @@ errbot's TestBot is used by every plugin's tests).
 A `Community` wraps the real core with its real database, an in-memory platform
 and a clock the test moves. Members speak to it the way an adapter would deliver
 them: `say` a command, `press` a button, `submit` a form, `react` to a message
-(`unreact`, `delete_message`), `join` or `leave`, `open_home`; `advance` moves time
-and runs whatever is due; `deliver` drains the outbox; `dms` and `posts` read what
-reached the platform."""
+(`unreact`, `delete_message`), post a `message`, `join` or `leave`, `open_home`;
+`advance` moves time and runs whatever is due; `deliver` drains the outbox; `dms`
+and `posts` read what reached the platform."""
 
 from __future__ import annotations
 
@@ -196,6 +196,23 @@ class Community:
                 user_name=None,
                 **fields,
             )
+        )
+
+    async def message(
+        self,
+        user: str,
+        *,
+        channel: str | None = "",
+        reply_to: str | None = None,
+        text: str = "",
+        **fields: Any,
+    ) -> Reply | None:
+        """`user` posts a message in `channel` (the community's by default); with
+        `reply_to`, it answers that member's message (in a thread, or as a reply)."""
+        where = self.channel if channel == "" else channel
+        options = {"reply_to": reply_to} if reply_to else {}
+        return await self.handle(
+            self.inbound("message", user, channel_id=where, text=text, options=options, **fields)
         )
 
     async def join(self, user: str, channel: str | None = None, **fields: Any) -> Reply | None:

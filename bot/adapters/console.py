@@ -215,9 +215,16 @@ class ConsolePlatform:
                 self.buttons[number] = (button, ref, channel_id)
                 choices.append(f"({number}) {button.label}")
             lines.append("   ".join(choices))
-        if message.attachment is not None:
-            lines.append(f"📎 {message.attachment.filename}")
-            lines.append(message.attachment.content.decode("utf-8", "replace"))
+        attachment = message.attachment
+        if attachment is not None and attachment.content_type.startswith("text/"):
+            lines.append(f"📎 {attachment.filename}")
+            lines.append(attachment.content.decode("utf-8", "replace"))
+        elif attachment is not None:
+            # A terminal cannot show an image: its name, size and alt text stand in.
+            size = f"{len(attachment.content) / 1024:.0f} KB"
+            lines.append(f"📎 {attachment.filename} ({attachment.content_type}, {size})")
+            if attachment.alt_text and attachment.alt_text != text:
+                lines.append(f"alt: {attachment.alt_text}")
         self.write("\n".join(lines))
         return ref
 

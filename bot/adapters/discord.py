@@ -96,9 +96,10 @@ def gateway_intents(registry: Registry) -> discord.Intents:
     if {"reaction", "reaction_removed"} & set(registry.events):
         intents.guild_reactions = True
     if {"message", "message_deleted"} & set(registry.events):
-        # Not privileged: deletions carry no content.
+        # Not privileged: messages arrive without their text unless Message Content
+        # is on, and deletions carry none.
         intents.guild_messages = True
-    if {"reaction", "message"} & set(registry.events):
+    if _text_readers(registry):
         # Privileged: the text of the message a member reacted to (or wrote).
         intents.message_content = True
     if set(INTEREST_EVENTS.values()) & set(registry.events):
@@ -107,18 +108,23 @@ def gateway_intents(registry: Registry) -> discord.Intents:
     return intents
 
 
+def _text_readers(registry: Registry) -> list[str]:
+    """The event handlers that read a message's text (EventSpec.reads_text)."""
+    return sorted(
+        event.name
+        for kind in ("reaction", "message")
+        for event in registry.events.get(kind, [])
+        if event.reads_text
+    )
+
+
 def privileged_needs(registry: Registry) -> dict[str, str]:
     """Developer Portal toggle → why Kindred needs it, for the intents requested."""
     intents = gateway_intents(registry)
     needs = {"Server Members Intent": "welcome newcomers, list members for pairing, check admins"}
     if intents.message_content:
-        readers = sorted(
-            event.name
-            for kind in ("reaction", "message")
-            for event in registry.events.get(kind, [])
-        )
         needs["Message Content Intent"] = "read the messages members react to or write (" + (
-            ", ".join(readers) + ")"
+            ", ".join(_text_readers(registry)) + ")"
         )
     return needs
 
@@ -554,6 +560,7 @@ class DiscordService:
             return ""
 
     async def on_message(self, message: discord.Message) -> None:
+        """A member's message in a guild channel (the health report counts them)."""
         if (
             message.guild is None
             or message.author.bot
@@ -573,6 +580,7 @@ class DiscordService:
                 channel_is_private=_is_private(message.channel),
                 user_name=message.author.display_name,
                 event_id=f"message:{message.id}",
+                options=_reply_to(message),
             )
         )
 
@@ -776,3 +784,13 @@ class DiscordService:
 async def serve_discord(kindred: Kindred, settings: Settings) -> None:
     """Serve every guild the bot is in until cancelled (`kindred run --platform discord`)."""
     await DiscordService(kindred, settings).run()
+
+
+def _reply_to(message: discord.Message) -> dict[str, str]:
+    """Whom a reply answers (`reply_to`), when the gateway resolved the message it
+    replies to; other members' replies to a newcomer time their first answer."""
+    reference = message.reference
+    resolved = reference.resolved if reference is not None else None
+    if isinstance(resolved, discord.Message) and not resolved.author.bot:
+        return {"reply_to": str(resolved.author.id)}
+    return {}

@@ -109,7 +109,11 @@ def attachment_file(message: Message) -> discord.File | None:
     """A fresh file each call: discord.py consumes the stream when it sends."""
     if message.attachment is None:
         return None
-    return discord.File(io.BytesIO(message.attachment.content), message.attachment.filename)
+    return discord.File(
+        io.BytesIO(message.attachment.content),
+        message.attachment.filename,
+        description=message.attachment.alt_text or None,
+    )
 
 
 class KindredButton(

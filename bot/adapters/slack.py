@@ -116,8 +116,11 @@ BOT_SCOPES = (
     "users:read",  # member lists (users.list), time zones, admin checks, team_join
     "channels:read",  # conversations.members / .info of public channels, member_joined_channel
     "groups:read",  # the same for private channels Kindred was invited to
-    "channels:history",  # read the message a reaction was added to (public channels)
-    "groups:history",  # the same in private channels Kindred is in
+    # Read the message a reaction was added to, and receive message events (counted
+    # per member, channel and day for the health report; no text is stored), in
+    # public channels and in the private channels Kindred is in.
+    "channels:history",
+    "groups:history",
     # After a crash, look for a message Kindred may already have posted in a group
     # DM or DM before posting it again (message metadata carries its outbox key).
     "mpim:history",
@@ -131,8 +134,9 @@ BOT_EVENTS = (
     "member_left_channel",  # leaving a program channel
     "reaction_added",  # features that collect or count reactions
     "reaction_removed",  # a kudos reaction taken back withdraws the kudos
-    # Every message in public / private channels Kindred is in; the adapter acts on
-    # deletions (`message_deleted` withdraws the kudos given for the message).
+    # Every message in public / private channels Kindred is in: the health report
+    # counts new posts per member, channel and day (never the text) and times
+    # newcomers' first reply; deletions withdraw the kudos given for the message.
     "message.channels",
     "message.groups",
     "team_join",  # welcome new members of the workspace
@@ -142,6 +146,9 @@ BOT_EVENTS = (
 )
 
 _KINDRED_ID = re.compile(f"^{ID_PREFIX}:")
+# Message subtypes that are a member's new post (a reply also sent to the channel,
+# a shared file); the plain post has none.
+NEW_POST_SUBTYPES = (None, "thread_broadcast", "file_share")
 
 
 class AcksFirst:
@@ -712,17 +719,23 @@ class SlackAdapter:
     async def _on_message(
         self, event: dict[str, Any], body: dict[str, Any], context: AsyncBoltContext
     ) -> None:
-        """A member's message, for features that read messages; edits, bots and other
-        subtypes are acknowledged and left alone."""
+        """A member's new post in a channel, for features that read messages; edits,
+        bots, Kindred itself and other subtypes are acknowledged and left alone."""
         user_id, channel_id = event.get("user"), event.get("channel")
         if (
-            event.get("subtype")
+            event.get("subtype") not in NEW_POST_SUBTYPES
             or event.get("bot_id")
             or not user_id
+            or user_id == context.bot_user_id
             or not channel_id
+            or event.get("channel_type") not in {"channel", "group"}
             or "message" not in self.kindred.registry.events
         ):
             return
+        # A reply in a thread names whom it answers (the health report times a
+        # newcomer's first reply from it).
+        thread, parent = event.get("thread_ts"), event.get("parent_user_id")
+        replies_to = parent if thread and thread != event.get("ts") and parent else None
         await self._notify(
             Inbound(
                 kind="message",
@@ -731,8 +744,9 @@ class SlackAdapter:
                 user_id=str(user_id),
                 channel_id=channel_id,
                 text=str(event.get("text") or ""),
-                message=MessageRef(channel_id, event["ts"], thread_id=event.get("thread_ts")),
+                message=MessageRef(channel_id, event["ts"], thread_id=thread),
                 channel_is_private=event.get("channel_type") == "group",
+                options={"reply_to": replies_to} if replies_to else {},
                 event_id=body.get("event_id"),
                 raw=body,
             )

@@ -634,6 +634,7 @@ class SlackPlatform:
                 title=attachment.filename,
                 content=attachment.content,
                 initial_comment=payload["text"],
+                alt_txt=attachment.alt_text or None,
             ),
         )
         return MessageRef(channel_id=channel_id, message_id=str(response["file"]["id"]))

@@ -102,7 +102,7 @@ async def curate_add(ctx: Context) -> Reply:
     return Reply(message=await service.add_by_command(ctx, link, nomination))
 
 
-@handlers.event("reaction")
+@handlers.event("reaction", reads_text=True)
 async def curate_by_reaction(ctx: Context) -> None:
     """The curation emoji on a message with a link nominates the link."""
     await service.add_by_reaction(ctx)

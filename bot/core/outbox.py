@@ -39,6 +39,8 @@ def message_to_payload(message: Message) -> dict[str, Any]:
             "content_type": message.attachment.content_type,
             "content": base64.b64encode(message.attachment.content).decode("ascii"),
         }
+        if message.attachment.alt_text:
+            payload["attachment"]["alt_text"] = message.attachment.alt_text
     return payload
 
 
@@ -50,6 +52,7 @@ def payload_to_message(payload: dict[str, Any]) -> Message:
             filename=stored["filename"],
             content=base64.b64decode(stored["content"]),
             content_type=stored["content_type"],
+            alt_text=stored.get("alt_text", ""),
         )
     return Message(
         text=payload["text"],

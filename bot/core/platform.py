@@ -82,6 +82,8 @@ class Attachment:
     filename: str
     content: bytes
     content_type: str = "text/markdown"
+    # What an image shows, for screen readers (Slack's alt_txt, Discord's description).
+    alt_text: str = ""
 
 
 @dataclass(frozen=True, slots=True)

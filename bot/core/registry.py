@@ -104,6 +104,10 @@ class EventSpec:
     kind: InboundKind
     name: str
     handler: Handler
+    # The handler reads the text of the message (written, or reacted to). Discord
+    # grants it only with the privileged Message Content intent, so it is asked for
+    # only when a registered handler says it needs it: counting messages does not.
+    reads_text: bool = False
 
 
 class DuplicateRegistrationError(ValueError):
@@ -160,9 +164,10 @@ class Handlers:
 
         return register
 
-    def event(self, kind: InboundKind) -> Callable[[Handler], Handler]:
+    def event(self, kind: InboundKind, *, reads_text: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.events.append(EventSpec(kind, f"{self.feature}.{handler.__name__}", handler))
+            name = f"{self.feature}.{handler.__name__}"
+            self.events.append(EventSpec(kind, name, handler, reads_text))
             return handler
 
         return register

@@ -20,6 +20,7 @@ DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRUE = ("true", "yes", "on", "1")
 _FALSE = ("false", "no", "off", "0")
+MIN_SECRET_LENGTH = 32
 
 
 class SettingsError(ValueError):
@@ -62,6 +63,10 @@ class Settings:
     auto_migrate: bool = True
     log_level: str = "INFO"
     config_dir: Path = DEFAULT_CONFIG_DIR
+    # Where members reach Kindred's web server (links to the dashboard page), and
+    # the key those links are signed with.
+    public_url: str = ""
+    dashboard_secret: Secret = Secret("")
 
     @property
     def slack_configured(self) -> bool:
@@ -89,6 +94,7 @@ class Settings:
             self.slack_app_token,
             self.slack_client_secret,
             self.discord_bot_token,
+            self.dashboard_secret,
         ):
             if secret.value:
                 text = text.replace(secret.value, "***")
@@ -196,6 +202,26 @@ def _validate(values: Mapping[str, str]) -> Settings:
             f"(got '{http_host}')"
         )
 
+    public_url = get("KINDRED_PUBLIC_URL")
+    parsed_public = urlparse(public_url)
+    if public_url and (parsed_public.scheme not in {"http", "https"} or not parsed_public.netloc):
+        errors.append(
+            "KINDRED_PUBLIC_URL must be the http(s) address members reach Kindred's web "
+            f"server at, like https://kindred.example.com (got '{public_url}')"
+        )
+    dashboard_secret = get("KINDRED_DASHBOARD_SECRET")
+    if dashboard_secret and len(dashboard_secret) < MIN_SECRET_LENGTH:
+        errors.append(
+            f"KINDRED_DASHBOARD_SECRET must be at least {MIN_SECRET_LENGTH} characters "
+            f"(got {len(dashboard_secret)}); `openssl rand -hex 32` makes one"
+        )
+    if bool(public_url) != bool(dashboard_secret):
+        missing = "KINDRED_DASHBOARD_SECRET" if public_url else "KINDRED_PUBLIC_URL"
+        errors.append(
+            f"{missing} is required too: the dashboard page needs both KINDRED_PUBLIC_URL "
+            "and KINDRED_DASHBOARD_SECRET"
+        )
+
     if errors:
         raise SettingsError("Invalid settings:\n- " + "\n- ".join(errors))
 
@@ -219,4 +245,6 @@ def _validate(values: Mapping[str, str]) -> Settings:
         auto_migrate=auto_migrate,
         log_level=log_level,
         config_dir=config_dir,
+        public_url=public_url,
+        dashboard_secret=Secret(dashboard_secret),
     )

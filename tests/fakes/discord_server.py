@@ -262,6 +262,8 @@ class Sent:
     flags: int = 0
     files: list[str] = field(default_factory=list)
     via: str = "channel"
+    # Each file's alt text (the attachment's `description`), None where it had none.
+    descriptions: list[str | None] = field(default_factory=list)
 
     @property
     def custom_ids(self) -> list[str]:
@@ -994,6 +996,10 @@ class FakeDiscord:
                 flags=message["flags"],
                 files=files,
                 via=via,
+                descriptions=[
+                    attachment.get("description")
+                    for attachment in (body or {}).get("attachments") or []
+                ],
             )
         )
 

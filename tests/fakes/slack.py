@@ -244,6 +244,7 @@ class FakeSlack:
         self.opened_views: list[dict[str, Any]] = []
         self.ephemerals: list[dict[str, Any]] = []
         self.uploads: dict[str, bytes] = {}
+        self.alt_texts: dict[str, str | None] = {}
         self.oauth_codes: dict[str, tuple[str, str]] = {}
         self.client_credentials: tuple[str, str] | None = None
         self.limits: dict[str, tuple[float, int]] = {}
@@ -639,6 +640,8 @@ class FakeSlack:
         self, workspace: Workspace, params: dict[str, Any]
     ) -> dict[str, Any]:
         file_id = f"F{next(self._ids)}"
+        # Slack takes a file's alt text when the upload URL is asked for.
+        self.alt_texts[file_id] = params.get("alt_txt")
         return {"file_id": file_id, "upload_url": f"{self.base_url}/upload/{file_id}"}
 
     def _files_completeUploadExternal(
@@ -649,7 +652,15 @@ class FakeSlack:
             if entry["id"] not in self.uploads:
                 raise SlackError("file_not_found")
         channel = self._channel(workspace, {"channel": params.get("channel_id")})
-        shared = [{"id": f["id"], "title": f.get("title"), "name": f.get("title")} for f in files]
+        shared = [
+            {
+                "id": f["id"],
+                "title": f.get("title"),
+                "name": f.get("title"),
+                "alt_txt": self.alt_texts.get(f["id"]),
+            }
+            for f in files
+        ]
         channel["messages"].append(
             {"ts": self._next_ts(), "text": params.get("initial_comment", ""), "files": shared}
         )

@@ -120,3 +120,25 @@ def test_bad_log_level_at_the_command_line_is_a_message_not_a_traceback(
     monkeypatch.setenv("KINDRED_LOG_LEVEL", "LOUD")
     assert main(["check"]) == 2
     assert "KINDRED_LOG_LEVEL must be one of" in capsys.readouterr().err
+
+
+def test_the_dashboard_needs_a_public_url_and_a_long_enough_secret() -> None:
+    secret = "x" * 40
+    settings = load_settings(
+        {"KINDRED_PUBLIC_URL": "https://kindred.example.com", "KINDRED_DASHBOARD_SECRET": secret},
+        env_file=None,
+    )
+    assert settings.public_url == "https://kindred.example.com"
+    assert settings.dashboard_secret.value == secret
+    assert settings.redacted(f"signed with {secret}") == "signed with ***"
+    with pytest.raises(SettingsError) as refused:
+        load_settings(
+            {"KINDRED_PUBLIC_URL": "kindred.example.com", "KINDRED_DASHBOARD_SECRET": "short"},
+            env_file=None,
+        )
+    message = str(refused.value)
+    assert "KINDRED_PUBLIC_URL must be the http(s) address" in message
+    assert "KINDRED_DASHBOARD_SECRET must be at least 32 characters (got 5)" in message
+    assert "short" not in message
+    with pytest.raises(SettingsError, match="KINDRED_DASHBOARD_SECRET is required too"):
+        load_settings({"KINDRED_PUBLIC_URL": "https://k.example"}, env_file=None)

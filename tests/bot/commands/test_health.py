@@ -1,0 +1,508 @@
+"""The health feature through the shared driver: activity recorded from message
+events, `/kindred report` with figures, change, suggested actions and charts,
+the NPS pulse, `/kindred privacy`, the weekly report and the signed page."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+
+from bot.commands import declared_features
+from bot.core.app import Kindred
+from bot.core.feature import Feature
+from bot.core.figures import Figures, MemberAction, Period
+from bot.core.platform import Identity, MemberInfo
+from bot.core.registry import Handlers
+from bot.core.settings import Secret, Settings
+from bot.core.web import start_web, web_application
+from bot.services import health_dashboard as dashboard_service
+from storage.db import Database
+from storage.health import HealthActivity, HealthPulseAnswer
+from tests import browser
+from tests.conftest import Clock
+from tests.driver import Community, plain
+from tests.fakes.platform import FakePlatform
+
+
+def read(text: object) -> str:
+    """What a member reads, bold markers dropped, so figures read as `name: value`."""
+    return plain(text).replace("**", "")  # type: ignore[arg-type]
+
+
+SECRET = "s" * 40
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class Probe:
+    """A feature of the future (kudos, mentorship…) as the report sees it: only
+    through its metrics, actions and privacy hooks."""
+
+    def __init__(self) -> None:
+        self.actions: list[MemberAction] = []
+        self.forgotten: list[Identity] = []
+
+    async def metrics(self, session: object, period: Period) -> Figures:
+        inside = [a for a in self.actions if period.start <= a.at < period.end]
+        return {"givers": len({a.user_id for a in inside}), "completion_rate": 0.8}
+
+    async def member_actions(self, session: object, period: Period) -> Sequence[MemberAction]:
+        return [a for a in self.actions if period.start <= a.at < period.end]
+
+    async def stored_about(self, session: object, member: Identity) -> Sequence[str]:
+        return ["2 kudos you gave"] if member.user_id == "U1" else []
+
+    async def forget(self, session: object, member: Identity) -> int:
+        self.forgotten.append(member)
+        return 2
+
+    def feature(self) -> Feature:
+        return Feature(
+            summary="probe",
+            handlers=Handlers("probe"),
+            metrics=self.metrics,  # type: ignore[arg-type]
+            actions=self.member_actions,  # type: ignore[arg-type]
+            stored_about=self.stored_about,  # type: ignore[arg-type]
+            forget_feedback=self.forget,  # type: ignore[arg-type]
+        )
+
+
+@pytest.fixture
+def probe() -> Probe:
+    return Probe()
+
+
+@pytest.fixture
+async def health(
+    settings: Settings, sqlite_db: Database, clock: Clock, platform: FakePlatform, probe: Probe
+) -> AsyncIterator[Community]:
+    configured = replace(
+        settings,
+        database_url=str(sqlite_db.url),
+        public_url="https://kindred.example.com",
+        dashboard_secret=Secret(SECRET),
+    )
+    app = Kindred(
+        configured, sqlite_db, clock=clock, features=[*declared_features(), probe.feature()]
+    )
+    app.attach(platform)
+    await app.start(dispatch=False, schedule=False)
+    yield Community(app, platform, clock)
+    await app.stop()
+
+
+async def activity_rows(community: Community) -> list[HealthActivity]:
+    async with community.kindred.db.sessions() as session:
+        return list((await session.execute(select(HealthActivity))).scalars())
+
+
+async def test_messages_become_per_member_channel_day_counts_without_text(
+    health: Community,
+) -> None:
+    event = health.inbound("message", "U1", channel_id="CGENERAL", text="secret plans")
+    await health.handle(event)
+    await health.handle(event)  # Slack retried the same event: it counts once
+    await health.message("U1", text="more")
+    await health.message("U1", channel="CHELP")
+    await health.message("U2")
+    rows = sorted(
+        (r.user_id, r.channel_id, r.day.isoformat(), r.messages)
+        for r in await activity_rows(health)
+    )
+    assert rows == [
+        ("U1", "CGENERAL", "2026-11-23", 2),
+        ("U1", "CHELP", "2026-11-23", 1),
+        ("U2", "CGENERAL", "2026-11-23", 1),
+    ]
+    columns = {column.name for column in HealthActivity.__table__.columns}  # type: ignore[attr-defined]
+    assert "text" not in columns
+
+
+async def build_a_month(health: Community, probe: Probe) -> None:
+    """The month up to 2026-11-23 as the fixture: 26 members who were here before,
+    14 who joined this month (NEW0 20 days ago … NEW13 7 days ago); NEW9..NEW13
+    post 5 days ago and OLD0 replies to each 30 hours later; NEW5 joins coffee."""
+    start = health.clock.now
+    health.clock.now = start - timedelta(days=45)
+    for i in range(26):
+        await health.message(f"OLD{i}")
+    for day in range(14):
+        health.clock.now = start - timedelta(days=20 - day)
+        await health.join(f"NEW{day}")
+    health.clock.now = start - timedelta(days=10)
+    for i in range(26):
+        await health.message(f"OLD{i}")
+    for newcomer in range(9, 14):
+        health.clock.now = start - timedelta(days=5)
+        await health.message(f"NEW{newcomer}")
+        health.clock.now += timedelta(hours=30)
+        await health.message("OLD0", reply_to=f"NEW{newcomer}")
+    health.clock.now = start - timedelta(days=1)
+    for i in range(3):
+        await health.message(f"OLD{i}")
+    probe.actions.append(MemberAction("NEW5", "coffee", start - timedelta(days=3)))
+    health.clock.now = start
+
+
+async def test_the_report_shows_figures_change_suggestions_and_sends_charts(
+    health: Community, probe: Probe
+) -> None:
+    await build_a_month(health, probe)
+    reply = await health.command("report month")
+    await health.deliver()
+    text = read(reply)
+    assert "Community health, last month" in text
+    # 14 joined; 5 posted within their 14 days and 1 joined coffee: 6 of 14 (43 %).
+    assert "Newcomers who joined: 14" in text
+    assert "Newcomer activation (14 days): 43 %" in text
+    # Active this week: OLD0..OLD2, NEW9..NEW13, NEW5 = 9; in 30 days: 26 + 5 + 1 = 32,
+    # and 26 in the 30 days before the previous period's end.
+    assert "Active in the last 7 days: 9" in text
+    assert "Active in the last 30 days: 32 (+6; was 26)" in text
+    assert "Weekly return (7-day ÷ 30-day active): 28 %" in text
+    assert "Median time to a newcomer's first reply: 30.0 h" in text
+    # The probe feature's figures appear with no line written for it.
+    assert "probe.givers: 1" in text
+    assert "probe.completion_rate: 80 %" in text
+    assert "Coffee rounds" not in text  # nothing happened in coffee: left out of chat
+    assert "Newcomer activation is 43 %: 8 of the 14 who joined this period" in text
+    assert "Only 28 % of the 32 members active this month were active this week (9)" in text
+    assert "Newcomers waited a median of 30.0 h for a first reply" in text
+    assert text.count("•") >= 3
+    assert "Suggested actions" in text
+    charts = [sent for sent in health.sent("dm", health.admin) if sent.message.attachment]
+    assert [c.message.attachment.filename for c in charts if c.message.attachment] == [
+        "health-month-daily.png",
+        "health-month-activation.png",
+        "health-month-retention.png",
+    ]
+    for chart in charts:
+        attachment = chart.message.attachment
+        assert attachment is not None
+        assert attachment.content.startswith(PNG_MAGIC)
+        assert len(attachment.content) <= 300_000
+        assert attachment.alt_text and attachment.alt_text == chart.message.text
+    assert "of the 14 newcomers" in charts[1].message.attachment.alt_text  # type: ignore[union-attr]
+
+
+async def test_the_same_report_command_delivered_twice_sends_its_charts_once(
+    health: Community, probe: Probe
+) -> None:
+    await build_a_month(health, probe)
+    event = health.inbound("command", text="report week", channel_id="CGENERAL")
+    await health.handle(event)
+    await health.handle(event)
+    await health.deliver()
+    assert len([s for s in health.sent("dm", health.admin) if s.message.attachment]) == 3
+
+
+async def test_change_since_the_last_period(health: Community, probe: Probe) -> None:
+    health.clock.now -= timedelta(days=8)
+    for i in range(6):
+        await health.message(f"M{i}")
+    health.clock.now += timedelta(days=8)
+    for i in range(9):
+        await health.message(f"M{i}")
+    text = read(await health.say("report week"))
+    # This week 9 posted; the week before, 6 (counted at its end over 7 days).
+    assert "Active in the last 7 days: 9 (+3; was 6)" in text
+
+
+async def test_report_refuses_members_and_bad_periods(health: Community) -> None:
+    assert "Only community admins" in await health.say("report month", user="U9")
+    assert "week" in await health.say("report year")
+
+
+async def test_report_definitions_explain_each_figure(health: Community) -> None:
+    text = await health.say("report definitions", user="U9")
+    for words in ("Active members", "Newcomer activation", "first reply", "Retention", "NPS"):
+        assert words in text
+
+
+# --- the pulse ----------------------------------------------------------------------
+
+
+async def setup_pulse(health: Community, *members: str, anonymous: bool = False) -> None:
+    health.platform.add_members(health.workspace, *(MemberInfo(m, m) for m in members))
+    health.platform.add_members(health.workspace, MemberInfo("BOT", "bot", is_bot=True))
+    option = " anonymous=yes" if anonymous else ""
+    answer = await health.say(f"pulse setup Would you recommend us to a colleague?{option}")
+    assert "The pulse is on" in answer
+    await health.advance(minutes=2)
+
+
+async def test_the_pulse_asks_each_member_once_and_records_one_answer(health: Community) -> None:
+    await setup_pulse(health, "U1", "U2")
+    (question,) = health.sent("dm", "U1")
+    assert "Would you recommend us to a colleague?" in question.text
+    assert [b.label for b in question.message.buttons] == [str(n) for n in range(11)]
+    assert health.sent("dm", "BOT") == []
+    await health.advance(minutes=5)  # the tick again: nobody is asked twice
+    assert len(health.sent("dm", "U1")) == 1
+    nine = question.message.buttons[9]
+    thanks = await health.press(nine, user="U1")
+    assert "you answered 9" in read(thanks)
+    assert "already answered" in plain(await health.press(question.message.buttons[3], user="U1"))
+    assert thanks.update_original is not None
+    (why,) = thanks.update_original.buttons
+    form = await health.press(why, user="U1")
+    assert form.modal is not None
+    saved = await health.submit(
+        form.modal.callback_id, form.modal.value, user="U1", why="Great people"
+    )
+    assert "telling us why" in plain(saved)
+    async with health.kindred.db.sessions() as session:
+        (answer,) = (await session.execute(select(HealthPulseAnswer))).scalars()
+    assert (answer.user_id, answer.score, answer.reason) == ("U1", 9, "Great people")
+
+
+async def test_anonymous_answers_carry_no_member_id(health: Community) -> None:
+    await setup_pulse(health, "U1", anonymous=True)
+    (question,) = health.sent("dm", "U1")
+    await health.press(question.message.buttons[10], user="U1")
+    async with health.kindred.db.sessions() as session:
+        (answer,) = (await session.execute(select(HealthPulseAnswer))).scalars()
+    assert answer.user_id is None
+    assert "nothing about you" not in await health.say("privacy", user="U1")
+    assert "pulse answer(s) with your name" not in await health.say("privacy", user="U1")
+
+
+async def test_the_nps_shows_in_the_report_from_ten_answers(health: Community) -> None:
+    members = [f"U{i}" for i in range(12)]
+    await setup_pulse(health, *members)
+    scores = [10, 9, 9, 10, 8, 7, 6, 3, 9, 10, 0]
+    for member, score in zip(members[:9], scores, strict=False):
+        await health.press(health.sent("dm", member)[0].message.buttons[score], user=member)
+    assert "Community NPS: –" in read(await health.say("report month"))
+    for member, score in zip(members[9:11], scores[9:], strict=True):
+        await health.press(health.sent("dm", member)[0].message.buttons[score], user=member)
+    text = read(await health.say("report month"))
+    # 11 answers: promoters 6 (10, 9, 9, 10, 9, 10), detractors 3 (6, 3, 0) → +27.
+    assert "Community NPS: +27" in text
+    assert "NPS 95 % interval" in text
+    assert "Pulse answers: 11" in text
+    assert "11 of 12 members answered" in await health.say("pulse status")
+
+
+async def test_pulse_setup_validates_its_arguments(health: Community) -> None:
+    assert "at least 7" in await health.say("pulse setup every=2")
+    assert "too short" in await health.say("pulse setup Hi?")
+    assert "Only community admins" in await health.say("pulse setup", user="U1")
+    assert "pulse is off" in await health.say("pulse off")
+
+
+# --- privacy -----------------------------------------------------------------------------
+
+
+async def test_privacy_lists_what_is_stored_and_deletes_feedback(
+    health: Community, probe: Probe
+) -> None:
+    await setup_pulse(health, "U1")
+    await health.message("U1")
+    await health.press(health.sent("dm", "U1")[0].message.buttons[4], user="U1")
+    reply = await health.command("privacy", user="U1")
+    text = plain(reply)
+    assert "message counts for 1 member-channel-days" in text
+    assert "1 pulse answer(s) with your name" in text
+    assert "2 kudos you gave" in text
+    assert reply.message is not None
+    (forget,) = reply.message.buttons
+    done = plain(await health.press(forget, user="U1"))
+    assert "Deleted 3 records" in done
+    assert probe.forgotten == [Identity("fake", "W1", "U1")]
+    async with health.kindred.db.sessions() as session:
+        assert (
+            await session.execute(select(func.count()).select_from(HealthPulseAnswer))
+        ).scalar_one() == 0
+
+
+# --- the weekly report ---------------------------------------------------------------------
+
+
+async def test_the_weekly_report_goes_to_the_organisers_channel_once_a_week(
+    health: Community, probe: Probe
+) -> None:
+    await build_a_month(health, probe)
+    assert "private channel" in await health.say("report schedule")
+    answer = await health.say("report schedule", channel="CORG", channel_is_private=True)
+    assert "<#CORG>" in answer or "#CORG" in answer
+    await health.advance(minutes=2)
+    posts = health.sent("post", "CORG")
+    assert "Community health, last week" in posts[0].text
+    assert [p.message.attachment is not None for p in posts] == [False, True, True, True]
+    await health.advance(hours=1)
+    assert len(health.sent("post", "CORG")) == 4
+    await health.advance(days=7)
+    assert len(health.sent("post", "CORG")) == 8
+    assert "off" in await health.say("report schedule off=yes")
+    await health.advance(days=7)
+    assert len(health.sent("post", "CORG")) == 8
+
+
+# --- the dashboard page ---------------------------------------------------------------------
+
+
+async def dashboard_link(health: Community) -> str:
+    assert "sent you a link" in await health.say("report link")
+    await health.deliver()
+    (dm,) = [s for s in health.sent("dm", health.admin) if "dashboard" in s.text]
+    start = dm.message.text.index("https://")
+    return dm.message.text[start : dm.message.text.index(")", start)]
+
+
+async def test_report_link_explains_what_the_operator_must_set(
+    settings: Settings, sqlite_db: Database, clock: Clock, platform: FakePlatform
+) -> None:
+    app = Kindred(replace(settings, database_url=str(sqlite_db.url)), sqlite_db, clock=clock)
+    app.attach(platform)
+    community = Community(app, platform, clock)
+    answer = await community.say("report link")
+    assert "KINDRED_PUBLIC_URL" in answer and "KINDRED_DASHBOARD_SECRET" in answer
+    await app.stop()
+
+
+async def test_the_page_needs_a_valid_unexpired_link(health: Community, probe: Probe) -> None:
+    await build_a_month(health, probe)
+    link = urlparse(await dashboard_link(health))
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    async with TestClient(TestServer(web_application(health.kindred))) as client:
+        page = await client.get(link.path, params=query)
+        assert page.status == 200
+        html = await page.text()
+        assert html.count('src="data:image/png;base64,') == 3
+        assert "Newcomer activation (14 days)" in html
+        assert "<code>/kindred welcome setup auto_buddy=yes</code>" in html
+        assert "NEW1" not in html and "OLD0" not in html  # no member ids or names
+        csv_page = await client.get(
+            "/health/dashboard.csv", params={**query, "table": "activation"}
+        )
+        assert csv_page.headers["Content-Type"].startswith("text/csv")
+        assert (await csv_page.text()).splitlines()[0] == "path,newcomers who took it,share"
+        tampered = {**query, "c": "fake:W2"}
+        assert (await client.get(link.path, params=tampered)).status == 403
+        assert (await client.get(link.path)).status == 403
+        health.clock.now += timedelta(minutes=61)
+        assert (await client.get(link.path, params=query)).status == 403
+
+
+def test_links_expire_after_an_hour() -> None:
+    from bot.services.health_dashboard import signed_link
+
+    settings = replace(Settings(), public_url="https://k.example", dashboard_secret=Secret(SECRET))
+    now = datetime(2026, 11, 23, 9, 0).astimezone()
+    link = signed_link(settings, "slack", "T1", now, "week")
+    expires = int(parse_qs(urlparse(link).query)["e"][0])
+    assert expires - int(now.timestamp()) == 3600
+
+
+# --- the page in a real browser ---------------------------------------------------------------
+
+
+async def downloaded(folder: Path) -> Path:
+    """The one file Chromium finished downloading into `folder`."""
+    async with asyncio.timeout(30):
+        while True:
+            done = await asyncio.to_thread(
+                lambda: [p for p in folder.iterdir() if not p.name.endswith(".crdownload")]
+            )
+            if done:
+                (found,) = done
+                return found
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.skipif(
+    browser.CHROMIUM is None and not os.environ.get("CI"),
+    reason="headless Chromium is not installed (apt-get install chromium; CI installs it)",
+)
+async def test_the_page_in_headless_chromium(
+    health: Community, probe: Probe, tmp_path: Path
+) -> None:
+    await build_a_month(health, probe)
+    link = urlparse(await dashboard_link(health))
+    runner = await start_web(web_application(health.kindred), "127.0.0.1", 0)
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    url = f"{base}{link.path}?{link.query}"
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    try:
+        async with browser.chromium(downloads) as chrome:
+            page = await chrome.new_page(1280, 900)
+            assert await page.open(url) == 200
+            # Every chart is decoded and drawn: a broken image has no natural width.
+            sizes = await page.evaluate(
+                "[...document.images].map(i => [i.id, i.complete && i.naturalWidth, i.alt])"
+            )
+            assert [(name, width > 0) for name, width, _ in sizes] == [
+                ("chart-daily", True),
+                ("chart-activation", True),
+                ("chart-retention", True),
+            ]
+            assert all(alt for _, _, alt in sizes)
+            assert len(await page.screenshot()) > 10_000
+            # The period selector keeps the signature: the week opens too.
+            week = await page.evaluate("document.querySelector('nav a').href")
+            assert await page.open(week) == 200
+            assert "last week" in await page.evaluate("document.title")
+            await page.evaluate("document.getElementById('csv-activation').click()")
+            csv_file = await downloaded(downloads)
+            assert csv_file.name.endswith("-activation-2026-11-17.csv")
+            assert csv_file.read_text().splitlines()[0] == "path,newcomers who took it,share"
+            tampered = url.replace("c=fake%3AW1", "c=fake%3AW2")
+            assert tampered != url
+            assert await page.open(tampered) == 403
+            health.clock.now += timedelta(minutes=61)
+            assert await page.open(url) == 403
+            assert "expired" in await page.evaluate("document.body.innerText")
+    finally:
+        await runner.cleanup()
+
+
+async def test_two_replicas_send_one_weekly_report_and_one_pulse_round(
+    health: Community, probe: Probe, platform: FakePlatform
+) -> None:
+    await build_a_month(health, probe)
+    platform.add_members(health.workspace, MemberInfo("U1", "U1"), MemberInfo("U2", "U2"))
+    await health.say("report schedule", channel="CORG", channel_is_private=True)
+    await health.say("pulse setup Would you recommend us to a colleague?")
+    first = health.kindred
+    second = Kindred(
+        first.settings, first.db, clock=first.clock, features=first.features, instance="second"
+    )
+    second.attach(platform)
+    await second.start(dispatch=False, schedule=False)
+    try:
+        health.clock.now += timedelta(minutes=2)
+        # Both replicas' ticks find the same report and round due at once.
+        await asyncio.gather(first.scheduler.catch_up(), second.scheduler.catch_up())
+        await health.deliver()
+        await second.dispatcher.drain()
+    finally:
+        await second.stop()
+    assert len(health.sent("post", "CORG")) == 4  # one text and three charts
+    assert len(health.sent("dm", "U1")) == 1 and len(health.sent("dm", "U2")) == 1
+
+
+async def test_report_link_builds_the_page_before_sending_it(
+    health: Community, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await build_a_month(health, probe)
+    link = urlparse(await dashboard_link(health))
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+
+    async def no_rebuild(*_: object) -> None:
+        raise AssertionError("the first view rebuilt the report")
+
+    monkeypatch.setattr(dashboard_service, "draw", no_rebuild)
+    async with TestClient(TestServer(web_application(health.kindred))) as client:
+        assert (await client.get(link.path, params=query)).status == 200
+        csv_page = await client.get("/health/dashboard.csv", params={**query, "table": "daily"})
+        assert csv_page.status == 200
