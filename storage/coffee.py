@@ -4,16 +4,20 @@ private blocks between members."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+import numpy as np
+import numpy.typing as npt
 from sqlalchemy import (
     JSON,
     Column,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     Text,
     UniqueConstraint,
     case,
@@ -21,10 +25,12 @@ from sqlalchemy import (
     func,
     update,
 )
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col, select
 
+from storage import dialect
 from storage.db import rowcount
 from storage.models import Member, OutboxMessage
 from storage.types import UTCDateTime, utcnow
@@ -185,6 +191,27 @@ class CoffeeBlock(SQLModel, table=True):
     user_id: str = Field(max_length=64)
     blocked_user_id: str = Field(max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CoffeeHistory(SQLModel, table=True):
+    """A program's pairing history as arrays, current after the rounds it names: what
+    the next round reads instead of every group member row of the last HISTORY_ROUNDS
+    rounds. Written in the transaction that stores a round; a snapshot whose
+    `round_ids` are not the program's latest rounds is stale and not used."""
+
+    __tablename__ = "coffee_history"
+
+    program_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("coffee_program.id"), primary_key=True)
+    )
+    # The ids of the rounds it covers, newest first (what `recent_rounds` returns).
+    round_ids: list[int] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    # numpy arrays in .npy format (`np.save`, read back with pickles refused).
+    member_ids: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    first: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    second: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    rounds_ago: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 # Programs ---------------------------------------------------------------------------
@@ -618,6 +645,82 @@ async def grouped_members(
     for round_id, group_id, user_id in (await session.execute(query)).all():
         grouped.setdefault(round_id, {}).setdefault(group_id, []).append(user_id)
     return grouped
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryArrays:
+    """A stored history snapshot: the rounds it covers (newest first), the member ids
+    and, per met pair, indices into them and how many rounds ago they last met."""
+
+    round_ids: list[int]
+    member_ids: npt.NDArray[np.str_]
+    first: npt.NDArray[np.int64]
+    second: npt.NDArray[np.int64]
+    rounds_ago: npt.NDArray[np.int64]
+
+
+def _to_bytes(array: npt.NDArray[np.generic]) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _from_bytes(data: bytes) -> npt.NDArray[np.generic]:
+    array: npt.NDArray[np.generic] = np.load(io.BytesIO(data), allow_pickle=False)
+    return array
+
+
+async def history_snapshot(session: AsyncSession, program_id: int) -> HistoryArrays | None:
+    """The program's stored history snapshot, whatever rounds it covers."""
+    table = CoffeeHistory.__table__  # type: ignore[attr-defined]
+    row = (
+        await session.execute(
+            sa_select(
+                table.c.round_ids,
+                table.c.member_ids,
+                table.c.first,
+                table.c.second,
+                table.c.rounds_ago,
+            ).where(table.c.program_id == program_id)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    round_ids, member_ids, first, second, rounds_ago = row
+    return HistoryArrays(
+        round_ids=[int(round_id) for round_id in round_ids],
+        member_ids=_from_bytes(member_ids).astype(np.str_, copy=False),
+        first=_from_bytes(first).astype(np.int64),
+        second=_from_bytes(second).astype(np.int64),
+        rounds_ago=_from_bytes(rounds_ago).astype(np.int64),
+    )
+
+
+async def save_history_snapshot(
+    session: AsyncSession, program_id: int, arrays: HistoryArrays, now: datetime
+) -> None:
+    """Store the program's history snapshot, replacing the one before (an upsert, so two
+    rounds of one program committing at once do not fail on the row)."""
+    # Indices fit 32 bits (History packs a pair into one 64-bit key); rounds ago 16.
+    values = {
+        "round_ids": list(arrays.round_ids),
+        "member_ids": _to_bytes(arrays.member_ids),
+        "first": _to_bytes(arrays.first.astype("<i4")),
+        "second": _to_bytes(arrays.second.astype("<i4")),
+        "rounds_ago": _to_bytes(arrays.rounds_ago.astype("<i2")),
+        "updated_at": now,
+    }
+    await session.execute(
+        dialect.insert(session, CoffeeHistory)
+        .values(program_id=program_id, **values)
+        .on_conflict_do_update(index_elements=["program_id"], set_=values)
+    )
+
+
+async def drop_history_snapshot(session: AsyncSession, program_id: int) -> None:
+    await session.execute(
+        sa_delete(CoffeeHistory).where(col(CoffeeHistory.program_id) == program_id)
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,6 +28,7 @@ from itertools import combinations
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 import yaml
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -277,15 +278,19 @@ async def read_roster(
     )
 
 
-async def read_history(session: AsyncSession, program: CoffeeProgram) -> History:
+async def read_history(
+    session: AsyncSession, program: CoffeeProgram, rounds: list[CoffeeRound] | None = None
+) -> History:
     """Who met whom in this program (rounds ago), the previous round's trio and
-    left-out members, and the community's blocks.
+    left-out members, and the community's blocks, from the group member rows of the
+    latest `HISTORY_ROUNDS` rounds (`rounds`, when the caller read them already).
 
     Meetings go to the engine as arrays of member indices (`History` keeps each pair's
     latest meeting), so a big program's history costs no Python object per pair.
     """
     assert program.id is not None
-    rounds = await coffee.recent_rounds(session, program.id)
+    if rounds is None:
+        rounds = await coffee.recent_rounds(session, program.id, limit=coffee.HISTORY_ROUNDS)
     rounds_ago = {round_.id: ago for ago, round_ in enumerate(rounds, start=1)}
     index: dict[str, int] = {}
     first: list[int] = []
@@ -300,13 +305,33 @@ async def read_history(session: AsyncSession, program: CoffeeProgram) -> History
                 first.append(a)
                 second.append(b)
             ages.extend([ago] * (len(at) * (len(at) - 1) // 2))
+    return await _history(
+        session,
+        program,
+        rounds,
+        np.array(list(index), dtype=str),
+        np.array(first, dtype=np.int64),
+        np.array(second, dtype=np.int64),
+        np.array(ages, dtype=np.int64),
+    )
+
+
+async def _history(
+    session: AsyncSession,
+    program: CoffeeProgram,
+    rounds: list[CoffeeRound],
+    member_ids: npt.NDArray[np.str_],
+    first: npt.NDArray[np.int64],
+    second: npt.NDArray[np.int64],
+    rounds_ago: npt.NDArray[np.int64],
+) -> History:
     blocks = await coffee.community_blocks(session, program.platform, program.workspace_id)
     previous = rounds[0] if rounds else None
     return History(
-        member_ids=np.array(list(index), dtype=str),
-        first=np.array(first, dtype=np.int64),
-        second=np.array(second, dtype=np.int64),
-        rounds_ago=np.array(ages, dtype=np.int64),
+        member_ids=member_ids,
+        first=first,
+        second=second,
+        rounds_ago=rounds_ago,
         trio_last_round=frozenset(previous.in_trio) if previous else frozenset(),
         left_out_last_round=frozenset(previous.left_out) if previous else frozenset(),
         blocked=frozenset(frozenset(pair) for pair in blocks if pair[0] != pair[1]),
@@ -314,9 +339,84 @@ async def read_history(session: AsyncSession, program: CoffeeProgram) -> History
 
 
 @dataclass(frozen=True, slots=True)
+class LoadedHistory:
+    """The history a round is made with, the rounds it covers (newest first), and
+    whether it came from the stored snapshot rather than the group member rows."""
+
+    history: History
+    round_ids: list[int]
+    from_snapshot: bool
+
+
+async def load_history(session: AsyncSession, program: CoffeeProgram) -> LoadedHistory:
+    """`read_history`, from the program's stored snapshot when it covers exactly the
+    program's latest rounds (one read of those round rows decides), else from the group
+    member rows (no snapshot yet, or rounds added or removed some other way)."""
+    assert program.id is not None
+    rounds = await coffee.recent_rounds(session, program.id, limit=coffee.HISTORY_ROUNDS)
+    round_ids = [round_.id for round_ in rounds if round_.id is not None]
+    snapshot = await coffee.history_snapshot(session, program.id)
+    if snapshot is not None and snapshot.round_ids == round_ids:
+        history = await _history(
+            session,
+            program,
+            rounds,
+            snapshot.member_ids,
+            snapshot.first,
+            snapshot.second,
+            snapshot.rounds_ago,
+        )
+        return LoadedHistory(history, round_ids, from_snapshot=True)
+    return LoadedHistory(await read_history(session, program, rounds), round_ids, False)
+
+
+def within(history: History, rounds: int) -> History:
+    """`history` with only the meetings of the last `rounds` rounds and the members
+    they involve: what `read_history` reads from the rows of those rounds."""
+    keep = history.rounds_ago <= rounds
+    first, second, ago = history.first[keep], history.second[keep], history.rounds_ago[keep]
+    used = np.zeros(history.member_ids.size, dtype=bool)
+    used[first] = True
+    used[second] = True
+    ids = history.member_ids[used]
+    if ids.size:
+        # The width `read_history` gives them: that of the longest id.
+        ids = ids.astype(f"<U{max(1, int(np.char.str_len(ids).max()))}")
+    new_index = np.cumsum(used) - 1
+    return History(member_ids=ids, first=new_index[first], second=new_index[second], rounds_ago=ago)
+
+
+async def save_history(
+    session: AsyncSession,
+    program: CoffeeProgram,
+    loaded: LoadedHistory,
+    result: PairingResult,
+    round_: CoffeeRound,
+) -> bool:
+    """In the round's transaction: store the history the next round needs, `loaded`
+    carried forward by this round's groups (`History.after_round`) and cut to the last
+    `HISTORY_ROUNDS` rounds. Only when the round is the program's latest on top of the
+    ones `loaded` covered; otherwise the stale snapshot goes and the next round reads
+    the rows. True when a snapshot was stored."""
+    assert program.id is not None and round_.id is not None
+    latest = await coffee.recent_rounds(session, program.id, limit=coffee.HISTORY_ROUNDS)
+    round_ids = [row.id for row in latest if row.id is not None]
+    if round_ids != [round_.id, *loaded.round_ids][: coffee.HISTORY_ROUNDS]:
+        await coffee.drop_history_snapshot(session, program.id)
+        return False
+    carried = within(loaded.history.after_round(result), coffee.HISTORY_ROUNDS)
+    arrays = coffee.HistoryArrays(
+        round_ids, carried.member_ids, carried.first, carried.second, carried.rounds_ago
+    )
+    await coffee.save_history_snapshot(session, program.id, arrays, round_.created_at)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     roster: Roster
     result: PairingResult
+    history: LoadedHistory
 
 
 async def plan_round(
@@ -328,13 +428,13 @@ async def plan_round(
     """The groups a round at `occurrence` makes; reads only (preview uses it as is)."""
     assert program.id is not None
     roster = await read_roster(session, program, occurrence, listed)
-    history = await read_history(session, program)
+    loaded = await load_history(session, program)
     config = PairingConfig(
         group_size=program.group_size,
         repeat_window=program.repeat_window,
         seed=round_seed(program.id, occurrence),
     )
-    return Plan(roster, make_groups(roster.candidates, history, config))
+    return Plan(roster, make_groups(roster.candidates, loaded.history, config), loaded)
 
 
 # A round ----------------------------------------------------------------------------
@@ -391,6 +491,7 @@ async def start_round(
         for user_id in plan.roster.skipping:
             plan.roster.memberships[user_id].skip_next = False
     await _store_groups(runtime, session, outbox, program, round_, plan, starters)
+    await save_history(session, program, plan.history, plan.result, round_)
     for user_id in quality.left_out:
         text = runtime.templates.render(
             "coffee/left_out",

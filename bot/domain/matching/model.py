@@ -448,7 +448,8 @@ class History:
         new_keys = np.sort(
             (np.minimum(new_first, new_second) << 32) | np.maximum(new_first, new_second)
         )
-        new_keys = new_keys[np.append(True, new_keys[1:] != new_keys[:-1])]
+        if new_keys.size:  # a round with no groups has no pairs to deduplicate
+            new_keys = new_keys[np.append(True, new_keys[1:] != new_keys[:-1])]
         keys = (first << 32) | second
         at = np.searchsorted(keys, new_keys)
         again = at < keys.size
