@@ -8,6 +8,9 @@ and restarts:
   the round and queueing every intro happen in the claim's transaction: if it
   commits the outbox delivers the intros, if it does not nothing exists and the
   next tick claims the occurrence again. A committed round is never re-paired.
+  The round also stores the program's history as arrays (`save_history`), so the next
+  round reads one snapshot instead of every group member row of HISTORY_ROUNDS rounds
+  (`load_history`; a snapshot not covering exactly the latest rounds is not used).
 - `coffee.reminder:<round>`: half-way through, groups that have not said they met
   are nudged in their conversation.
 - `coffee.followup:<round>`: a day before the round ends, each member of a group
