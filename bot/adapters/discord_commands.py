@@ -55,7 +55,16 @@ SHAPES = (
     Shape(False, MAX_DESCRIPTION, MAX_DESCRIPTION),
     *(
         Shape(False, option, command)
-        for option, command in ((60, 100), (45, 80), (32, 64), (24, 56), (16, 48), (10, 40))
+        for option, command in (
+            (60, 100),
+            (45, 80),
+            (32, 64),
+            (28, 48),
+            (24, 40),
+            (20, 36),
+            (16, 30),
+            (10, 24),
+        )
     ),
 )
 
