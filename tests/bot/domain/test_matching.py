@@ -749,6 +749,19 @@ def test_after_round_carries_the_history_like_after(size: int) -> None:
         history = by_arrays
 
 
+def test_a_round_with_no_groups_only_ages_the_history() -> None:
+    """A round of one member (or none) makes no pair; carrying it forward used to fail."""
+    history = History.from_pairs({frozenset({"a", "b"}): 1, frozenset({"b", "c"}): 2})
+    for present in ([], [Candidate("a")]):
+        result = make_groups(present, history, PairingConfig())
+        for carried in (
+            history.after_round(result),
+            history.after(result.groups, in_trio=result.quality.in_trio),
+        ):
+            assert carried.last_met == {frozenset({"a", "b"}): 2, frozenset({"b", "c"}): 3}
+            assert_normal(carried)
+
+
 @pytest.mark.parametrize(("haystack", "wanted"), [(500, 400), (500, 20), (3, 40), (0, 5)])
 def test_finding_ids_agrees_with_a_dictionary(haystack: int, wanted: int) -> None:
     rng = random.Random(haystack + wanted)
