@@ -223,7 +223,14 @@ async def test_report_refuses_members_and_bad_periods(health: Community) -> None
 
 async def test_report_definitions_explain_each_figure(health: Community) -> None:
     text = await health.say("report definitions", user="U9")
-    for words in ("Active members", "Newcomer activation", "first reply", "Retention", "NPS"):
+    for words in (
+        "Active members",
+        "Newcomer activation",
+        "first reply",
+        "Retention",
+        "After a session",
+        "NPS",
+    ):
         assert words in text
 
 
@@ -603,3 +610,33 @@ async def test_another_replica_serves_the_linked_page_from_the_stored_snapshot(
     finally:
         await second.stop()
         await db.dispose()
+
+
+async def test_the_report_shows_satisfaction_after_a_session_from_the_rituals_figures(
+    health: Community, probe: Probe
+) -> None:
+    from bot.services.health import build_report, report_text
+
+    await build_a_month(health, probe)
+    async with health.kindred.db.sessions() as session:
+        report = await build_report(health.kindred, session, "fake", health.workspace, "month")
+    assert "After a session" not in report_text(health.kindred.templates, report)
+    rated = replace(
+        report,
+        current={
+            **report.current,
+            "coffee.groups": 10.0,
+            "coffee.answer_rate": 0.6,  # 6 groups answered
+            "coffee.meet_rate": 0.5,  # 3 of the 6 met
+            "mentor.ratings": 7.0,
+            "mentor.median_rating": 4.5,
+            "events.ratings": 3.0,  # fewer than 5: hidden
+            "events.average_rating": 4.7,
+        },
+    )
+    text = read(report_text(health.kindred.templates, rated))
+    assert "After a session" in text
+    assert "Coffee meet rate: 50 % (6 answered)" in text
+    assert "Mentorship rating (median): 4.50 (7 answered)" in text
+    assert "Event rating (average): – (3 answered)" in text
+    assert "Mastermind rating" not in text.split("After a session")[1].split("Suggested")[0]
