@@ -1,6 +1,7 @@
 """The health report's tables: per-member, per-channel, per-day message counts
 (never the text), newcomers' first steps, the report and pulse settings of each
-community, and the NPS pulse's rounds, asks and answers.
+community, the NPS pulse's rounds, asks and answers, and the dashboard page's
+stored snapshots (aggregates only, so any replica serves the page at once).
 
 A pulse answer stored anonymously has no user id and no time finer than its
 day, and the ask row that stops a member being asked twice says only whether
@@ -12,7 +13,18 @@ import secrets
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, distinct, func, select, update
+from sqlalchemy import (
+    Column,
+    Index,
+    LargeBinary,
+    Text,
+    UniqueConstraint,
+    delete,
+    distinct,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel, col
 
@@ -83,6 +95,22 @@ class HealthSettings(SQLModel, table=True):
     pulse_question: str = Field(default=DEFAULT_PULSE_QUESTION, max_length=300)
     pulse_anonymous: bool = False
     pulse_next_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HealthPageSnapshot(SQLModel, table=True):
+    """The dashboard page of one community and period as last built: its figures,
+    tables, suggestions and charts (aggregates only, never a member id), encoded
+    by the dashboard service."""
+
+    __tablename__ = "health_page_snapshot"
+    __table_args__ = (UniqueConstraint("platform", "workspace_id", "period"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=16)
+    workspace_id: str = Field(max_length=64)
+    period: str = Field(max_length=16)
+    built_at: datetime = Field(sa_type=UTCDateTime)
+    page: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class HealthPulseRound(SQLModel, table=True):
@@ -536,3 +564,41 @@ async def forget_answers(
 async def round_scores(session: AsyncSession, round_id: int) -> list[int]:
     query = select(col(HealthPulseAnswer.score)).where(col(HealthPulseAnswer.round_id) == round_id)
     return list((await session.execute(query)).scalars())
+
+
+async def page_snapshot(
+    session: AsyncSession, platform: str, workspace_id: str, period: str
+) -> tuple[datetime, bytes] | None:
+    """When the stored page was built, and the page; None when none is stored."""
+    row = (
+        await session.execute(
+            select(col(HealthPageSnapshot.built_at), col(HealthPageSnapshot.page)).where(
+                col(HealthPageSnapshot.platform) == platform,
+                col(HealthPageSnapshot.workspace_id) == workspace_id,
+                col(HealthPageSnapshot.period) == period,
+            )
+        )
+    ).first()
+    return None if row is None else (row[0], row[1])
+
+
+async def store_page_snapshot(
+    session: AsyncSession,
+    platform: str,
+    workspace_id: str,
+    period: str,
+    built_at: datetime,
+    page: bytes,
+) -> None:
+    """Keep the page just built, replacing an older one (two replicas building at
+    once both write; the later build wins)."""
+    statement = dialect.insert(session, HealthPageSnapshot).values(
+        platform=platform, workspace_id=workspace_id, period=period, built_at=built_at, page=page
+    )
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["platform", "workspace_id", "period"],
+            set_={"built_at": built_at, "page": page},
+            where=col(HealthPageSnapshot.built_at) <= built_at,
+        )
+    )

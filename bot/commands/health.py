@@ -65,14 +65,19 @@ async def show(ctx: Context) -> Reply:
 
 
 async def _warm_page(preparation: Preparation) -> None:
-    """Build the page's snapshot before the link is sent, so the organiser's first
-    view (served by this replica) shows at once instead of building the report."""
+    """Store the page's snapshot before the link is sent (rebuilt unless one was
+    built in the last few minutes), so every view through the link, on any replica,
+    shows at once instead of building the report."""
     settings = preparation.runtime.settings
     if settings.public_url and settings.dashboard_secret:
         inbound = preparation.inbound
         period = preparation.args.get("period", "month")
         await dashboard.snapshot(
-            preparation.runtime, inbound.platform, inbound.workspace_id, period
+            preparation.runtime,
+            inbound.platform,
+            inbound.workspace_id,
+            period,
+            fresh_for=dashboard.LINK_REBUILD_AFTER,
         )
 
 

@@ -407,6 +407,44 @@ def change(current: float | None, previous: float | None) -> float | None:
     return current - previous
 
 
+# --- satisfaction after a session ------------------------------------------------------------
+
+# The one-tap questions the rituals already ask after a session, read from their
+# own figures: (ritual, the figure, the figure that counts its answers). Coffee's
+# "Did you meet?" is answered per group: its count is the groups that answered.
+CSAT_SIGNALS = (
+    ("coffee", "coffee.meet_rate", "coffee.answer_rate"),
+    ("mentor", "mentor.median_rating", "mentor.ratings"),
+    ("events", "events.average_rating", "events.ratings"),
+    ("mastermind", "mastermind.average_rating", "mastermind.ratings"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Csat:
+    ritual: str
+    key: str
+    # None below MIN_GROUP answers.
+    value: float | None
+    answers: int
+
+
+def csat(current: Mapping[str, float | None]) -> list[Csat]:
+    """One line per ritual that asked after a session this period, with its figure
+    (hidden below MIN_GROUP answers) and how many answered."""
+    lines = []
+    for ritual, key, count_key in CSAT_SIGNALS:
+        if ritual == "coffee":
+            groups, rate = current.get("coffee.groups"), current.get(count_key)
+            answers = round(groups * rate) if groups and rate is not None else 0
+        else:
+            answers = round(current.get(count_key) or 0)
+        if answers:
+            value = current.get(key) if answers >= MIN_GROUP else None
+            lines.append(Csat(ritual, key, value, answers))
+    return lines
+
+
 # --- the report ----------------------------------------------------------------------
 
 

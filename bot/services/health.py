@@ -33,6 +33,7 @@ from bot.domain.health import (
     Suggestion,
     activation,
     active_members,
+    csat,
     first_reply,
     is_share,
     nps,
@@ -280,6 +281,14 @@ def report_text(templates: Templates, report: Report) -> str:
         nps_answers=report.nps.answers,
         nps_interval=Trusted(f"{interval[0]:+.0f} to {interval[1]:+.0f}" if interval else ""),
         min_group=MIN_GROUP,
+        csat=[
+            {
+                "label": Trusted(labels.get(line.key, line.key)),
+                "value": Trusted(shown(line.key, line.value)),
+                "answers": line.answers,
+            }
+            for line in csat(report.current)
+        ],
     )
 
 

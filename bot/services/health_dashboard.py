@@ -10,7 +10,7 @@ import csv
 import hashlib
 import hmac
 import io
-import weakref
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,8 +24,15 @@ from bot.core.errors import CommandError
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
 from bot.domain.health import PERIODS, RETENTION_WEEKS, Report
-from bot.services import health_charts
-from bot.services.health import draw, figure_labels, shown, shown_change, suggestion_lines
+from bot.services.health import (
+    Drawn,
+    draw,
+    figure_labels,
+    shown,
+    shown_change,
+    suggestion_lines,
+)
+from storage import health as store
 
 PAGE_PATH = "/health/dashboard"
 CSV_PATH = "/health/dashboard.csv"
@@ -82,35 +89,103 @@ def verified(runtime: Runtime, request: web.Request) -> tuple[str, str, dict[str
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
+    """The page of one community and period as built: what the page and its CSV
+    exports show (aggregates only), stored in the database so any replica serves it
+    without rebuilding the report (seconds in a large community)."""
+
     built_at: datetime
-    report: Report
-    charts: list[health_charts.Chart]
+    kind: str
+    first_day: str
+    last_day: str
+    tables: dict[str, list[list[str]]]
+    suggestions: list[str]
+    # (name, PNG as base64, alt text) per chart.
+    charts: list[tuple[str, str, str]]
+    nps_answers: int
+
+    def encoded(self) -> bytes:
+        fields = {
+            "kind": self.kind,
+            "first_day": self.first_day,
+            "last_day": self.last_day,
+            "tables": self.tables,
+            "suggestions": self.suggestions,
+            "charts": self.charts,
+            "nps_answers": self.nps_answers,
+        }
+        return json.dumps(fields, separators=(",", ":")).encode()
+
+    @classmethod
+    def decoded(cls, built_at: datetime, page: bytes) -> Snapshot:
+        fields = json.loads(page)
+        return cls(
+            built_at=built_at,
+            kind=fields["kind"],
+            first_day=fields["first_day"],
+            last_day=fields["last_day"],
+            tables=fields["tables"],
+            suggestions=fields["suggestions"],
+            charts=[(name, png, alt) for name, png, alt in fields["charts"]],
+            nps_answers=fields["nps_answers"],
+        )
 
 
-# Built reports by runtime, then (platform, workspace, period): the page, its period
-# selector and its CSV exports show one snapshot for SNAPSHOT_LIFETIME instead of
-# rebuilding the report (seconds in a large community) on every request.
-_snapshots: weakref.WeakKeyDictionary[Runtime, dict[tuple[str, str, str], Snapshot]] = (
-    weakref.WeakKeyDictionary()
-)
-SNAPSHOT_LIFETIME = timedelta(minutes=5)
-MAX_SNAPSHOTS = 64
+# A stored page younger than this is served as it is. `report link` rebuilds one
+# older than LINK_REBUILD_AFTER before sending the link, so every view through a
+# link (valid LINK_LIFETIME) finds its page fresh; a page older than PAGE_FRESH_FOR
+# (a period picked in the selector that no one opened lately, or a link that
+# never warmed it) is rebuilt in the request that finds it so.
+LINK_REBUILD_AFTER = timedelta(minutes=5)
+PAGE_FRESH_FOR = LINK_LIFETIME + LINK_REBUILD_AFTER + timedelta(minutes=5)
 
 
-async def snapshot(runtime: Runtime, platform: str, workspace_id: str, period: str) -> Snapshot:
-    now = runtime.clock()
-    kept = _snapshots.setdefault(runtime, {})
-    key = (platform, workspace_id, period)
-    found = kept.get(key)
-    if found is not None and now - found.built_at < SNAPSHOT_LIFETIME:
-        return found
+def built(runtime: Runtime, now: datetime, drawn: Drawn) -> Snapshot:
+    report = drawn.report
+    return Snapshot(
+        built_at=now,
+        kind=report.kind,
+        first_day=report.span.first_day.isoformat(),
+        last_day=(report.span.end_day - timedelta(days=1)).isoformat(),
+        tables=tables(runtime, report),
+        suggestions=suggestion_lines(runtime.templates, report),
+        charts=[
+            (chart.name, base64.b64encode(chart.png).decode("ascii"), chart.alt)
+            for chart in drawn.charts
+        ],
+        nps_answers=report.nps.answers,
+    )
+
+
+async def keep(
+    runtime: Runtime, platform: str, workspace_id: str, period: str, drawn: Drawn
+) -> Snapshot:
+    """Store the page of a report just drawn (the weekly report's, or a rebuild),
+    in a short transaction of its own."""
+    page = built(runtime, runtime.clock(), drawn)
+    async with runtime.db.transaction() as session:
+        await store.store_page_snapshot(
+            session, platform, workspace_id, period, page.built_at, page.encoded()
+        )
+    return page
+
+
+async def snapshot(
+    runtime: Runtime,
+    platform: str,
+    workspace_id: str,
+    period: str,
+    *,
+    fresh_for: timedelta = PAGE_FRESH_FOR,
+) -> Snapshot:
+    """The stored page if it is younger than `fresh_for`, else a new one: the report
+    is drawn in its own short read (no transaction is held while it builds, which
+    takes seconds in a large community), then stored for every replica."""
+    async with runtime.db.sessions() as session:
+        found = await store.page_snapshot(session, platform, workspace_id, period)
+    if found is not None and runtime.clock() - found[0] < fresh_for:
+        return Snapshot.decoded(*found)
     drawn = await draw(runtime, platform, workspace_id, period)
-    found = Snapshot(now, drawn.report, list(drawn.charts))
-    kept.pop(key, None)
-    kept[key] = found
-    while len(kept) > MAX_SNAPSHOTS:
-        del kept[next(iter(kept))]
-    return found
+    return await keep(runtime, platform, workspace_id, period, drawn)
 
 
 async def _snapshot(runtime: Runtime, request: web.Request) -> tuple[Snapshot, dict[str, str]]:
@@ -157,22 +232,19 @@ _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
 
 
 async def page(runtime: Runtime, request: web.Request) -> web.Response:
-    built, query = await _snapshot(runtime, request)
-    report, charts = built.report, built.charts
+    shown_page, query = await _snapshot(runtime, request)
     values: dict[str, Any] = {
-        "kind": report.kind,
-        "start": report.span.first_day.isoformat(),
-        "last": (report.span.end_day - timedelta(days=1)).isoformat(),
+        "kind": shown_page.kind,
+        "start": shown_page.first_day,
+        "last": shown_page.last_day,
         "periods": [
             (period, f"{PAGE_PATH}?{urlencode({**query, 'p': period})}") for period in PERIODS
         ],
-        "tables": tables(runtime, report),
+        "tables": shown_page.tables,
         "csv": {name: f"{CSV_PATH}?{urlencode({**query, 'table': name})}" for name in TABLES},
-        "suggestions": [code_spans(line) for line in suggestion_lines(runtime.templates, report)],
-        "charts": [
-            (chart.name, base64.b64encode(chart.png).decode("ascii"), chart.alt) for chart in charts
-        ],
-        "nps_answers": report.nps.answers,
+        "suggestions": [code_spans(line) for line in shown_page.suggestions],
+        "charts": shown_page.charts,
+        "nps_answers": shown_page.nps_answers,
     }
     source = runtime.templates.source("health/dashboard_page")
     html = _environment.from_string(source).render(**values)
@@ -193,11 +265,10 @@ async def csv_download(runtime: Runtime, request: web.Request) -> web.Response:
     name = request.query.get("table", "")
     if name not in TABLES:
         raise web.HTTPBadRequest(text=f"The table is one of {', '.join(TABLES)}.")
-    built, _ = await _snapshot(runtime, request)
-    report = built.report
+    shown_page, _ = await _snapshot(runtime, request)
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(tables(runtime, report)[name])
-    filename = f"kindred-health-{report.kind}-{name}-{report.span.first_day.isoformat()}.csv"
+    csv.writer(buffer).writerows(shown_page.tables[name])
+    filename = f"kindred-health-{shown_page.kind}-{name}-{shown_page.first_day}.csv"
     return web.Response(
         text=buffer.getvalue(),
         content_type="text/csv",

@@ -26,7 +26,7 @@ from bot.core.settings import Secret, Settings
 from bot.core.web import start_web, web_application
 from bot.services import health_dashboard as dashboard_service
 from storage.db import Database
-from storage.health import HealthActivity, HealthPulseAnswer
+from storage.health import HealthActivity, HealthPulseAnswer, page_snapshot
 from tests import browser
 from tests.conftest import Clock
 from tests.driver import Community, plain
@@ -223,7 +223,14 @@ async def test_report_refuses_members_and_bad_periods(health: Community) -> None
 
 async def test_report_definitions_explain_each_figure(health: Community) -> None:
     text = await health.say("report definitions", user="U9")
-    for words in ("Active members", "Newcomer activation", "first reply", "Retention", "NPS"):
+    for words in (
+        "Active members",
+        "Newcomer activation",
+        "first reply",
+        "Retention",
+        "After a session",
+        "NPS",
+    ):
         assert words in text
 
 
@@ -489,6 +496,10 @@ async def test_two_replicas_send_one_weekly_report_and_one_pulse_round(
         await second.stop()
     assert len(health.sent("post", "CORG")) == 4  # one text and three charts
     assert len(health.sent("dm", "U1")) == 1 and len(health.sent("dm", "U2")) == 1
+    # The weekly report also stored the week's page for any replica to serve.
+    async with first.db.sessions() as session:
+        stored = await page_snapshot(session, "fake", health.workspace, "week")
+    assert stored is not None and stored[0] == health.clock.now
 
 
 async def test_report_link_builds_the_page_before_sending_it(
@@ -506,3 +517,126 @@ async def test_report_link_builds_the_page_before_sending_it(
         assert (await client.get(link.path, params=query)).status == 200
         csv_page = await client.get("/health/dashboard.csv", params={**query, "table": "daily"})
         assert csv_page.status == 200
+
+
+# --- the page's snapshot, shared by every replica ---------------------------------------------
+
+
+@pytest.fixture
+async def health_on_db(
+    settings: Settings, db: Database, clock: Clock, platform: FakePlatform, probe: Probe
+) -> AsyncIterator[Community]:
+    """The health fixture on SQLite and on PostgreSQL."""
+    configured = replace(
+        settings,
+        database_url=str(db.url),
+        public_url="https://kindred.example.com",
+        dashboard_secret=Secret(SECRET),
+    )
+    app = Kindred(configured, db, clock=clock, features=[*declared_features(), probe.feature()])
+    app.attach(platform)
+    await app.start(dispatch=False, schedule=False)
+    yield Community(app, platform, clock)
+    await app.stop()
+
+
+class Draws:
+    """Counts the dashboard's report builds, on every replica of this process."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        real = dashboard_service.draw
+
+        async def counted(*args: object) -> object:
+            self.count += 1
+            return await real(*args)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(dashboard_service, "draw", counted)
+
+
+async def test_another_replica_serves_the_linked_page_from_the_stored_snapshot(
+    health_on_db: Community, probe: Probe, platform: FakePlatform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = health_on_db
+    await build_a_month(health, probe)
+    link = urlparse(await dashboard_link(health))
+    query = {k: v[0] for k, v in parse_qs(link.query).items()}
+    first = health.kindred
+    draws = Draws(monkeypatch)
+    # Another replica: its own process state and its own connections, the same database.
+    db = Database(str(first.db.url), schema=first.db.schema)
+    second = Kindred(
+        first.settings, db, clock=first.clock, features=first.features, instance="second"
+    )
+    second.attach(platform)
+    await second.start(dispatch=False, schedule=False)
+    try:
+        async with (
+            TestClient(TestServer(web_application(first))) as on_first,
+            TestClient(TestServer(web_application(second))) as on_second,
+        ):
+            page = await on_second.get(link.path, params=query)
+            assert page.status == 200
+            html = await page.text()
+            assert html.count('src="data:image/png;base64,') == 3
+            assert "Newcomer activation (14 days)" in html
+            assert "<code>/kindred welcome setup auto_buddy=yes</code>" in html
+            assert html == await (await on_first.get(link.path, params=query)).text()
+            csv_page = await on_second.get(
+                "/health/dashboard.csv", params={**query, "table": "activation"}
+            )
+            assert (await csv_page.text()).splitlines()[0] == "path,newcomers who took it,share"
+            # Still the stored page 59 minutes on, while the link is valid.
+            health.clock.now += timedelta(minutes=59)
+            assert (await on_second.get(link.path, params=query)).status == 200
+            assert draws.count == 0
+            # A period no link warmed is built once, by the replica that is asked, and
+            # stored for the other.
+            quarter = {**query, "p": "quarter"}
+            assert (await on_second.get(link.path, params=quarter)).status == 200
+            assert draws.count == 1
+            assert (await on_first.get(link.path, params=quarter)).status == 200
+            assert draws.count == 1
+            # The link's rules stay: tampered 403, expired 403.
+            assert (await on_second.get(link.path, params={**query, "c": "fake:W2"})).status == 403
+            health.clock.now += timedelta(minutes=2)
+            assert (await on_second.get(link.path, params=query)).status == 403
+        # A stored page older than the freshness window is rebuilt when asked for.
+        health.clock.now += dashboard_service.PAGE_FRESH_FOR
+        rebuilt = await dashboard_service.snapshot(second, "fake", health.workspace, "month")
+        assert draws.count == 2 and rebuilt.built_at == health.clock.now
+        again = await dashboard_service.snapshot(first, "fake", health.workspace, "month")
+        assert draws.count == 2 and again == rebuilt
+    finally:
+        await second.stop()
+        await db.dispose()
+
+
+async def test_the_report_shows_satisfaction_after_a_session_from_the_rituals_figures(
+    health: Community, probe: Probe
+) -> None:
+    from bot.services.health import build_report, report_text
+
+    await build_a_month(health, probe)
+    async with health.kindred.db.sessions() as session:
+        report = await build_report(health.kindred, session, "fake", health.workspace, "month")
+    assert "After a session" not in report_text(health.kindred.templates, report)
+    rated = replace(
+        report,
+        current={
+            **report.current,
+            "coffee.groups": 10.0,
+            "coffee.answer_rate": 0.6,  # 6 groups answered
+            "coffee.meet_rate": 0.5,  # 3 of the 6 met
+            "mentor.ratings": 7.0,
+            "mentor.median_rating": 4.5,
+            "events.ratings": 3.0,  # fewer than 5: hidden
+            "events.average_rating": 4.7,
+        },
+    )
+    text = read(report_text(health.kindred.templates, rated))
+    assert "After a session" in text
+    assert "Coffee meet rate: 50 % (6 answered)" in text
+    assert "Mentorship rating (median): 4.50 (7 answered)" in text
+    assert "Event rating (average): – (3 answered)" in text
+    assert "Mastermind rating" not in text.split("After a session")[1].split("Suggested")[0]

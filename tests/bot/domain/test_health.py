@@ -10,10 +10,12 @@ import pytest
 from bot.domain.health import (
     Activation,
     Cohort,
+    Csat,
     Newcomer,
     Span,
     activation,
     active_members,
+    csat,
     first_reply,
     nps,
     report_spans,
@@ -221,3 +223,33 @@ def test_a_ten_point_drop_in_activation_suggests_action_even_above_half() -> Non
 def test_spans_count_days() -> None:
     assert NOV.days == 30
     assert NOV.end_day - timedelta(days=1) == date(2026, 11, 30)
+
+
+def test_satisfaction_after_a_session_reads_each_ritual_s_own_figures() -> None:
+    current = {
+        # Coffee: 12 groups, 0.75 of them answered "Did you meet?" → 9 answered;
+        # 6 of the 9 met → 0.666…
+        "coffee.groups": 12.0,
+        "coffee.answer_rate": 0.75,
+        "coffee.meet_rate": 6 / 9,
+        # Mentorship: ratings 3, 4, 5, 5, 5 → median 5 from 5 answers.
+        "mentor.ratings": 5.0,
+        "mentor.median_rating": 5.0,
+        # Events: 4 ratings, fewer than 5 → the average is hidden, the count shown.
+        "events.ratings": 4.0,
+        "events.average_rating": 4.25,
+        # Mastermind: nobody rated → no line.
+        "mastermind.ratings": 0.0,
+        "mastermind.average_rating": None,
+        "probe.givers": 3.0,
+    }
+    assert csat(current) == [
+        Csat("coffee", "coffee.meet_rate", 6 / 9, 9),
+        Csat("mentor", "mentor.median_rating", 5.0, 5),
+        Csat("events", "events.average_rating", None, 4),
+    ]
+    # Coffee with 4 of 8 groups answering: 4 answers, below 5 → hidden.
+    assert csat({"coffee.groups": 8.0, "coffee.answer_rate": 0.5, "coffee.meet_rate": 1.0}) == [
+        Csat("coffee", "coffee.meet_rate", None, 4)
+    ]
+    assert csat({"probe.givers": 3.0}) == []
