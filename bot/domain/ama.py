@@ -9,10 +9,12 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
+
+from bot.core.times import TimeInputError, describe_time, parse_future_time, read_duration
 
 
 class AmaState(StrEnum):
@@ -85,8 +87,6 @@ DEFAULT_MAX_OPEN_QUESTIONS = 3
 DEFAULT_DURATION = timedelta(minutes=60)
 MIN_DURATION = timedelta(minutes=10)
 MAX_DURATION = timedelta(hours=4)
-# Further ahead than this is almost certainly a typo in the year.
-MAX_SCHEDULE_AHEAD = timedelta(days=366)
 NEAR_DUPLICATE_THRESHOLD = 0.75
 # Two words are "the same" when they differ by a typo or a spelling variant.
 SAME_WORD_RATIO = 0.85
@@ -266,20 +266,15 @@ def ranked(questions: Iterable[R]) -> list[R]:
 
 # --- schedule input ---------------------------------------------------------------
 
-_DURATION = re.compile(r"^(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m?)?$")
-
 
 def parse_duration(text: str) -> timedelta:
     """`45m`, `1h`, `90m`, `1h30m` or plain minutes (`45`)."""
-    match = _DURATION.match(text.strip().lower().replace(" ", ""))
-    if match is None or not (match.group("hours") or match.group("minutes")):
+    duration = read_duration(text)
+    if duration is None:
         raise AmaInputError(
             f"I couldn't read `{text}` as a duration. Use minutes or hours, like "
             "`duration:45m`, `duration:1h` or `duration:1h30m`."
         )
-    duration = timedelta(
-        hours=int(match.group("hours") or 0), minutes=int(match.group("minutes") or 0)
-    )
     if duration < MIN_DURATION:
         raise AmaInputError(f"An AMA lasts at least {_minutes(MIN_DURATION)} minutes.")
     if duration > MAX_DURATION:
@@ -292,35 +287,10 @@ def parse_duration(text: str) -> timedelta:
 
 def parse_time(text: str, zone: ZoneInfo, now: datetime, what: str = "at") -> datetime:
     """A future moment from `2026-12-01 15:00` (in `zone`) or ISO 8601 with an offset."""
-    example = f'`{what}:"{(now + timedelta(days=7)).astimezone(zone):%Y-%m-%d} 15:00"`'
     try:
-        # A date alone would silently mean midnight: insist on a time.
-        if ":" not in text:
-            raise ValueError(text)
-        parsed = datetime.fromisoformat(text.strip().replace("/", "-"))
-    except ValueError:
-        raise AmaInputError(
-            f"I couldn't read `{text}` as a date and time. Use {example} "
-            f"(time zone {zone.key}) or ISO 8601 like `2026-12-01T15:00+01:00`."
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    moment = parsed.astimezone(UTC)
-    if moment <= now:
-        raise AmaInputError(
-            f"{describe_time(moment, zone)} is in the past (it's now "
-            f"{describe_time(now, zone)}). Pick a future time, like {example}."
-        )
-    if moment - now > MAX_SCHEDULE_AHEAD:
-        raise AmaInputError(
-            f"{describe_time(moment, zone)} is more than a year away; check the year."
-        )
-    return moment
-
-
-def describe_time(moment: datetime, zone: ZoneInfo) -> str:
-    local = moment.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} ({zone.key})"
+        return parse_future_time(text, zone, now, what)
+    except TimeInputError as refusal:
+        raise AmaInputError(str(refusal)) from None
 
 
 def describe_span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str:

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from icalendar import Calendar
 from icalendar import Event as CalendarEntry
 
+from bot.core.times import TimeInputError, parse_future_time, read_duration
+
 
 class EventKind(StrEnum):
     CLINIC = "clinic"  # a member brings a real problem; the group brainstorms
@@ -69,7 +71,6 @@ DEFAULT_DURATION = timedelta(hours=1)
 MIN_DURATION = timedelta(minutes=15)
 MAX_DURATION = timedelta(hours=8)
 MAX_CAPACITY = 10_000
-MAX_SCHEDULE_AHEAD = timedelta(days=366)
 MAX_TITLE_LENGTH = 100
 MAX_LINK_LENGTH = 500
 MAX_TAGS = 5
@@ -111,46 +112,22 @@ def parse_zone(name: str) -> ZoneInfo:
         ) from None
 
 
-def parse_time(text: str, zone: ZoneInfo, now: datetime) -> datetime:
-    """A future moment, from `2026-12-01 15:00` in `zone` or ISO 8601 with an offset."""
-    example = f'`at:"{(now + timedelta(days=7)).astimezone(zone):%Y-%m-%d} 15:00"`'
+def parse_time(text: str, zone: ZoneInfo, now: datetime, what: str = "at") -> datetime:
+    """A future moment from `2026-12-01 15:00` (in `zone`) or ISO 8601 with an offset."""
     try:
-        # A date alone would silently mean midnight: insist on a time.
-        if ":" not in text:
-            raise ValueError(text)
-        parsed = datetime.fromisoformat(text.strip().replace("/", "-"))
-    except ValueError:
-        raise EventInputError(
-            f"I couldn't read `{text}` as a date and time. Use {example} "
-            f"(time zone {zone.key}) or ISO 8601 like `2026-12-01T15:00+01:00`."
-        ) from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone)
-    moment = parsed.astimezone(UTC)
-    if moment <= now:
-        raise EventInputError(
-            f"{describe_time(moment, zone)} is in the past (it's now "
-            f"{describe_time(now, zone)}). Pick a future time, like {example}."
-        )
-    if moment - now > MAX_SCHEDULE_AHEAD:
-        raise EventInputError(f"{describe_time(moment, zone)} is more than a year away.")
-    return moment
-
-
-_DURATION = re.compile(r"^(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m?)?$")
+        return parse_future_time(text, zone, now, what)
+    except TimeInputError as refusal:
+        raise EventInputError(str(refusal)) from None
 
 
 def parse_duration(text: str) -> timedelta:
     """`45m`, `1h`, `90m`, `1h30m` or plain minutes (`45`)."""
-    match = _DURATION.match(text.strip().lower().replace(" ", ""))
-    if match is None or not (match.group("hours") or match.group("minutes")):
+    duration = read_duration(text)
+    if duration is None:
         raise EventInputError(
             f"I couldn't read `{text}` as a duration. Use `duration:45m`, `duration:1h` "
             "or `duration:1h30m`."
         )
-    duration = timedelta(
-        hours=int(match.group("hours") or 0), minutes=int(match.group("minutes") or 0)
-    )
     if duration < MIN_DURATION:
         raise EventInputError(f"An event lasts at least {_minutes(MIN_DURATION)} minutes.")
     if duration > MAX_DURATION:
@@ -237,12 +214,6 @@ def parse_yes_no(text: str, what: str) -> bool:
 
 
 # --- showing times ----------------------------------------------------------------
-
-
-def describe_time(moment: datetime, zone: ZoneInfo) -> str:
-    """`Tue 1 Dec 2026, 15:00 (Europe/Paris)`."""
-    local = moment.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b %Y}, {local:%H:%M} ({zone.key})"
 
 
 def describe_span(starts_at: datetime, ends_at: datetime, zone: ZoneInfo) -> str:

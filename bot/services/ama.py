@@ -25,6 +25,7 @@ from bot.core.mentions import member_text, mention, strip_markup_for_plain_text
 from bot.core.outbox import Outbox, message_to_payload
 from bot.core.platform import Button, ButtonStyle, Identity, Message
 from bot.core.templates import Templates, Trusted
+from bot.core.times import describe_time
 from bot.domain.ama import (
     ASKED_STATUSES,
     ASKING_STATES,
@@ -39,7 +40,6 @@ from bot.domain.ama import (
     clean_title,
     describe_lead,
     describe_span,
-    describe_time,
     next_event_time,
     parse_duration,
     parse_time,

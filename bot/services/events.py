@@ -36,6 +36,7 @@ from bot.core.platform import (
     Platform,
 )
 from bot.core.templates import Templates, Trusted
+from bot.core.times import describe_time
 from bot.domain.events import (
     DEFAULT_DURATION,
     LIBRARY_KINDS,
@@ -53,7 +54,6 @@ from bot.domain.events import (
     clean_link,
     clean_title,
     describe_span,
-    describe_time,
     first_step_after,
     google_calendar_url,
     ics_document,
