@@ -7,7 +7,7 @@ import asyncio
 import difflib
 import logging
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.arguments import ArgumentError, echo, parse_words, split_words, validate
+from bot.core.background import Background
 from bot.core.cleaning import clean_inbound
 from bot.core.context import Context, Preparation
 from bot.core.dispatcher import OutboxDispatcher
@@ -65,12 +66,16 @@ class Kindred:
         self.dispatcher = OutboxDispatcher(db, {}, owner=f"outbox-{self.instance}")
         self.scheduler = JobScheduler(db, f"jobs-{self.instance}", clock, self.dispatcher.wake)
         self._dispatcher_task: asyncio.Task[None] | None = None
+        self.background = Background()
         # `kindred run --platform all`: each adapter starts and stops the one core.
         self._adapters_started = 0
 
     @property
     def claims(self) -> JobScheduler:
         return self.scheduler
+
+    def in_background(self, key: str, work: Callable[[], Awaitable[None]]) -> bool:
+        return self.background.start(key, work)
 
     @property
     def feature_names(self) -> list[str]:
@@ -139,6 +144,7 @@ class Kindred:
             self._adapters_started -= 1
             return
         self._adapters_started = 0
+        await self.background.stop()
         await self.scheduler.shutdown()
         self.dispatcher.stop()
         if self._dispatcher_task is not None:

@@ -65,6 +65,12 @@ class Runtime(Protocol):
 
     def clock(self) -> datetime: ...
 
+    def in_background(self, key: str, work: Callable[[], Awaitable[None]]) -> bool:
+        """Start `work` without waiting for it, unless work under `key` is already
+        running in this process (True: started). For work a request must not wait
+        for and that is safe to repeat on another replica."""
+        ...
+
     async def figures(self, session: AsyncSession, period: Period) -> Mapping[str, Figures]:
         """Every declared feature's figures for `period` (its `metrics` hook), by
         feature name: the health report reads other features only through these."""
