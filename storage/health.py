@@ -217,6 +217,28 @@ async def daily_posters(
     return {day: count for day, count in (await session.execute(query)).all()}
 
 
+async def top_posters(
+    session: AsyncSession, platform: str, workspace_id: str, since: date, until: date, limit: int
+) -> list[tuple[str, int, int]]:
+    """(member, days posted, messages) of the members who posted on the most days
+    in [since, until), most first (messages, then the id, break ties)."""
+    days = func.count(distinct(col(HealthActivity.day)))
+    messages = func.sum(col(HealthActivity.messages))
+    query = (
+        select(col(HealthActivity.user_id), days, messages)
+        .where(
+            col(HealthActivity.platform) == platform,
+            col(HealthActivity.workspace_id) == workspace_id,
+            col(HealthActivity.day) >= since,
+            col(HealthActivity.day) < until,
+        )
+        .group_by(col(HealthActivity.user_id))
+        .order_by(days.desc(), messages.desc(), col(HealthActivity.user_id))
+        .limit(limit)
+    )
+    return [(user, int(d), int(m)) for user, d, m in (await session.execute(query)).all()]
+
+
 async def member_count(session: AsyncSession, platform: str, workspace_id: str) -> int:
     query = select(func.count()).where(
         col(Member.platform) == platform,
@@ -280,16 +302,20 @@ async def note_first_reply(
 async def newcomers(
     session: AsyncSession, platform: str, workspace_id: str, since: datetime, until: datetime
 ) -> list[Newcomer]:
-    query = select(HealthNewcomer).where(
+    # Columns rather than model instances: building thousands of them costs more
+    # than the query.
+    query = select(
+        col(HealthNewcomer.user_id),
+        col(HealthNewcomer.joined_at),
+        col(HealthNewcomer.first_post_at),
+        col(HealthNewcomer.first_reply_at),
+    ).where(
         col(HealthNewcomer.platform) == platform,
         col(HealthNewcomer.workspace_id) == workspace_id,
         col(HealthNewcomer.joined_at) >= since,
         col(HealthNewcomer.joined_at) < until,
     )
-    return [
-        Newcomer(row.user_id, row.joined_at, row.first_post_at, row.first_reply_at)
-        for row in (await session.execute(query)).scalars()
-    ]
+    return [Newcomer(*row) for row in (await session.execute(query)).all()]
 
 
 async def newcomer_activity_days(

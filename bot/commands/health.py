@@ -64,46 +64,61 @@ async def show(ctx: Context) -> Reply:
     return Reply.text(templates.render("health/charts_sent", text=Trusted(text), charts=charts))
 
 
+NAMES = Param(
+    "names",
+    "bool",
+    "Name members on the page: newcomers yet to start, the most active",
+    positional=False,
+)
+
+
 async def _warm_page(preparation: Preparation) -> None:
     """Store the page's snapshot before the link is sent (rebuilt unless one was
     built in the last few minutes), so every view through the link, on any replica,
-    shows at once instead of building the report."""
+    shows at once instead of building the report; the other periods of the
+    selector are built in the background meanwhile."""
     settings = preparation.runtime.settings
     if settings.public_url and settings.dashboard_secret:
         inbound = preparation.inbound
         period = preparation.args.get("period", "month")
+        names = bool(preparation.args.get("names"))
+        place = (preparation.runtime, inbound.platform, inbound.workspace_id)
         await dashboard.snapshot(
-            preparation.runtime,
-            inbound.platform,
-            inbound.workspace_id,
-            period,
-            fresh_for=dashboard.LINK_REBUILD_AFTER,
+            *place, period, names=names, fresh_for=dashboard.LINK_REBUILD_AFTER
         )
+        for other in PERIODS:
+            if other != period:
+                dashboard.rebuild_in_background(
+                    *place, other, names=names, fresh_for=dashboard.LINK_REBUILD_AFTER
+                )
 
 
 @handlers.command(
     "report link",
     "DM me a link to the dashboard page, valid for an hour",
-    [PERIOD],
+    [PERIOD, NAMES],
     admin=True,
     prepare=_warm_page,
 )
 async def link(ctx: Context) -> Reply:
     inbound = ctx.inbound
+    names = bool(ctx.args.get("names"))
     url = dashboard.signed_link(
         ctx.runtime.settings,
         inbound.platform,
         inbound.workspace_id,
         ctx.now(),
         ctx.args.get("period", "month"),
+        names=names,
     )
     key = f"health.link:{inbound.user_id}:{inbound.event_id or ctx.now().isoformat()}"
+    templates = ctx.runtime.templates
     await ctx.outbox.dm(
         inbound.user_id,
-        Message(text=ctx.runtime.templates.render("health/link", url=Trusted(url), minutes=60)),
+        Message(text=templates.render("health/link", url=Trusted(url), minutes=60, names=names)),
         key=key,
     )
-    return Reply.text(ctx.runtime.templates.render("health/link_sent"))
+    return Reply.text(templates.render("health/link_sent"))
 
 
 @handlers.command(

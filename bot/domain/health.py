@@ -169,6 +169,26 @@ def activation(
     return Activation(joined, activated, by_path)
 
 
+def yet_to_start(
+    newcomers: Iterable[Newcomer],
+    actions: Mapping[str, Sequence[tuple[str, datetime]]],
+    span: Span,
+) -> list[Newcomer]:
+    """The members who joined in `span` and have neither posted nor taken any
+    ritual's first step since (up to the span's end), earliest joiner first: whom
+    an organiser might welcome in person."""
+    waiting = [
+        newcomer
+        for newcomer in newcomers
+        if span.start <= newcomer.joined_at < span.end
+        and (newcomer.first_post_at is None or newcomer.first_post_at >= span.end)
+        and not any(
+            newcomer.joined_at <= at < span.end for _, at in actions.get(newcomer.user_id, ())
+        )
+    ]
+    return sorted(waiting, key=lambda newcomer: (newcomer.joined_at, newcomer.user_id))
+
+
 @dataclass(frozen=True, slots=True)
 class FirstReply:
     posted: int
@@ -462,6 +482,9 @@ class Report:
     score_counts: Sequence[int]
     daily_posters: Sequence[tuple[date, int]]
     suggestions: Sequence[Suggestion]
+    # Newcomers of the period yet to take a first step (ids: the page names them
+    # only when the organiser asks).
+    yet_to_start: Sequence[Newcomer] = ()
 
     def rows(self) -> list[tuple[str, float | None, float | None, float | None]]:
         """(figure, this period, the period before, change), headline first."""

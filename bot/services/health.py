@@ -41,6 +41,7 @@ from bot.domain.health import (
     retention,
     score_counts,
     suggestions,
+    yet_to_start,
 )
 from bot.services import health_charts
 from storage import health as store
@@ -178,6 +179,7 @@ async def build_report(
         # fewer than five members.
         daily_posters=[(day, c if (c := daily.get(day, 0)) >= MIN_GROUP else 0) for day in days],
         suggestions=suggestions(current, previous, started, cohorts),
+        yet_to_start=yet_to_start(joined, actions, span),
     )
 
 

@@ -1,7 +1,13 @@
 """The dashboard page: the report's figures and charts on one web page served by
 Kindred's own HTTP server, behind a link signed for one community that expires
 after an hour, with a period selector and each table as CSV. The page shows
-aggregates only: no member names, no user ids."""
+aggregates only, never a user id; member names (newcomers yet to start, the most
+active members) only when the organiser asked for them, and the link's signature
+covers that choice.
+
+A view never builds the report (seconds in a large community): it shows the
+stored page, and when that is missing or old, starts a rebuild in the background
+and says so."""
 
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from bot.core.errors import CommandError
 from bot.core.runtime import Runtime
 from bot.core.settings import Settings
-from bot.domain.health import PERIODS, RETENTION_WEEKS, Report
+from bot.domain.health import PERIODS, RETENTION_WEEKS, Report, csat
 from bot.services.health import (
     Drawn,
     draw,
@@ -33,32 +39,50 @@ from bot.services.health import (
     suggestion_lines,
 )
 from storage import health as store
+from storage.members import members_by_user_ids
 
 PAGE_PATH = "/health/dashboard"
 CSV_PATH = "/health/dashboard.csv"
 LINK_LIFETIME = timedelta(hours=1)
-TABLES = ("figures", "activation", "retention", "daily")
+# Tables with member names: built, stored and shown only for a link that asked.
+NAMED_TABLES = ("newcomers", "contributors")
+TABLES = ("figures", "after_session", "activation", "retention", "daily", *NAMED_TABLES)
+TOP_CONTRIBUTORS = 10
 CONTENT_SECURITY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+# How soon the page that says it is being prepared asks again.
+PREPARING_RELOAD_SECONDS = 5
 
 
-def _signature(secret: str, community: str, expires: int) -> str:
-    message = f"{community}|{expires}".encode()
+def _signature(secret: str, community: str, expires: int, names: bool) -> str:
+    message = f"{community}|{expires}{'|names' if names else ''}".encode()
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def signed_query(settings: Settings, community: str, expires: int, period: str) -> dict[str, str]:
-    return {
+def signed_query(
+    settings: Settings, community: str, expires: int, period: str, *, names: bool = False
+) -> dict[str, str]:
+    query = {
         "c": community,
         "e": str(expires),
         "p": period,
-        "s": _signature(settings.dashboard_secret.value, community, expires),
+        "s": _signature(settings.dashboard_secret.value, community, expires, names),
     }
+    if names:
+        query["n"] = "1"
+    return query
 
 
 def signed_link(
-    settings: Settings, platform: str, workspace_id: str, now: datetime, period: str
+    settings: Settings,
+    platform: str,
+    workspace_id: str,
+    now: datetime,
+    period: str,
+    *,
+    names: bool = False,
 ) -> str:
-    """A link to the community's page, valid for LINK_LIFETIME from `now`."""
+    """A link to the community's page, valid for LINK_LIFETIME from `now`; with
+    `names`, the page lists members by name."""
     if not settings.public_url or not settings.dashboard_secret:
         raise CommandError(
             "The dashboard page is not set up: the operator sets KINDRED_PUBLIC_URL (where "
@@ -66,32 +90,50 @@ def signed_link(
             "more) and restarts Kindred."
         )
     expires = int((now + LINK_LIFETIME).timestamp())
-    query = signed_query(settings, f"{platform}:{workspace_id}", expires, period)
+    query = signed_query(settings, f"{platform}:{workspace_id}", expires, period, names=names)
     return f"{settings.public_url.rstrip('/')}{PAGE_PATH}?{urlencode(query)}"
 
 
-def verified(runtime: Runtime, request: web.Request) -> tuple[str, str, dict[str, str]]:
-    """The (platform, workspace) a request's link was signed for, and its query;
-    403 for a missing, tampered or expired link."""
+@dataclass(frozen=True, slots=True)
+class Link:
+    """What a valid link was signed for, and its signed parameters (which the
+    period selector and CSV links carry on)."""
+
+    platform: str
+    workspace_id: str
+    names: bool
+    signed: dict[str, str]
+
+
+def verified(runtime: Runtime, request: web.Request) -> Link:
+    """The link a request carries; 403 for a missing, tampered or expired one."""
     settings = runtime.settings
     query = request.query
     community, expires, signature = query.get("c", ""), query.get("e", ""), query.get("s", "")
+    names = query.get("n") == "1"
     if not settings.dashboard_secret or not expires.isdigit() or ":" not in community:
         raise web.HTTPForbidden(text="This link is not valid. Ask Kindred for a new one.")
-    expected = _signature(settings.dashboard_secret.value, community, int(expires))
+    expected = _signature(settings.dashboard_secret.value, community, int(expires), names)
     if not hmac.compare_digest(expected.encode(), signature.encode()):
         raise web.HTTPForbidden(text="This link is not valid. Ask Kindred for a new one.")
     if runtime.clock().timestamp() >= int(expires):
         raise web.HTTPForbidden(text="This link has expired. Ask Kindred for a new one.")
     platform, workspace_id = community.split(":", 1)
-    return platform, workspace_id, {"c": community, "e": expires, "s": signature}
+    signed = {"c": community, "e": expires, "s": signature, **({"n": "1"} if names else {})}
+    return Link(platform, workspace_id, names, signed)
+
+
+def page_key(period: str, names: bool) -> str:
+    """The stored page's key: a page with names is stored apart from the one without."""
+    return f"{period}:names" if names else period
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """The page of one community and period as built: what the page and its CSV
-    exports show (aggregates only), stored in the database so any replica serves it
-    without rebuilding the report (seconds in a large community)."""
+    exports show (aggregates; names only in a page built for a link that asked),
+    stored in the database so any replica serves it without rebuilding the report
+    (seconds in a large community)."""
 
     built_at: datetime
     kind: str
@@ -131,22 +173,64 @@ class Snapshot:
 
 
 # A stored page younger than this is served as it is. `report link` rebuilds one
-# older than LINK_REBUILD_AFTER before sending the link, so every view through a
-# link (valid LINK_LIFETIME) finds its page fresh; a page older than PAGE_FRESH_FOR
-# (a period picked in the selector that no one opened lately, or a link that
-# never warmed it) is rebuilt in the request that finds it so.
+# older than LINK_REBUILD_AFTER before sending the link (and the other periods in
+# the background), so every view through a link (valid LINK_LIFETIME) finds its
+# page fresh; a view that finds a page older than PAGE_FRESH_FOR, or none, starts
+# a rebuild in the background and shows what is stored meanwhile.
 LINK_REBUILD_AFTER = timedelta(minutes=5)
 PAGE_FRESH_FOR = LINK_LIFETIME + LINK_REBUILD_AFTER + timedelta(minutes=5)
 
 
-def built(runtime: Runtime, now: datetime, drawn: Drawn) -> Snapshot:
+async def named_tables(
+    runtime: Runtime, platform: str, workspace_id: str, drawn: Drawn
+) -> dict[str, list[list[str]]]:
+    """The tables that name members: the period's newcomers yet to take a first
+    step (whom to welcome in person) and the members who posted on the most days."""
+    report = drawn.report
+    async with runtime.db.sessions() as session:
+        posters = await store.top_posters(
+            session,
+            platform,
+            workspace_id,
+            report.span.first_day,
+            report.span.end_day,
+            # Bots are dropped below; ask for a few more so the table stays full.
+            TOP_CONTRIBUTORS * 2,
+        )
+        ids = sorted({n.user_id for n in report.yet_to_start} | {user for user, _, _ in posters})
+        people = {}
+        for first in range(0, len(ids), 1000):
+            chunk = ids[first : first + 1000]
+            people.update(await members_by_user_ids(session, platform, workspace_id, chunk))
+
+    def name(user_id: str) -> str:
+        member = people.get(user_id)
+        return member.display_name if member is not None and member.display_name else "(no name)"
+
+    now = runtime.clock()
+    newcomers = [["member", "joined", "days since joining"]]
+    newcomers.extend(
+        [name(n.user_id), n.joined_at.date().isoformat(), str((now - n.joined_at).days)]
+        for n in report.yet_to_start
+    )
+    contributors = [["member", "days posted", "messages"]]
+    humans = [p for p in posters if not (p[0] in people and people[p[0]].is_bot)]
+    contributors.extend(
+        [name(user), str(days), str(messages)] for user, days, messages in humans[:TOP_CONTRIBUTORS]
+    )
+    return {"newcomers": newcomers, "contributors": contributors}
+
+
+def built(
+    runtime: Runtime, now: datetime, drawn: Drawn, named: dict[str, list[list[str]]] | None = None
+) -> Snapshot:
     report = drawn.report
     return Snapshot(
         built_at=now,
         kind=report.kind,
         first_day=report.span.first_day.isoformat(),
         last_day=(report.span.end_day - timedelta(days=1)).isoformat(),
-        tables=tables(runtime, report),
+        tables={**tables(runtime, report), **(named or {})},
         suggestions=suggestion_lines(runtime.templates, report),
         charts=[
             (chart.name, base64.b64encode(chart.png).decode("ascii"), chart.alt)
@@ -157,16 +241,31 @@ def built(runtime: Runtime, now: datetime, drawn: Drawn) -> Snapshot:
 
 
 async def keep(
-    runtime: Runtime, platform: str, workspace_id: str, period: str, drawn: Drawn
+    runtime: Runtime,
+    platform: str,
+    workspace_id: str,
+    period: str,
+    drawn: Drawn,
+    *,
+    names: bool = False,
 ) -> Snapshot:
     """Store the page of a report just drawn (the weekly report's, or a rebuild),
     in a short transaction of its own."""
-    page = built(runtime, runtime.clock(), drawn)
+    named = await named_tables(runtime, platform, workspace_id, drawn) if names else None
+    page = built(runtime, runtime.clock(), drawn, named)
     async with runtime.db.transaction() as session:
         await store.store_page_snapshot(
-            session, platform, workspace_id, period, page.built_at, page.encoded()
+            session, platform, workspace_id, page_key(period, names), page.built_at, page.encoded()
         )
     return page
+
+
+async def stored(
+    runtime: Runtime, platform: str, workspace_id: str, period: str, names: bool
+) -> Snapshot | None:
+    async with runtime.db.sessions() as session:
+        found = await store.page_snapshot(session, platform, workspace_id, page_key(period, names))
+    return Snapshot.decoded(*found) if found is not None else None
 
 
 async def snapshot(
@@ -175,35 +274,74 @@ async def snapshot(
     workspace_id: str,
     period: str,
     *,
+    names: bool = False,
     fresh_for: timedelta = PAGE_FRESH_FOR,
 ) -> Snapshot:
     """The stored page if it is younger than `fresh_for`, else a new one: the report
     is drawn in its own short read (no transaction is held while it builds, which
     takes seconds in a large community), then stored for every replica."""
-    async with runtime.db.sessions() as session:
-        found = await store.page_snapshot(session, platform, workspace_id, period)
-    if found is not None and runtime.clock() - found[0] < fresh_for:
-        return Snapshot.decoded(*found)
+    found = await stored(runtime, platform, workspace_id, period, names)
+    if found is not None and runtime.clock() - found.built_at < fresh_for:
+        return found
     drawn = await draw(runtime, platform, workspace_id, period)
-    return await keep(runtime, platform, workspace_id, period, drawn)
+    return await keep(runtime, platform, workspace_id, period, drawn, names=names)
 
 
-async def _snapshot(runtime: Runtime, request: web.Request) -> tuple[Snapshot, dict[str, str]]:
-    platform, workspace_id, query = verified(runtime, request)
+def rebuild_in_background(
+    runtime: Runtime,
+    platform: str,
+    workspace_id: str,
+    period: str,
+    *,
+    names: bool = False,
+    fresh_for: timedelta = PAGE_FRESH_FOR,
+) -> bool:
+    """Make sure the page is fresh without waiting for it; a rebuild already
+    running in this process is not started twice (True: started)."""
+
+    async def rebuild() -> None:
+        await snapshot(runtime, platform, workspace_id, period, names=names, fresh_for=fresh_for)
+
+    key = f"health.page:{platform}:{workspace_id}:{page_key(period, names)}"
+    return runtime.in_background(key, rebuild)
+
+
+@dataclass(frozen=True, slots=True)
+class Viewed:
+    """What a view shows: the stored page (None: none yet), and whether a fresher
+    one is being built."""
+
+    page: Snapshot | None
+    rebuilding: bool
+    link: Link
+    period: str
+
+
+async def viewed(runtime: Runtime, request: web.Request) -> Viewed:
+    link = verified(runtime, request)
     period = request.query.get("p", "month")
     if period not in PERIODS:
         raise web.HTTPBadRequest(text=f"The period is one of {', '.join(PERIODS)}.")
-    return await snapshot(runtime, platform, workspace_id, period), {**query, "p": period}
+    found = await stored(runtime, link.platform, link.workspace_id, period, link.names)
+    fresh = found is not None and runtime.clock() - found.built_at < PAGE_FRESH_FOR
+    if not fresh:
+        rebuild_in_background(runtime, link.platform, link.workspace_id, period, names=link.names)
+    return Viewed(found, not fresh, link, period)
 
 
 def tables(runtime: Runtime, report: Report) -> dict[str, list[list[str]]]:
-    """Each table of the page, header row first, as the CSV export has it."""
+    """Each aggregate table of the page, header row first, as the CSV export has it."""
     labels = figure_labels(runtime.templates)
     figures = [["figure", "this period", "period before", "change"]]
     for key, value, was, delta in report.rows():
         figures.append(
             [labels.get(key, key), shown(key, value), shown(key, was), shown_change(key, delta)]
         )
+    after_session = [["after a session", "rating", "answers"]]
+    after_session.extend(
+        [labels.get(line.key, line.key), shown(line.key, line.value), str(line.answers)]
+        for line in csat(report.current)
+    )
     activation = [["path", "newcomers who took it", "share"]]
     for path, count in report.activation.by_path.items():
         rate = report.activation.path_rate(path)
@@ -219,7 +357,13 @@ def tables(runtime: Runtime, report: Report) -> dict[str, list[list[str]]]:
         )
     daily = [["day", "members who posted"]]
     daily.extend([day.isoformat(), str(count)] for day, count in report.daily_posters)
-    return {"figures": figures, "activation": activation, "retention": retention, "daily": daily}
+    return {
+        "figures": figures,
+        "after_session": after_session,
+        "activation": activation,
+        "retention": retention,
+        "daily": daily,
+    }
 
 
 def code_spans(line: str) -> list[tuple[bool, str]]:
@@ -228,47 +372,82 @@ def code_spans(line: str) -> list[tuple[bool, str]]:
     return [(index % 2 == 1, piece) for index, piece in enumerate(line.split("`")) if piece]
 
 
+def spreadsheet_safe(cell: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a member's name starting with `=`,
+    `+`, `-` or `@` would otherwise run as a formula (a figure such as `+3` or
+    `-2 pts` stays as it is)."""
+    if cell[:1] in ("=", "@", "\t", "\r") or (cell[:1] in ("+", "-") and not cell[1:2].isdigit()):
+        return "'" + cell
+    return cell
+
+
 _environment = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    # Charts are inline images and the page runs no script.
+    "Content-Security-Policy": CONTENT_SECURITY,
+}
 
 
 async def page(runtime: Runtime, request: web.Request) -> web.Response:
-    shown_page, query = await _snapshot(runtime, request)
+    view = await viewed(runtime, request)
+    query = {**view.link.signed, "p": view.period}
+    shown_page = view.page
     values: dict[str, Any] = {
-        "kind": shown_page.kind,
-        "start": shown_page.first_day,
-        "last": shown_page.last_day,
+        "kind": view.period,
         "periods": [
             (period, f"{PAGE_PATH}?{urlencode({**query, 'p': period})}") for period in PERIODS
         ],
+        "names": view.link.names,
+        "rebuilding": view.rebuilding,
+        "reload_seconds": PREPARING_RELOAD_SECONDS,
+    }
+    if shown_page is None:
+        source = runtime.templates.source("health/dashboard_preparing")
+        html = _environment.from_string(source).render(**values)
+        # 202: accepted, the page is being built; the page reloads itself.
+        return web.Response(
+            status=202, text=html, content_type="text/html", charset="utf-8", headers=_HEADERS
+        )
+    values |= {
+        "start": shown_page.first_day,
+        "last": shown_page.last_day,
+        "built_at": f"{shown_page.built_at:%Y-%m-%d %H:%M} UTC",
         "tables": shown_page.tables,
-        "csv": {name: f"{CSV_PATH}?{urlencode({**query, 'table': name})}" for name in TABLES},
+        "csv": {
+            name: f"{CSV_PATH}?{urlencode({**query, 'table': name})}"
+            for name in TABLES
+            if name in shown_page.tables
+        },
         "suggestions": [code_spans(line) for line in shown_page.suggestions],
         "charts": shown_page.charts,
         "nps_answers": shown_page.nps_answers,
     }
     source = runtime.templates.source("health/dashboard_page")
     html = _environment.from_string(source).render(**values)
-    return web.Response(
-        text=html,
-        content_type="text/html",
-        charset="utf-8",
-        headers={
-            "Cache-Control": "no-store",
-            "Referrer-Policy": "no-referrer",
-            # Charts are inline images and the page runs no script.
-            "Content-Security-Policy": CONTENT_SECURITY,
-        },
-    )
+    return web.Response(text=html, content_type="text/html", charset="utf-8", headers=_HEADERS)
 
 
 async def csv_download(runtime: Runtime, request: web.Request) -> web.Response:
     name = request.query.get("table", "")
     if name not in TABLES:
         raise web.HTTPBadRequest(text=f"The table is one of {', '.join(TABLES)}.")
-    shown_page, _ = await _snapshot(runtime, request)
+    view = await viewed(runtime, request)
+    if view.page is None:
+        return web.Response(
+            status=503,
+            text="The page is being prepared. Try again in a few seconds.",
+            headers={"Retry-After": str(PREPARING_RELOAD_SECONDS), "Cache-Control": "no-store"},
+        )
+    if name not in view.page.tables:
+        raise web.HTTPForbidden(text="This table names members: ask for a link with names.")
     buffer = io.StringIO()
-    csv.writer(buffer).writerows(shown_page.tables[name])
-    filename = f"kindred-health-{shown_page.kind}-{name}-{shown_page.first_day}.csv"
+    csv.writer(buffer).writerows(
+        [spreadsheet_safe(cell) for cell in row] for row in view.page.tables[name]
+    )
+    filename = f"kindred-health-{view.page.kind}-{name}-{view.page.first_day}.csv"
     return web.Response(
         text=buffer.getvalue(),
         content_type="text/csv",

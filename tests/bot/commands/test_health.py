@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -360,6 +361,8 @@ async def test_the_weekly_report_goes_to_the_organisers_channel_once_a_week(
 async def dashboard_link(health: Community) -> str:
     assert "sent you a link" in await health.say("report link")
     await health.deliver()
+    # The selector's other periods are built in the background meanwhile.
+    await health.kindred.background.idle()
     (dm,) = [s for s in health.sent("dm", health.admin) if "dashboard" in s.text]
     start = dm.message.text.index("https://")
     return dm.message.text[start : dm.message.text.index(")", start)]
@@ -400,6 +403,24 @@ async def test_the_page_needs_a_valid_unexpired_link(health: Community, probe: P
         assert (await client.get(link.path, params=query)).status == 403
 
 
+@pytest.mark.parametrize(
+    ("cell", "exported"),
+    [
+        ("=1+2", "'=1+2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("+cmd", "'+cmd"),
+        ("-cmd", "'-cmd"),
+        ("\tTab", "'\tTab"),
+        ("+3", "+3"),
+        ("-2 pts", "-2 pts"),
+        ("Ana", "Ana"),
+        ("", ""),
+    ],
+)
+def test_csv_cells_a_spreadsheet_would_run_are_exported_as_text(cell: str, exported: str) -> None:
+    assert dashboard_service.spreadsheet_safe(cell) == exported
+
+
 def test_links_expire_after_an_hour() -> None:
     from bot.services.health_dashboard import signed_link
 
@@ -430,8 +451,16 @@ async def downloaded(folder: Path) -> Path:
     browser.CHROMIUM is None and not os.environ.get("CI"),
     reason="headless Chromium is not installed (apt-get install chromium; CI installs it)",
 )
+async def title_of(page: browser.Page) -> str:
+    """The document's title; "preparing" while a reload is under way."""
+    try:
+        return str(await page.evaluate("document.title"))
+    except AssertionError:  # the context went away with the reload
+        return "preparing"
+
+
 async def test_the_page_in_headless_chromium(
-    health: Community, probe: Probe, tmp_path: Path
+    health: Community, probe: Probe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await build_a_month(health, probe)
     link = urlparse(await dashboard_link(health))
@@ -463,6 +492,16 @@ async def test_the_page_in_headless_chromium(
             csv_file = await downloaded(downloads)
             assert csv_file.name.endswith("-activation-2026-11-17.csv")
             assert csv_file.read_text().splitlines()[0] == "path,newcomers who took it,share"
+            # A link no page was built for yet: Chromium shows that it is being
+            # prepared, then reloads itself into the page once it is built.
+            monkeypatch.setattr(dashboard_service, "PREPARING_RELOAD_SECONDS", 1)
+            named = fresh_link(health, "quarter", names=True)
+            assert await page.open(f"{base}{link.path}?{urlencode(named)}") == 202
+            async with asyncio.timeout(30):
+                while "preparing" in (title := await title_of(page)):
+                    await asyncio.sleep(0.2)
+            assert "last quarter" in title
+            assert await page.evaluate("document.getElementById('table-newcomers') !== null")
             tampered = url.replace("c=fake%3AW1", "c=fake%3AW2")
             assert tampered != url
             assert await page.open(tampered) == 403
@@ -590,13 +629,13 @@ async def test_another_replica_serves_the_linked_page_from_the_stored_snapshot(
             health.clock.now += timedelta(minutes=59)
             assert (await on_second.get(link.path, params=query)).status == 200
             assert draws.count == 0
-            # A period no link warmed is built once, by the replica that is asked, and
-            # stored for the other.
-            quarter = {**query, "p": "quarter"}
-            assert (await on_second.get(link.path, params=quarter)).status == 200
-            assert draws.count == 1
-            assert (await on_first.get(link.path, params=quarter)).status == 200
-            assert draws.count == 1
+            # `report link` also built the selector's other periods, in the background,
+            # and stored them for every replica.
+            assert draws.count == 0
+            for period in ("week", "quarter"):
+                other = await on_second.get(link.path, params={**query, "p": period})
+                assert other.status == 200 and f"last {period}" in await other.text()
+            assert draws.count == 0
             # The link's rules stay: tampered 403, expired 403.
             assert (await on_second.get(link.path, params={**query, "c": "fake:W2"})).status == 403
             health.clock.now += timedelta(minutes=2)
@@ -604,12 +643,158 @@ async def test_another_replica_serves_the_linked_page_from_the_stored_snapshot(
         # A stored page older than the freshness window is rebuilt when asked for.
         health.clock.now += dashboard_service.PAGE_FRESH_FOR
         rebuilt = await dashboard_service.snapshot(second, "fake", health.workspace, "month")
-        assert draws.count == 2 and rebuilt.built_at == health.clock.now
+        assert draws.count == 1 and rebuilt.built_at == health.clock.now
         again = await dashboard_service.snapshot(first, "fake", health.workspace, "month")
-        assert draws.count == 2 and again == rebuilt
+        assert draws.count == 1 and again == rebuilt
     finally:
         await second.stop()
         await db.dispose()
+
+
+def fresh_link(health: Community, period: str = "month", *, names: bool = False) -> dict[str, str]:
+    """A link's query as `report link` signs it, without building any page."""
+    link = dashboard_service.signed_link(
+        health.kindred.settings, "fake", health.workspace, health.clock.now, period, names=names
+    )
+    return {k: v[0] for k, v in parse_qs(urlparse(link).query).items()}
+
+
+async def test_a_view_never_builds_the_page_it_shows_a_stored_one_or_says_it_is_coming(
+    health_on_db: Community, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    health = health_on_db
+    await build_a_month(health, probe)
+    kindred = health.kindred
+    draws = Draws(monkeypatch)
+    async with TestClient(TestServer(web_application(kindred))) as client:
+        # No page stored yet: the view answers at once, and the build runs behind it.
+        query = fresh_link(health)
+        preparing = await client.get(dashboard_service.PAGE_PATH, params=query)
+        assert preparing.status == 202
+        html = await preparing.text()
+        assert '<meta http-equiv="refresh" content="5">' in html
+        assert "preparing the figures for the last month" in html
+        csv_page = await client.get(
+            dashboard_service.CSV_PATH, params={**query, "table": "figures"}
+        )
+        assert csv_page.status == 503 and csv_page.headers["Retry-After"] == "5"
+        # Asking again while it builds starts no second build.
+        assert (await client.get(dashboard_service.PAGE_PATH, params=query)).status == 202
+        await kindred.background.idle()
+        assert draws.count == 1
+        ready = await client.get(dashboard_service.PAGE_PATH, params=query)
+        assert ready.status == 200
+        first_html = await ready.text()
+        assert 'id="rebuilding"' not in first_html and "Newcomer activation" in first_html
+        # An old page is shown at once, marked as such, while a newer one is built.
+        built_at = health.clock.now
+        health.clock.now += dashboard_service.PAGE_FRESH_FOR
+        probe.actions.append(MemberAction("NEW0", "coffee", health.clock.now - timedelta(hours=1)))
+        query = fresh_link(health)
+        stale = await client.get(dashboard_service.PAGE_PATH, params=query)
+        assert stale.status == 200
+        stale_html = await stale.text()
+        assert 'id="rebuilding"' in stale_html
+        assert f"These figures are from {built_at:%Y-%m-%d %H:%M} UTC" in stale_html
+        await kindred.background.idle()
+        assert draws.count == 2
+        renewed = await (await client.get(dashboard_service.PAGE_PATH, params=query)).text()
+        assert 'id="rebuilding"' not in renewed
+        assert f"as of {health.clock.now:%Y-%m-%d %H:%M} UTC" in renewed
+
+
+async def name_members(health: Community, names: dict[str, str]) -> None:
+    from storage.models import Member
+
+    async with health.kindred.db.transaction() as session:
+        for user_id, name in names.items():
+            member = (
+                await session.execute(select(Member).where(Member.user_id == user_id))
+            ).scalar_one()
+            member.display_name = name
+
+
+async def test_names_appear_only_on_a_link_that_asked_for_them(
+    health_on_db: Community, probe: Probe
+) -> None:
+    health = health_on_db
+    await build_a_month(health, probe)
+    hostile = '=HYPERLINK("https://evil.example","x")'
+    await name_members(
+        health, {"NEW0": hostile, "NEW1": "<script>alert(1)</script>", "OLD0": "Olga Old"}
+    )
+    assert "sent you a link" in await health.say("report link names:yes")
+    await health.deliver()
+    dm = [s for s in health.sent("dm", health.admin) if "dashboard" in s.text][-1]
+    assert "names members" in dm.message.text
+    url = urlparse(dm.message.text[dm.message.text.index("https://") :].split(")")[0])
+    named = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert named["n"] == "1"
+    await health.kindred.background.idle()
+    async with TestClient(TestServer(web_application(health.kindred))) as client:
+        html = await (await client.get(url.path, params=named)).text()
+        assert "Newcomers yet to take a first step" in html
+        assert "Members who posted on the most days" in html
+        # Of the 14 who joined, NEW5 joined coffee and NEW9..NEW13 posted: 8 wait,
+        # the earliest joiner first.
+        newcomers = html.split('id="table-newcomers"')[1].split("</table>")[0]
+        assert newcomers.count("<tr>") == 1 + 8
+        assert "New5" not in newcomers and "New9" not in newcomers
+        assert newcomers.index("HYPERLINK") < newcomers.index("<td>New2</td>")
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
+        contributors = html.split('id="table-contributors"')[1].split("</table>")[0]
+        # OLD0 posted on 3 days (and replied to five newcomers on one of them).
+        assert "<td>Olga Old</td><td>3</td>" in contributors
+        exported = await client.get(
+            dashboard_service.CSV_PATH, params={**named, "table": "newcomers"}
+        )
+        rows = (await exported.text()).splitlines()
+        assert rows[0] == "member,joined,days since joining"
+        # A name a spreadsheet would run as a formula is exported as text.
+        assert rows[1].startswith("\"'=HYPERLINK(")
+        # The same link without names, or names added to a link signed without them.
+        plain_link = {k: v for k, v in named.items() if k != "n"}
+        assert (await client.get(url.path, params=plain_link)).status == 403
+        unnamed = fresh_link(health)
+        await dashboard_service.snapshot(health.kindred, "fake", health.workspace, "month")
+        html = await (await client.get(url.path, params=unnamed)).text()
+        assert "Olga Old" not in html and "HYPERLINK" not in html
+        assert "table-newcomers" not in html
+        assert (await client.get(url.path, params={**unnamed, "n": "1"})).status == 403
+        refused = await client.get(
+            dashboard_service.CSV_PATH, params={**unnamed, "table": "newcomers"}
+        )
+        assert refused.status == 403
+
+
+async def test_the_page_shows_satisfaction_after_a_session(
+    health: Community, probe: Probe, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await build_a_month(health, probe)
+    real = dashboard_service.draw
+
+    async def rated(*args: Any) -> Any:
+        drawn = await real(*args)
+        report = replace(
+            drawn.report,
+            current={**drawn.report.current, "mentor.ratings": 7.0, "mentor.median_rating": 4.5},
+        )
+        return replace(drawn, report=report)
+
+    monkeypatch.setattr(dashboard_service, "draw", rated)
+    query = fresh_link(health)
+    await dashboard_service.snapshot(health.kindred, "fake", health.workspace, "month")
+    async with TestClient(TestServer(web_application(health.kindred))) as client:
+        html = await (await client.get(dashboard_service.PAGE_PATH, params=query)).text()
+        table = html.split('id="table-after_session"')[1].split("</table>")[0]
+        assert "<td>Mentorship rating (median)</td><td>4.50</td><td>7</td>" in table
+        exported = await client.get(
+            dashboard_service.CSV_PATH, params={**query, "table": "after_session"}
+        )
+        assert (await exported.text()).splitlines() == [
+            "after a session,rating,answers",
+            "Mentorship rating (median),4.50,7",
+        ]
 
 
 async def test_the_report_shows_satisfaction_after_a_session_from_the_rituals_figures(

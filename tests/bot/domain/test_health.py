@@ -22,6 +22,7 @@ from bot.domain.health import (
     retention,
     score_counts,
     suggestions,
+    yet_to_start,
 )
 
 PATHS = ("intro", "coffee", "buddy", "question", "kudos")
@@ -89,6 +90,21 @@ def test_activation_window_is_cut_at_the_period_end() -> None:
     # Joined Nov 28, posted Dec 2: inside 14 days but after the period's end.
     newcomers = [Newcomer(f"n{i}", at(28), first_post_at=at(2, month=12)) for i in range(5)]
     assert activation(newcomers, {}, NOV, PATHS).activated == 0
+
+
+def test_newcomers_yet_to_start_are_those_who_neither_posted_nor_acted() -> None:
+    newcomers = [
+        Newcomer("N3", at(10)),  # nothing yet: waiting
+        Newcomer("N1", at(2)),  # nothing yet: waiting, and joined first
+        Newcomer("N2", at(5), first_post_at=at(28)),  # posted (day 23 after joining)
+        Newcomer("N4", at(6)),  # joined coffee on day 20
+        Newcomer("N5", at(7), first_post_at=at(2, month=12)),  # posted after the span
+        Newcomer("N6", at(20)),  # acted before joining only: waiting
+        Newcomer("OUT", at(30, month=10)),  # joined before the span
+    ]
+    actions = {"N4": [("coffee", at(20))], "N6": [("kudos", at(19))]}
+    waiting = yet_to_start(newcomers, actions, NOV)
+    assert [newcomer.user_id for newcomer in waiting] == ["N1", "N5", "N3", "N6"]
 
 
 def test_activation_rate_is_hidden_below_five_newcomers() -> None:
