@@ -6,9 +6,10 @@ Measured, with the garbage collector on: the month report (every declared
 feature's figures and actions included), its charts (each PNG's size), and the
 dashboard page served over HTTP by a replica that did not build it (its own
 Database and process state, the same database): after `report link` stored the
-page's snapshot on the other replica, and cold (no stored snapshot: the request
-builds the report and its charts, then stores them). Targets: report
-≤ 10 s, page ≤ 1 s, each PNG ≤ 300 KB. The baseline, measured in the same run on
+page's snapshot on the other replica, and cold (no stored snapshot: the view
+answers that the page is being prepared and builds it in the background; the
+build's time is printed too). Targets: report ≤ 10 s, page ≤ 1 s, each PNG
+≤ 300 KB. The baseline, measured in the same run on
 the same data, is one bare `SELECT count(DISTINCT user_id)` over the activity
 table: the least any report over these rows must read. Timings are noisy on a
 shared machine: the load average is printed with them.
@@ -219,15 +220,22 @@ async def measure(db: Database, label: str) -> None:
     other = Kindred(settings, other_db, clock=lambda: NOW, instance="other")
     async with TestClient(TestServer(web_application(other))) as client:
 
-        async def get(query_path: str) -> None:
+        async def get(query_path: str, status: int = 200) -> None:
             response = await client.get(query_path)
-            assert response.status == 200, response.status
+            assert response.status == status, response.status
             await response.read()
 
-        # A view with no stored snapshot: the request builds and stores it.
+        # A view with no stored snapshot: it says the page is being prepared, and the
+        # page is built in the background, then served.
+        week = path.replace("p=month", "p=week")
         started = time.perf_counter()
-        await get(path.replace("p=month", "p=week"))
+        await get(week, status=202)
         first = time.perf_counter() - started
+        await other.background.idle()
+        background = time.perf_counter() - started
+        started = time.perf_counter()
+        await get(week)
+        after_background = time.perf_counter() - started
         # What `/kindred report link` does on its replica before it sends the link:
         # build the page and store it for every replica.
         started = time.perf_counter()
@@ -262,8 +270,9 @@ async def measure(db: Database, label: str) -> None:
         f"({served / bare:.2f}× the baseline)"
     )
     print(
-        f"  cold view (no stored page: builds it, week):       {first * 1000:8.0f} ms "
-        f"({first / bare:.1f}× the baseline)"
+        f"  cold view (no stored page, week): answers in       {first * 1000:8.0f} ms "
+        f"(target ≤ 1,000 ms; {first / bare:.2f}× the baseline); the page is built "
+        f"behind it in {background * 1000:.0f} ms, then served in {after_background * 1000:.0f} ms"
     )
     assert all(len(chart.png) <= 300_000 for chart in charts)
 
