@@ -628,3 +628,17 @@ async def store_page_snapshot(
             where=col(HealthPageSnapshot.built_at) <= built_at,
         )
     )
+
+
+async def drop_page_snapshots(
+    session: AsyncSession, keys: Sequence[str], built_before: datetime
+) -> int:
+    """Delete the stored pages under `keys` (every community's) built before
+    `built_before`; how many."""
+    result = await session.execute(
+        delete(HealthPageSnapshot).where(
+            col(HealthPageSnapshot.period).in_(list(keys)),
+            col(HealthPageSnapshot.built_at) < built_before,
+        )
+    )
+    return rowcount(result)

@@ -1,6 +1,7 @@
 """The health tick: each community's weekly report and pulse rounds that are due,
 each occurrence claimed by exactly one replica (a crash rolls the claim back
-with the work, and the next tick redoes it)."""
+with the work, and the next tick redoes it); and dashboard pages with member
+names deleted once no link can show them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from functools import partial
 from bot.core.platform import PlatformError
 from bot.core.runtime import Runtime
 from bot.services.health import draw, run_weekly_report
-from bot.services.health_dashboard import keep
+from bot.services.health_dashboard import forget_named_pages, keep
 from bot.services.health_pulse import run_round
 from storage import health as store
 
@@ -22,6 +23,7 @@ TICK_SECONDS = 60
 
 
 async def tick(runtime: Runtime, now: datetime) -> None:
+    await forget_named_pages(runtime, now)
     async with runtime.db.sessions() as session:
         reports = [
             (s.id, s.platform, s.workspace_id, s.report_next_at)

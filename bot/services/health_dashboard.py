@@ -287,6 +287,14 @@ async def snapshot(
     return await keep(runtime, platform, workspace_id, period, drawn, names=names)
 
 
+async def forget_named_pages(runtime: Runtime, now: datetime) -> int:
+    """Delete every page with names once no link can show it any more (a view after
+    that rebuilds it), so member names are kept no longer than a link lives."""
+    keys = [page_key(period, True) for period in PERIODS]
+    async with runtime.db.transaction() as session:
+        return await store.drop_page_snapshots(session, keys, now - PAGE_FRESH_FOR)
+
+
 def rebuild_in_background(
     runtime: Runtime,
     platform: str,

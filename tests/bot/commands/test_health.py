@@ -765,6 +765,22 @@ async def test_names_appear_only_on_a_link_that_asked_for_them(
             dashboard_service.CSV_PATH, params={**unnamed, "table": "newcomers"}
         )
         assert refused.status == 403
+    # Names are kept no longer than a link can show them: the health tick deletes
+    # pages with names once they are older than any live link, and only those.
+    scope = ("fake", health.workspace)
+
+    async def kept() -> list[str]:
+        async with health.kindred.db.sessions() as session:
+            keys = ("month", "week", "quarter", "month:names", "week:names", "quarter:names")
+            return [key for key in keys if await page_snapshot(session, *scope, key) is not None]
+
+    assert await kept() == ["month", "month:names", "week:names", "quarter:names"]
+    health.clock.now += dashboard_service.PAGE_FRESH_FOR - timedelta(minutes=1)
+    await health.kindred.scheduler.catch_up()
+    assert len(await kept()) == 4
+    health.clock.now += timedelta(minutes=2)
+    await health.kindred.scheduler.catch_up()
+    assert await kept() == ["month"]
 
 
 async def test_the_page_shows_satisfaction_after_a_session(
