@@ -45,7 +45,7 @@ from bot.core.settings import Secret, Settings
 from bot.core.web import web_application
 from bot.services import health_charts
 from bot.services.health import build_report
-from bot.services.health_dashboard import LINK_REBUILD_AFTER, signed_link, snapshot
+from bot.services.health_dashboard import LINK_REBUILD_AFTER, PageOf, signed_link, snapshot
 from storage.db import Database
 from storage.health import (
     HealthActivity,
@@ -239,7 +239,7 @@ async def measure(db: Database, label: str) -> None:
         # What `/kindred report link` does on its replica before it sends the link:
         # build the page and store it for every replica.
         started = time.perf_counter()
-        await snapshot(kindred, PLATFORM, WORKSPACE, "month", fresh_for=LINK_REBUILD_AFTER)
+        await snapshot(kindred, PageOf(PLATFORM, WORKSPACE, "month"), fresh_for=LINK_REBUILD_AFTER)
         warming = time.perf_counter() - started
         started = time.perf_counter()
         await get(path)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -182,6 +183,16 @@ async def record_message(
     await session.execute(statement)
 
 
+def _posted_between(platform: str, workspace_id: str, since: date, until: date) -> list[Any]:
+    """The community's activity rows of the days in [since, until)."""
+    return [
+        col(HealthActivity.platform) == platform,
+        col(HealthActivity.workspace_id) == workspace_id,
+        col(HealthActivity.day) >= since,
+        col(HealthActivity.day) < until,
+    ]
+
+
 async def last_posted(
     session: AsyncSession, platform: str, workspace_id: str, since: date, until: date
 ) -> dict[str, date]:
@@ -189,12 +200,7 @@ async def last_posted(
     shorter window that ends at `until`)."""
     query = (
         select(col(HealthActivity.user_id), func.max(col(HealthActivity.day)))
-        .where(
-            col(HealthActivity.platform) == platform,
-            col(HealthActivity.workspace_id) == workspace_id,
-            col(HealthActivity.day) >= since,
-            col(HealthActivity.day) < until,
-        )
+        .where(*_posted_between(platform, workspace_id, since, until))
         .group_by(col(HealthActivity.user_id))
     )
     return {user: day for user, day in (await session.execute(query)).all()}
@@ -206,12 +212,7 @@ async def daily_posters(
     """Day → how many members posted that day, for days in [since, until)."""
     query = (
         select(col(HealthActivity.day), func.count(distinct(col(HealthActivity.user_id))))
-        .where(
-            col(HealthActivity.platform) == platform,
-            col(HealthActivity.workspace_id) == workspace_id,
-            col(HealthActivity.day) >= since,
-            col(HealthActivity.day) < until,
-        )
+        .where(*_posted_between(platform, workspace_id, since, until))
         .group_by(col(HealthActivity.day))
     )
     return {day: count for day, count in (await session.execute(query)).all()}
@@ -226,12 +227,7 @@ async def top_posters(
     messages = func.sum(col(HealthActivity.messages))
     query = (
         select(col(HealthActivity.user_id), days, messages)
-        .where(
-            col(HealthActivity.platform) == platform,
-            col(HealthActivity.workspace_id) == workspace_id,
-            col(HealthActivity.day) >= since,
-            col(HealthActivity.day) < until,
-        )
+        .where(*_posted_between(platform, workspace_id, since, until))
         .group_by(col(HealthActivity.user_id))
         .order_by(days.desc(), messages.desc(), col(HealthActivity.user_id))
         .limit(limit)

@@ -82,15 +82,15 @@ async def _warm_page(preparation: Preparation) -> None:
         inbound = preparation.inbound
         period = preparation.args.get("period", "month")
         names = bool(preparation.args.get("names"))
-        place = (preparation.runtime, inbound.platform, inbound.workspace_id)
+        runtime, place = preparation.runtime, (inbound.platform, inbound.workspace_id)
+        fresh_for = dashboard.LINK_REBUILD_AFTER
         await dashboard.snapshot(
-            *place, period, names=names, fresh_for=dashboard.LINK_REBUILD_AFTER
+            runtime, dashboard.PageOf(*place, period, names), fresh_for=fresh_for
         )
         for other in PERIODS:
             if other != period:
-                dashboard.rebuild_in_background(
-                    *place, other, names=names, fresh_for=dashboard.LINK_REBUILD_AFTER
-                )
+                page = dashboard.PageOf(*place, other, names)
+                dashboard.rebuild_in_background(runtime, page, fresh_for=fresh_for)
 
 
 @handlers.command(

@@ -12,7 +12,7 @@ from functools import partial
 from bot.core.platform import PlatformError
 from bot.core.runtime import Runtime
 from bot.services.health import draw, run_weekly_report
-from bot.services.health_dashboard import forget_named_pages, keep
+from bot.services.health_dashboard import PageOf, forget_named_pages, keep
 from bot.services.health_pulse import run_round
 from storage import health as store
 
@@ -39,7 +39,7 @@ async def tick(runtime: Runtime, now: datetime) -> None:
         # has drawn for nothing, which is cheaper than drawing inside a transaction).
         drawn = await draw(runtime, platform, workspace_id, "week")
         # The week's page too, for a link sent later to show at once on any replica.
-        await keep(runtime, platform, workspace_id, "week", drawn)
+        await keep(runtime, PageOf(platform, workspace_id, "week"), drawn)
         await runtime.claims.run_claimed(
             f"health.weekly:{platform}:{workspace_id}",
             due,

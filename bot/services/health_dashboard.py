@@ -129,6 +129,20 @@ def page_key(period: str, names: bool) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class PageOf:
+    """Which page: one community's, for one period, with member names or without."""
+
+    platform: str
+    workspace_id: str
+    period: str
+    names: bool = False
+
+    @property
+    def key(self) -> str:
+        return page_key(self.period, self.names)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """The page of one community and period as built: what the page and its CSV
     exports show (aggregates; names only in a page built for a link that asked),
@@ -181,17 +195,15 @@ LINK_REBUILD_AFTER = timedelta(minutes=5)
 PAGE_FRESH_FOR = LINK_LIFETIME + LINK_REBUILD_AFTER + timedelta(minutes=5)
 
 
-async def named_tables(
-    runtime: Runtime, platform: str, workspace_id: str, drawn: Drawn
-) -> dict[str, list[list[str]]]:
+async def named_tables(runtime: Runtime, page: PageOf, drawn: Drawn) -> dict[str, list[list[str]]]:
     """The tables that name members: the period's newcomers yet to take a first
     step (whom to welcome in person) and the members who posted on the most days."""
     report = drawn.report
     async with runtime.db.sessions() as session:
         posters = await store.top_posters(
             session,
-            platform,
-            workspace_id,
+            page.platform,
+            page.workspace_id,
             report.span.first_day,
             report.span.end_day,
             # Bots are dropped below; ask for a few more so the table stays full.
@@ -201,7 +213,9 @@ async def named_tables(
         people = {}
         for first in range(0, len(ids), 1000):
             chunk = ids[first : first + 1000]
-            people.update(await members_by_user_ids(session, platform, workspace_id, chunk))
+            people.update(
+                await members_by_user_ids(session, page.platform, page.workspace_id, chunk)
+            )
 
     def name(user_id: str) -> str:
         member = people.get(user_id)
@@ -240,51 +254,40 @@ def built(
     )
 
 
-async def keep(
-    runtime: Runtime,
-    platform: str,
-    workspace_id: str,
-    period: str,
-    drawn: Drawn,
-    *,
-    names: bool = False,
-) -> Snapshot:
+async def keep(runtime: Runtime, page: PageOf, drawn: Drawn) -> Snapshot:
     """Store the page of a report just drawn (the weekly report's, or a rebuild),
     in a short transaction of its own."""
-    named = await named_tables(runtime, platform, workspace_id, drawn) if names else None
-    page = built(runtime, runtime.clock(), drawn, named)
+    named = await named_tables(runtime, page, drawn) if page.names else None
+    built_page = built(runtime, runtime.clock(), drawn, named)
     async with runtime.db.transaction() as session:
         await store.store_page_snapshot(
-            session, platform, workspace_id, page_key(period, names), page.built_at, page.encoded()
+            session,
+            page.platform,
+            page.workspace_id,
+            page.key,
+            built_page.built_at,
+            built_page.encoded(),
         )
-    return page
+    return built_page
 
 
-async def stored(
-    runtime: Runtime, platform: str, workspace_id: str, period: str, names: bool
-) -> Snapshot | None:
+async def stored(runtime: Runtime, page: PageOf) -> Snapshot | None:
     async with runtime.db.sessions() as session:
-        found = await store.page_snapshot(session, platform, workspace_id, page_key(period, names))
+        found = await store.page_snapshot(session, page.platform, page.workspace_id, page.key)
     return Snapshot.decoded(*found) if found is not None else None
 
 
 async def snapshot(
-    runtime: Runtime,
-    platform: str,
-    workspace_id: str,
-    period: str,
-    *,
-    names: bool = False,
-    fresh_for: timedelta = PAGE_FRESH_FOR,
+    runtime: Runtime, page: PageOf, *, fresh_for: timedelta = PAGE_FRESH_FOR
 ) -> Snapshot:
     """The stored page if it is younger than `fresh_for`, else a new one: the report
     is drawn in its own short read (no transaction is held while it builds, which
     takes seconds in a large community), then stored for every replica."""
-    found = await stored(runtime, platform, workspace_id, period, names)
+    found = await stored(runtime, page)
     if found is not None and runtime.clock() - found.built_at < fresh_for:
         return found
-    drawn = await draw(runtime, platform, workspace_id, period)
-    return await keep(runtime, platform, workspace_id, period, drawn, names=names)
+    drawn = await draw(runtime, page.platform, page.workspace_id, page.period)
+    return await keep(runtime, page, drawn)
 
 
 async def forget_named_pages(runtime: Runtime, now: datetime) -> int:
@@ -296,22 +299,17 @@ async def forget_named_pages(runtime: Runtime, now: datetime) -> int:
 
 
 def rebuild_in_background(
-    runtime: Runtime,
-    platform: str,
-    workspace_id: str,
-    period: str,
-    *,
-    names: bool = False,
-    fresh_for: timedelta = PAGE_FRESH_FOR,
+    runtime: Runtime, page: PageOf, *, fresh_for: timedelta = PAGE_FRESH_FOR
 ) -> bool:
     """Make sure the page is fresh without waiting for it; a rebuild already
     running in this process is not started twice (True: started)."""
 
     async def rebuild() -> None:
-        await snapshot(runtime, platform, workspace_id, period, names=names, fresh_for=fresh_for)
+        await snapshot(runtime, page, fresh_for=fresh_for)
 
-    key = f"health.page:{platform}:{workspace_id}:{page_key(period, names)}"
-    return runtime.in_background(key, rebuild)
+    return runtime.in_background(
+        f"health.page:{page.platform}:{page.workspace_id}:{page.key}", rebuild
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,10 +328,11 @@ async def viewed(runtime: Runtime, request: web.Request) -> Viewed:
     period = request.query.get("p", "month")
     if period not in PERIODS:
         raise web.HTTPBadRequest(text=f"The period is one of {', '.join(PERIODS)}.")
-    found = await stored(runtime, link.platform, link.workspace_id, period, link.names)
+    page = PageOf(link.platform, link.workspace_id, period, link.names)
+    found = await stored(runtime, page)
     fresh = found is not None and runtime.clock() - found.built_at < PAGE_FRESH_FOR
     if not fresh:
-        rebuild_in_background(runtime, link.platform, link.workspace_id, period, names=link.names)
+        rebuild_in_background(runtime, page)
     return Viewed(found, not fresh, link, period)
 
 

@@ -642,9 +642,13 @@ async def test_another_replica_serves_the_linked_page_from_the_stored_snapshot(
             assert (await on_second.get(link.path, params=query)).status == 403
         # A stored page older than the freshness window is rebuilt when asked for.
         health.clock.now += dashboard_service.PAGE_FRESH_FOR
-        rebuilt = await dashboard_service.snapshot(second, "fake", health.workspace, "month")
+        rebuilt = await dashboard_service.snapshot(
+            second, dashboard_service.PageOf("fake", health.workspace, "month")
+        )
         assert draws.count == 1 and rebuilt.built_at == health.clock.now
-        again = await dashboard_service.snapshot(first, "fake", health.workspace, "month")
+        again = await dashboard_service.snapshot(
+            first, dashboard_service.PageOf("fake", health.workspace, "month")
+        )
         assert draws.count == 1 and again == rebuilt
     finally:
         await second.stop()
@@ -756,7 +760,9 @@ async def test_names_appear_only_on_a_link_that_asked_for_them(
         plain_link = {k: v for k, v in named.items() if k != "n"}
         assert (await client.get(url.path, params=plain_link)).status == 403
         unnamed = fresh_link(health)
-        await dashboard_service.snapshot(health.kindred, "fake", health.workspace, "month")
+        await dashboard_service.snapshot(
+            health.kindred, dashboard_service.PageOf("fake", health.workspace, "month")
+        )
         html = await (await client.get(url.path, params=unnamed)).text()
         assert "Olga Old" not in html and "HYPERLINK" not in html
         assert "table-newcomers" not in html
@@ -799,7 +805,9 @@ async def test_the_page_shows_satisfaction_after_a_session(
 
     monkeypatch.setattr(dashboard_service, "draw", rated)
     query = fresh_link(health)
-    await dashboard_service.snapshot(health.kindred, "fake", health.workspace, "month")
+    await dashboard_service.snapshot(
+        health.kindred, dashboard_service.PageOf("fake", health.workspace, "month")
+    )
     async with TestClient(TestServer(web_application(health.kindred))) as client:
         html = await (await client.get(dashboard_service.PAGE_PATH, params=query)).text()
         table = html.split('id="table-after_session"')[1].split("</table>")[0]
