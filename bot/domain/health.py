@@ -449,20 +449,34 @@ class Csat:
     answers: int
 
 
+def _answers(current: Mapping[str, float | None], ritual: str, count_key: str) -> int:
+    """How many answered a ritual's question after a session."""
+    if ritual == "coffee":
+        # Coffee asks each group once: answered groups are a share of the groups.
+        groups, rate = current.get("coffee.groups"), current.get(count_key)
+        return round(groups * rate) if groups and rate is not None else 0
+    return round(current.get(count_key) or 0)
+
+
 def csat(current: Mapping[str, float | None]) -> list[Csat]:
     """One line per ritual that asked after a session this period, with its figure
     (hidden below MIN_GROUP answers) and how many answered."""
     lines = []
     for ritual, key, count_key in CSAT_SIGNALS:
-        if ritual == "coffee":
-            groups, rate = current.get("coffee.groups"), current.get(count_key)
-            answers = round(groups * rate) if groups and rate is not None else 0
-        else:
-            answers = round(current.get(count_key) or 0)
-        if answers:
+        if answers := _answers(current, ritual, count_key):
             value = current.get(key) if answers >= MIN_GROUP else None
             lines.append(Csat(ritual, key, value, answers))
     return lines
+
+
+def without_small_ratings(figures: Mapping[str, float | None]) -> dict[str, float | None]:
+    """The figures with each ritual's rating hidden (None) when fewer than
+    MIN_GROUP answered: a rating of two people tells what each of them said."""
+    hidden = dict(figures)
+    for ritual, key, count_key in CSAT_SIGNALS:
+        if key in hidden and _answers(figures, ritual, count_key) < MIN_GROUP:
+            hidden[key] = None
+    return hidden
 
 
 # --- the report ----------------------------------------------------------------------

@@ -41,6 +41,7 @@ from bot.domain.health import (
     retention,
     score_counts,
     suggestions,
+    without_small_ratings,
     yet_to_start,
 )
 from bot.services import health_charts
@@ -148,7 +149,7 @@ async def build_report(
         for feature, figures in feature_figures.items():
             for name, value in figures.items():
                 row[f"{feature}.{name}"] = value
-        return row, started, replies, pulse
+        return without_small_ratings(row), started, replies, pulse
 
     current, started, replies, pulse = await figures_of(span)
     previous, _, _, _ = await figures_of(before)

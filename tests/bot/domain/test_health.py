@@ -22,6 +22,7 @@ from bot.domain.health import (
     retention,
     score_counts,
     suggestions,
+    without_small_ratings,
     yet_to_start,
 )
 
@@ -269,3 +270,22 @@ def test_satisfaction_after_a_session_reads_each_ritual_s_own_figures() -> None:
         Csat("coffee", "coffee.meet_rate", None, 4)
     ]
     assert csat({"probe.givers": 3.0}) == []
+
+
+def test_a_rating_fewer_than_five_gave_is_hidden_among_the_figures() -> None:
+    figures = {
+        "coffee.groups": 8.0,
+        "coffee.answer_rate": 0.5,  # 4 groups answered: hidden
+        "coffee.meet_rate": 0.75,
+        "mentor.ratings": 5.0,  # 5 ratings: shown
+        "mentor.median_rating": 4.0,
+        "events.ratings": 1.0,  # one rating: its average is that member's score
+        "events.average_rating": 2.0,
+        "kudos.givers": 2.0,  # not a rating: left alone
+    }
+    assert without_small_ratings(figures) == {
+        **figures,
+        "coffee.meet_rate": None,
+        "events.average_rating": None,
+    }
+    assert without_small_ratings({"kudos.givers": 2.0}) == {"kudos.givers": 2.0}
