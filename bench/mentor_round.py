@@ -36,7 +36,7 @@ from bot.core.settings import Settings
 from bot.domain.matching import AssignmentConfig, Mentee, Mentor, assign_mentors
 from bot.domain.mentor import seniority_level, utc_offset_hours
 from bot.domain.profile import SENIORITIES
-from bot.services.mentor import run_round
+from bot.services.mentor import MIN_SHARED_TOPICS, run_round
 from storage.db import Database
 from storage.mentor import MentorOffer, MentorProgram, MentorRequest, Mentorship
 from storage.models import Member, OutboxMessage
@@ -168,8 +168,9 @@ def solver_alone(mentees: int, mentors: int) -> float:
     ]
     # scipy.sparse is imported on the first assignment: not part of either timing.
     assign_mentors([Mentee("warm")], [Mentor("up")], AssignmentConfig())
+    config = AssignmentConfig(min_shared_topics=MIN_SHARED_TOPICS)  # the round's topic rule
     started = time.perf_counter()
-    result = assign_mentors(mentee_inputs, mentor_inputs, AssignmentConfig())
+    result = assign_mentors(mentee_inputs, mentor_inputs, config)
     elapsed = time.perf_counter() - started
     print(f"  solver alone: {result.quality.matched:,} matched in {elapsed:.2f} s")
     return elapsed

@@ -399,21 +399,30 @@ def _text(values: Mapping[str, object], name: str) -> str | None:
 # --- rounds -------------------------------------------------------------------------
 
 
-NO_SHARED_TOPIC = "no mentor with a free seat works on their topics"
+# A mentee waits rather than get a mentor for something they did not ask about. The
+# solver treats a pair without a shared topic as excluded, like a block: it never spends
+# a seat on one, so the seat goes to a mentee who does share a topic with that mentor,
+# and a mentee nobody on topic can take is told "no mentor with a free seat works on
+# their topics".
+MIN_SHARED_TOPICS = 1
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A round's matches: the solver's, less any that share no topic (the solver's
-    score can make a pair on seniority, company and hours alone; a mentee then waits
-    rather than get a mentor for something they did not ask about)."""
+    """A round's matches, and who got none and why, as the solver made them."""
 
     requests: dict[str, MentorRequest]
     offers: dict[str, MentorOffer]
     people: dict[str, Member]
     result: AssignmentResult
-    matches: tuple[MentorMatch, ...]
-    unmatched: tuple[tuple[str, str], ...]
+
+    @property
+    def matches(self) -> tuple[MentorMatch, ...]:
+        return self.result.matches
+
+    @property
+    def unmatched(self) -> tuple[tuple[str, str], ...]:
+        return self.result.unmatched
 
     @property
     def mean_score(self) -> float:
@@ -502,17 +511,10 @@ async def plan_round(
         ended_badly=frozenset(
             await store.pairs_kept_apart(session, platform, workspace, BAD_RATING)
         ),
+        min_shared_topics=MIN_SHARED_TOPICS,
     )
     result = assign_mentors(mentees, mentors, config)
-    topics_of = {mentor.member_id: mentor.topics for mentor in mentors}
-    wanted = {mentee.member_id: mentee.topics for mentee in mentees}
-    on_topic = tuple(m for m in result.matches if wanted[m.mentee_id] & topics_of[m.mentor_id])
-    off_topic = tuple(
-        (m.mentee_id, NO_SHARED_TOPIC)
-        for m in result.matches
-        if not wanted[m.mentee_id] & topics_of[m.mentor_id]
-    )
-    return Plan(requests, offers, people, result, on_topic, off_topic + result.unmatched)
+    return Plan(requests, offers, people, result)
 
 
 async def run_round(

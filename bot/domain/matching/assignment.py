@@ -8,6 +8,10 @@ worth more than their first. That convex load cost is the spread term: a much-re
 mentor takes another strong mentee only when nobody else comes close. Each mentee also has
 a private "no mentor" slot of score 0, so the matching always exists and a mentee whose
 every candidate is excluded or scores nothing stays unmatched.
+
+Hard rules (same company unless allowed, blocked, ended badly, fewer shared topics than
+`min_shared_topics`) make a pair's score -inf before the top-k cut, so the candidates are
+feasible pairs only and no seat is ever spent on a pair a rule forbids.
 """
 
 from __future__ import annotations
@@ -35,7 +39,6 @@ OTHER_COMPANY_SCORE = 1.0
 OVERLAP_SCORE = 2.0  # at a full working day of overlap, pro rata below
 _FULL_OVERLAP_HOURS = 8.0
 _CHUNK_PAIRS = 2_000_000  # mentee x mentor scores computed at once (16 MB of float64)
-_TOPIC_TABLE = (TOPIC_SCORE * np.arange(_MAX_TOPICS_SCORED + 1)).astype(np.float32)
 _LEVEL_WORDS = ("", "one level", "two levels", "three levels", "four levels")
 
 
@@ -76,7 +79,8 @@ class Mentor:
 @dataclass(frozen=True, slots=True)
 class AssignmentConfig:
     """How to assign. `blocked` and `ended_badly` are (mentee id, mentor id) pairs, as
-    frozensets, never matched; `same_company_allowed` False excludes colleagues."""
+    frozensets, never matched; `same_company_allowed` False excludes colleagues; a pair
+    sharing fewer than `min_shared_topics` topics is never matched (0: topics only score)."""
 
     same_company_allowed: bool = False
     blocked: frozenset[frozenset[str]] = frozenset()
@@ -84,10 +88,13 @@ class AssignmentConfig:
     top_k: int = 20
     spread: float = 0.5
     min_score: float = 0.0
+    min_shared_topics: int = 0
 
     def __post_init__(self) -> None:
         if self.top_k < 1:
             raise ValueError("top_k must be at least 1")
+        if self.min_shared_topics < 0:
+            raise ValueError("min_shared_topics must not be negative")
         if self.spread < 0:
             raise ValueError("spread must not be negative")
 
@@ -217,15 +224,38 @@ def _fit_table(mentees: _People, mentors: _People, overlap: FloatArray) -> _FitT
     return _FitTable(codes(mentees), codes(mentors), table.astype(np.float32))
 
 
-def _scores(
-    mentees: _People, rows: slice, mentors: _People, fit: _FitTable, config: AssignmentConfig
-) -> npt.NDArray[np.float32]:
-    """Fit of mentees[rows] with every mentor; -inf where excluded by company."""
-    score = fit.table[fit.mentee_code[rows, None], fit.mentor_code[None, :]]
-    shared = np.bitwise_count(mentees.topics[rows, 0, None] & mentors.topics[None, :, 0])
+def _topic_table(min_shared_topics: int) -> npt.NDArray[np.float32]:
+    """Score by shared topic count (the last entry stands for that many or more): -inf
+    below `min_shared_topics`, so the topic rule costs no pass of its own."""
+    shared = np.arange(max(_MAX_TOPICS_SCORED, min_shared_topics) + 1)
+    table = TOPIC_SCORE * np.minimum(shared, _MAX_TOPICS_SCORED)
+    return np.where(shared < min_shared_topics, -np.inf, table).astype(np.float32)
+
+
+def _shared_topics(
+    mentees: _People, rows: slice | IntArray, mentors: _People
+) -> npt.NDArray[np.uint8]:
+    """How many topics each of mentees[rows] shares with each mentor."""
+    shared: npt.NDArray[np.uint8] = np.bitwise_count(
+        mentees.topics[rows, 0, None] & mentors.topics[None, :, 0]
+    )
     for word in range(1, mentees.topics.shape[1]):
         shared += np.bitwise_count(mentees.topics[rows, word, None] & mentors.topics[None, :, word])
-    score += _TOPIC_TABLE[np.minimum(shared, _MAX_TOPICS_SCORED)]
+    return shared
+
+
+def _scores(
+    mentees: _People,
+    rows: slice | IntArray,
+    mentors: _People,
+    fit: _FitTable,
+    config: AssignmentConfig,
+) -> npt.NDArray[np.float32]:
+    """Fit of mentees[rows] with every mentor; -inf where excluded by company or by too
+    few shared topics."""
+    score = fit.table[fit.mentee_code[rows, None], fit.mentor_code[None, :]]
+    topic = _topic_table(config.min_shared_topics)
+    score += topic[np.minimum(_shared_topics(mentees, rows, mentors), topic.size - 1)]
     mine, theirs = mentees.company[rows, None], mentors.company[None, :]
     same = (mine == theirs) & (mine >= 0)
     score += np.float32(OTHER_COMPANY_SCORE)
@@ -373,6 +403,14 @@ def _result(
     unmatched: list[tuple[str, str]] = []
     bad = 0
     allowed = _allowed_mentors(left, right, config)
+    missing = np.flatnonzero(mentor_of < 0)
+    on_topic, feasible = _topic_counts(left, right, overlap, config, missing, allowed[missing])
+    why = {
+        int(row): _why_unmatched(
+            int(allowed[row]), int(topical), int(fits), len(mentors), config.min_shared_topics
+        )
+        for row, topical, fits in zip(missing, on_topic, feasible, strict=True)
+    }
     mine = left.window[np.arange(len(mentees))]
     theirs = right.window[np.maximum(mentor_of, 0)] if mentors else np.full(len(mentees), -1)
     hours = np.where(
@@ -382,11 +420,12 @@ def _result(
         zip(mentees, mentor_of.tolist(), score_of.tolist(), strict=True)
     ):
         if m < 0:
-            unmatched.append((mentee.member_id, _why_unmatched(int(allowed[k]), len(mentors))))
+            unmatched.append((mentee.member_id, why[k]))
             continue
         mentor = mentors[m]
         bad += frozenset((mentee.member_id, mentor.member_id)) in excluded
         bad += not config.same_company_allowed and _same_company(mentee, mentor)
+        bad += len(mentee.topics & mentor.topics) < config.min_shared_topics
         said = reasons(mentee, mentor, None if hours[k] != hours[k] else hours[k])
         matches.append(MentorMatch(mentee.member_id, mentor.member_id, score, said))
     total = float(score_of[mentor_of >= 0].sum())
@@ -427,11 +466,50 @@ def _allowed_mentors(left: _People, right: _People, config: AssignmentConfig) ->
     return count
 
 
-def _why_unmatched(allowed: int, mentors: int) -> str:
+def _topic_counts(
+    left: _People,
+    right: _People,
+    overlap: FloatArray,
+    config: AssignmentConfig,
+    rows: IntArray,
+    allowed: IntArray,
+) -> tuple[IntArray, IntArray]:
+    """For mentees[rows] (ascending): how many mentors share `min_shared_topics` topics,
+    and how many of those no other hard rule excludes either. Scored the way `_top_k`
+    scores, so a reason never disagrees with the rule; only the unmatched are scored."""
+    if not config.min_shared_topics or not rows.size:
+        return np.full(rows.size, len(right.ids), dtype=np.int64), allowed
+    bad_rows, bad_cols = _excluded(left, right, config.blocked | config.ended_badly)
+    at = np.searchsorted(rows, bad_rows)
+    hit = at < rows.size
+    hit[hit] = rows[at[hit]] == bad_rows[hit]
+    at, bad_cols = at[hit], bad_cols[hit]
+    fit = _fit_table(left, right, overlap)
+    step = max(1, _CHUNK_PAIRS // max(1, len(right.ids)))
+    on_topic, feasible = [], []
+    for begin in range(0, rows.size, step):
+        chunk = rows[begin : begin + step]
+        shared = _shared_topics(left, chunk, right)
+        on_topic.append((shared >= config.min_shared_topics).sum(axis=1))
+        score = _scores(left, chunk, right, fit, config)
+        inside = (at >= begin) & (at < begin + chunk.size)
+        score[at[inside] - begin, bad_cols[inside]] = -np.inf
+        feasible.append(np.isfinite(score).sum(axis=1))
+    return np.concatenate(on_topic), np.concatenate(feasible)
+
+
+def _why_unmatched(allowed: int, on_topic: int, feasible: int, mentors: int, topics: int) -> str:
+    """`allowed`: mentors no company, block or past-pair rule excludes; `on_topic`: mentors
+    sharing `topics` topics; `feasible`: mentors both count."""
+    words = "works on their topics" if topics <= 1 else f"shares {topics} of their topics"
     if not mentors:
         return "no mentors this cycle"
+    if on_topic <= 0:
+        return f"no mentor with a free seat {words}"
     if allowed <= 0:
         return "every mentor is excluded (same company, blocked or a past pair)"
+    if feasible <= 0:
+        return f"every mentor who {words} is excluded (same company, blocked or a past pair)"
     return "the mentors who fit were all taken by mentees they fit better"
 
 

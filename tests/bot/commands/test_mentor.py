@@ -465,6 +465,32 @@ async def test_a_mentor_is_never_matched_off_topic(app: Community) -> None:
     assert "Bob → Carol" in await app.say("mentor preview")
 
 
+async def test_a_seat_goes_to_the_mentee_who_shares_its_topic_in_the_same_round(
+    app: Community,
+) -> None:
+    """Carol's only topic is onboarding, and she fits dave better than bob on seniority.
+    Were dave (churn only) given her seat, it would be lost to an off-topic pair; the
+    round gives it to bob, who also wants onboarding, and dave gets ana for churn."""
+    await app.say("mentor setup approval=off")
+    zone = "timezone=Europe/Berlin"
+    await app.say(f"profile set company=Globex {zone}", "ana")
+    await app.say(f"profile set company=Hooli {zone}", "carol")
+    await app.say(f"profile set company=Initech seniority=mid {zone}", "bob")
+    await app.say(f"profile set company=Umbrella seniority=student {zone}", "dave")
+    await offer(app, topics="churn", capacity="1", seniority="senior")
+    await offer(app, "carol", topics="onboarding", capacity="1", seniority="junior")
+    await app.say('mentor request goal="Keep customers" topics="churn, onboarding"', "bob")
+    await app.say('mentor request goal="Cut churn" topics=churn', "dave")
+    ran = await app.say("mentor run-now")
+    assert ran.startswith("Round run: 2 of 2 open requests matched"), ran
+    async with app.kindred.db.sessions() as session:
+        pairs = (await session.execute(select(Mentorship))).scalars().all()
+    assert sorted((p.mentee_user_id, p.mentor_user_id) for p in pairs) == [
+        ("bob", "carol"),
+        ("dave", "ana"),
+    ]
+
+
 async def test_leaving_the_community_ends_what_was_running(app: Community) -> None:
     await app.say("mentor setup approval=off")
     await offer(app)

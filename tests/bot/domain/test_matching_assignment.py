@@ -1,14 +1,17 @@
 """Mentor assignment (DESIGN.md §5): capacities and exclusions hold, scores are optimal on
-small cases, reasons read as words, results repeat for the same input."""
+small cases, reasons read as words, results repeat for the same input, and the shared-topic
+rule is as hard as a block: no seat is spent on an off-topic pair."""
 
 from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 
 import pytest
 
 from bot.domain.matching import AssignmentConfig, Mentee, Mentor, assign_mentors
+from bot.domain.matching.assignment import candidate_scores
 
 TOPICS = ("onboarding", "hiring", "pricing", "churn", "community", "docs", "sales")
 
@@ -62,8 +65,10 @@ def test_capacities_and_exclusions_are_never_broken(seed: int) -> None:
     assert again.matches == result.matches
 
 
-def test_matches_the_exhaustive_optimum_on_tiny_cases() -> None:
-    """With top_k covering everyone, the objective is the best over every assignment."""
+@pytest.mark.parametrize("min_shared_topics", [0, 1])
+def test_matches_the_exhaustive_optimum_on_tiny_cases(min_shared_topics: int) -> None:
+    """With top_k covering everyone, the objective is the best over every assignment (of
+    the pairs the topic rule allows, when it is on)."""
     for seed in range(30):
         mentees, mentors = population(4, 3, seed)
         mentors = [
@@ -77,7 +82,7 @@ def test_matches_the_exhaustive_optimum_on_tiny_cases() -> None:
             )
             for k, r in enumerate(mentors)
         ]
-        config = AssignmentConfig(top_k=10, spread=0.5)
+        config = AssignmentConfig(top_k=10, spread=0.5, min_shared_topics=min_shared_topics)
         result = assign_mentors(mentees, mentors, config)
         # Score of every (mentee, mentor) pair, from single-pair runs.
         single: dict[tuple[int, int], float] = {}
@@ -169,3 +174,144 @@ def test_a_mentee_left_without_a_seat_is_told_so() -> None:
     assert assign_mentors([other], [], AssignmentConfig()).unmatched == (
         ("e2", "no mentors this cycle"),
     )
+
+
+# --- the shared-topic rule ------------------------------------------------------------
+
+SAME_HOURS = {"utc_offset_hours": 1.0}
+
+
+def churn_and_onboarding() -> tuple[list[Mentee], list[Mentor]]:
+    """M2 teaches onboarding only and fits B (churn only) far better than A on seniority:
+    scored on fit alone, A takes M1 and B takes M2's seat off topic."""
+    mentors = [
+        Mentor("M1", capacity=1, topics=frozenset({"churn"}), company="x", seniority=3),
+        Mentor("M2", capacity=1, topics=frozenset({"onboarding"}), company="y", seniority=1),
+    ]
+    mentees = [
+        Mentee("A", topics=frozenset({"churn", "onboarding"}), company="a", seniority=2),
+        Mentee("B", topics=frozenset({"churn"}), company="b", seniority=0),
+    ]
+    return mentees, mentors
+
+
+def pairs(result: object) -> list[tuple[str, str]]:
+    return sorted((m.mentee_id, m.mentor_id) for m in result.matches)  # type: ignore[attr-defined]
+
+
+def test_the_topic_rule_gives_the_seat_to_the_mentee_on_topic() -> None:
+    mentees, mentors = churn_and_onboarding()
+    old = assign_mentors(mentees, mentors, AssignmentConfig())
+    assert pairs(old) == [("A", "M1"), ("B", "M2")], "0 keeps scoring topics only"
+    assert AssignmentConfig().min_shared_topics == 0
+    ruled = assign_mentors(mentees, mentors, AssignmentConfig(min_shared_topics=1))
+    assert pairs(ruled) == [("A", "M2"), ("B", "M1")]
+    assert ruled.unmatched == ()
+    assert ruled.quality.excluded_pairs_used == 0
+    assert [m.explanation.split(";")[0] for m in ruled.matches] == [
+        "both work on onboarding",
+        "both work on churn",
+    ]
+
+
+def test_top_k_holds_feasible_candidates_only() -> None:
+    """With one candidate each, an off-topic favourite must not take the only place."""
+    mentee = Mentee("C", topics=frozenset({"churn"}), company="c", utc_offset_hours=0.0)
+    on_topic = Mentor("M1", topics=frozenset({"churn"}), company="x", utc_offset_hours=12.0)
+    favourite = Mentor(
+        "M2", topics=frozenset({"onboarding"}), company="y", seniority=2, utc_offset_hours=0.0
+    )
+    config = AssignmentConfig(top_k=1)
+    rows, cols, _ = candidate_scores([mentee], [on_topic, favourite], config)
+    assert cols.tolist() == [1], "scored on fit alone, the off-topic mentor is the only one"
+    ruled = replace(config, min_shared_topics=1)
+    rows, cols, scores = candidate_scores([mentee], [on_topic, favourite], ruled)
+    assert (rows.tolist(), cols.tolist()) == ([0], [0]) and (scores > 0).all()
+    assert pairs(assign_mentors([mentee], [on_topic, favourite], ruled)) == [("C", "M1")]
+    wide = candidate_scores([mentee], [on_topic, favourite], replace(ruled, top_k=5))
+    assert wide[1].tolist() == [0], "an infeasible pair is never a candidate"
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_no_pair_below_the_topic_minimum_is_ever_returned(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    mentees, mentors = population(rng.randint(1, 60), rng.randint(1, 25), seed)
+    every = [frozenset((e.member_id, r.member_id)) for e in mentees for r in mentors]
+    minimum = rng.choice([1, 1, 2])
+    config = AssignmentConfig(
+        blocked=frozenset(rng.sample(every, len(every) // 6)),
+        same_company_allowed=rng.random() < 0.5,
+        top_k=rng.randint(1, 8),
+        min_shared_topics=minimum,
+    )
+    result = assign_mentors(mentees, mentors, config)
+    by_id = {m.member_id: m for m in [*mentees, *mentors]}
+    for match in result.matches:
+        shared = by_id[match.mentee_id].topics & by_id[match.mentor_id].topics
+        assert len(shared) >= minimum, match
+    assert result.quality.excluded_pairs_used == 0
+    words = "works on their topics" if minimum == 1 else f"shares {minimum} of their topics"
+
+    def excluded(e: Mentee, r: Mentor) -> bool:
+        colleague = e.company is not None and e.company == r.company
+        return frozenset((e.member_id, r.member_id)) in config.blocked or (
+            colleague and not config.same_company_allowed
+        )
+
+    for who, why in result.unmatched:
+        mentee = by_id[who]
+        assert isinstance(mentee, Mentee)
+        on_topic = [r for r in mentors if len(mentee.topics & r.topics) >= minimum]
+        feasible = [r for r in on_topic if not excluded(mentee, r)]
+        if why == f"no mentor with a free seat {words}":
+            assert not on_topic
+        elif why == "every mentor is excluded (same company, blocked or a past pair)":
+            assert on_topic and all(excluded(mentee, r) for r in mentors)
+        elif why.startswith(f"every mentor who {words} is excluded"):
+            assert on_topic and not feasible
+        else:
+            assert why == "the mentors who fit were all taken by mentees they fit better"
+            assert feasible, who
+    again = assign_mentors(mentees, mentors, config)
+    assert again.matches == result.matches and again.unmatched == result.unmatched
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_rule_changes_nothing_when_every_pair_shares_a_topic(seed: int) -> None:
+    mentees, mentors = population(50, 20, seed)
+    mentees = [replace(e, topics=e.topics | {"common"}) for e in mentees]
+    mentors = [replace(r, topics=r.topics | {"common"}) for r in mentors]
+    free = assign_mentors(mentees, mentors, AssignmentConfig(top_k=5))
+    ruled = assign_mentors(mentees, mentors, AssignmentConfig(top_k=5, min_shared_topics=1))
+    assert ruled.matches == free.matches and ruled.unmatched == free.unmatched
+
+
+def test_who_gets_no_mentor_on_topic_is_told_why() -> None:
+    mentor = Mentor("r", capacity=1, topics=frozenset({"docs"}), company="acme", seniority=2)
+    config = AssignmentConfig(min_shared_topics=1)
+    elsewhere = Mentee("e1", topics=frozenset({"sales"}), company="globex")
+    colleague = Mentee("e2", topics=frozenset({"docs"}), company="acme")
+    both = Mentee("e3", topics=frozenset({"sales"}), company="acme")
+    result = assign_mentors([elsewhere, colleague, both], [mentor], config)
+    assert result.matches == ()
+    assert result.unmatched == (
+        ("e1", "no mentor with a free seat works on their topics"),
+        ("e2", "every mentor is excluded (same company, blocked or a past pair)"),
+        ("e3", "no mentor with a free seat works on their topics"),
+    )
+    other = Mentor("s", capacity=1, topics=frozenset({"sales"}), company="acme", seniority=2)
+    off_topic = replace(mentor, company="initech")
+    result = assign_mentors([elsewhere, both], [off_topic, other], config)
+    assert pairs(result) == [("e1", "s")]
+    assert result.unmatched == (
+        (
+            "e3",
+            "every mentor who works on their topics is excluded "
+            "(same company, blocked or a past pair)",
+        ),
+    )
+    two = assign_mentors([elsewhere], [other], AssignmentConfig(min_shared_topics=2))
+    assert two.unmatched == (("e1", "no mentor with a free seat shares 2 of their topics"),)
+    assert assign_mentors([elsewhere], [], config).unmatched == (("e1", "no mentors this cycle"),)
+    with pytest.raises(ValueError, match="min_shared_topics"):
+        AssignmentConfig(min_shared_topics=-1)
