@@ -66,10 +66,19 @@ def as_member_actions(
     return actions
 
 
-# What a feature stores about one member, one readable line per kind of record
-# ("3 coffee follow-up answers", "your mentor request of 2026-11-02"), for
-# `/kindred privacy`; empty when it stores nothing about them.
-StoredAboutHook = Callable[[AsyncSession, Identity], Awaitable[Sequence[str]]]
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a feature stores about one member, for `/kindred privacy`: the values
+    its `template` (config/templates/<feature>/stored_about.j2) reads to show one
+    line per kind of record it keeps ("3 coffee follow-up answers", "your mentor
+    request of 2026-11-02"), and no line for a kind it keeps nothing of. Values
+    print like in any template: member-written text escaped, `Trusted` as is."""
+
+    template: str
+    values: Mapping[str, object]
+
+
+StoredAboutHook = Callable[[AsyncSession, Identity], Awaitable[Stored]]
 # Delete the member's feedback, ratings and survey answers (not the records a
 # ritual needs to go on, such as a mentorship itself); returns how many rows went.
 ForgetFeedbackHook = Callable[[AsyncSession, Identity], Awaitable[int]]

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period
+from bot.core.figures import Figures, MemberAction, Period, Stored
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
 from bot.core.platform import Button, ButtonStyle, Identity, MemberInfo, Message
@@ -926,21 +926,24 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
     ]
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
+    """What kudos keep about a member, for `/kindred privacy`."""
     given, received = await store.counts_about(
         session, member.platform, member.workspace_id, member.user_id
     )
-    lines = []
-    if given:
-        lines.append(f"{given} kudos you gave, with their reasons")
-    if received:
-        lines.append(f"{received} kudos you received, with their reasons")
     current = await store.recognition(session, member.platform, member.workspace_id, member.user_id)
-    if current is not None:
-        state = "current" if current.active else "lapsed"
-        lines.append(
-            f"your recognised-contributor status ({state}) of {current.granted_at:%Y-%m-%d}"
-        )
-    if member.user_id in await store.opted_out(session, member.platform, member.workspace_id):
-        lines.append("your choice to stay off the kudos boards")
-    return lines
+    opted_out = await store.opted_out(session, member.platform, member.workspace_id)
+    return Stored(
+        "kudos/stored_about",
+        {
+            "given": given,
+            "received": received,
+            "recognised": None
+            if current is None
+            else {
+                "active": current.active,
+                "since": Trusted(f"{current.granted_at:%Y-%m-%d}"),
+            },
+            "off_boards": member.user_id in opted_out,
+        },
+    )

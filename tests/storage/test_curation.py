@@ -22,6 +22,7 @@ from storage import curation as store
 from storage.curation import CuratedItem, CurationSettings
 from storage.db import Database
 from storage.models import OutboxMessage
+from tests.driver import privacy_lines
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
@@ -264,11 +265,18 @@ async def test_privacy_counts_a_members_links_votes_and_subscription(db: Databas
         assert await store.add_vote(session, item, "U2", "upvote", NOW)
         await store.subscribe(session, "fake", "W1", "U2")
     async with db.sessions() as session:
-        assert await curation_service.stored_about(session, Identity("fake", "W1", "U1")) == [
-            "1 link you shared to the library"
-        ]
-        assert await curation_service.stored_about(session, Identity("fake", "W1", "U2")) == [
+        assert privacy_lines(
+            await curation_service.stored_about(session, Identity("fake", "W1", "U1"))
+        ) == ["1 link you shared to the library"]
+        assert privacy_lines(
+            await curation_service.stored_about(session, Identity("fake", "W1", "U2"))
+        ) == [
             "1 vote for a library link",
             "your subscription to the weekly digest",
         ]
-        assert await curation_service.stored_about(session, Identity("fake", "W2", "U1")) == []
+        assert (
+            privacy_lines(
+                await curation_service.stored_about(session, Identity("fake", "W2", "U1"))
+            )
+            == []
+        )

@@ -27,7 +27,7 @@ from storage.db import Database
 from storage.kudos import Kudos, RecognisedContributor
 from storage.members import ensure_member
 from tests.conftest import Clock
-from tests.driver import Community, plain
+from tests.driver import Community, plain, privacy_lines
 from tests.fakes.platform import FakePlatform
 
 ADMIN = "UADMIN"
@@ -523,7 +523,7 @@ async def test_metrics_actions_and_stored_about(community: Community, clock: Clo
     async with community.kindred.db.sessions() as session:
         figures = await service.metrics(session, period)
         actions = await service.actions(session, period)
-        about = await service.stored_about(session, Identity("fake", "W1", "UANA"))
+        about = privacy_lines(await service.stored_about(session, Identity("fake", "W1", "UANA")))
         everything = await community.kindred.member_actions(session, period)
     assert figures["kudos"] == 2 and figures["givers"] == 2 and figures["receivers"] == 1
     assert figures["with_reason_share"] == 0.5 and figures["withdrawn"] == 1
