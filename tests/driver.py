@@ -52,6 +52,11 @@ def privacy_lines(stored: Stored, templates: Templates = BUNDLED_TEMPLATES) -> l
     return [plain(line) for line in templates.lines(stored.template, **stored.values)]
 
 
+def contribution_words(kind: str) -> str:
+    """How recognition (`kudos why`) names a contribution of this kind."""
+    return BUNDLED_TEMPLATES.labels("kudos/contributions")[kind]
+
+
 class Community:
     def __init__(
         self,

@@ -362,9 +362,9 @@ def _shown(question: AmaQuestion, links: dict[int, str] | None = None) -> dict[s
 
 # What each AMA action means to the health report and recognition (DESIGN.md §7).
 ACTION_MEANINGS = {
-    "asked": ("question", ""),
-    "answered": ("ama_answer", "answered an AMA question as host"),
-    "voted": ("ama_vote", ""),
+    "asked": ("question", False),
+    "answered": ("ama_answer", True),
+    "voted": ("ama_vote", False),
 }
 
 

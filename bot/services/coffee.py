@@ -787,7 +787,7 @@ def _share(part: int, whole: int) -> float | None:
 
 
 # What each coffee action means to the health report (DESIGN.md §7).
-ACTION_MEANINGS = {"joined": ("coffee", ""), "met": ("coffee_met", "")}
+ACTION_MEANINGS = {"joined": ("coffee", False), "met": ("coffee_met", False)}
 
 
 async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:

@@ -720,9 +720,9 @@ def _atom_time(moment: datetime) -> str:
 
 # What each curation action means to the health report and recognition (DESIGN.md §7).
 ACTION_MEANINGS = {
-    "shared": ("link_shared", ""),
-    "featured": ("link_featured", "shared a link the curators featured"),
-    "voted": ("curation_vote", ""),
+    "shared": ("link_shared", False),
+    "featured": ("link_featured", True),
+    "voted": ("curation_vote", False),
 }
 
 

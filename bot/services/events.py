@@ -965,7 +965,6 @@ async def actions(session: AsyncSession, period: Period) -> Sequence[MemberActio
                     f"{event.kind}_presented",
                     event.ends_at,
                     contribution=True,
-                    label=f"presented a {KIND_LABELS[EventKind(event.kind)].lower()}",
                 )
             )
     return found

@@ -250,12 +250,7 @@ def suggestion_lines(templates: Templates, report: Report) -> list[str]:
 def figure_labels(templates: Templates) -> dict[str, str]:
     """Figure key → its name in the report (config/templates/health/labels.j2, one
     `key: label` a line); a figure without a label shows its key."""
-    labels = {}
-    for line in templates.render("health/labels").splitlines():
-        key, _, label = line.partition(":")
-        if label.strip():
-            labels[key.strip()] = label.strip()
-    return labels
+    return templates.labels("health/labels")
 
 
 def report_text(templates: Templates, report: Report) -> str:

@@ -531,16 +531,24 @@ async def evidence(
     session: AsyncSession, runtime: Runtime, settings: KudosSettings, now: datetime
 ) -> dict[str, list[str]]:
     """Each member's contributions recorded by other features in the status window,
-    as labels ("answered an AMA question as host")."""
+    in words ("answered an AMA question as host")."""
     period = Period(settings.platform, settings.workspace_id, now - STATUS_WINDOW, now)
+    labels = contribution_labels(runtime.templates)
     found: dict[str, list[str]] = {}
     for feature, actions in (await runtime.member_actions(session, period)).items():
         if feature == FEATURE:
             continue
         for action in actions:
             if action.contribution:
-                found.setdefault(action.user_id, []).append(action.label or action.kind)
+                found.setdefault(action.user_id, []).append(labels.get(action.kind, action.kind))
     return found
+
+
+def contribution_labels(templates: Templates) -> dict[str, str]:
+    """A contribution's kind → how recognition names it
+    (config/templates/kudos/contributions.j2, one `kind: label` a line); a kind
+    without a label shows as itself."""
+    return templates.labels("kudos/contributions")
 
 
 async def assessment(
@@ -920,7 +928,7 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
         session, period.platform, period.workspace_id, period.start, period.end
     )
     return [
-        MemberAction(user_id=row.giver_id, kind="kudos", at=row.created_at, label="gave kudos")
+        MemberAction(user_id=row.giver_id, kind="kudos", at=row.created_at)
         for row in rows
         if row.status == ACTIVE
     ]

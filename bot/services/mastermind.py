@@ -1269,7 +1269,6 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
                     "mastermind_session",
                     meeting.starts_at,
                     contribution=helped,
-                    label="supported a peer on a mastermind hot seat" if helped else "",
                 )
             )
     return sorted(done, key=lambda action: (action.at, action.user_id, action.kind))

@@ -1678,7 +1678,6 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
                     "mentorship",
                     m.ended_at,
                     contribution=True,
-                    label="completed a mentorship their mentee rated 4 or 5",
                 )
             )
     return found

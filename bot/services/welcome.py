@@ -549,10 +549,10 @@ async def stats(
 
 # What each welcome action means to the health report and recognition (DESIGN.md §7).
 ACTION_MEANINGS = {
-    "intro": ("intro", ""),
-    "buddied": ("buddy", ""),
-    "became_buddy": ("welcome_buddy", "became a newcomer's welcome buddy"),
-    "greeted": ("welcome_greeted", "greeted a newcomer"),
+    "intro": ("intro", False),
+    "buddied": ("buddy", False),
+    "became_buddy": ("welcome_buddy", True),
+    "greeted": ("welcome_greeted", True),
 }
 
 

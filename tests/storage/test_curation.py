@@ -22,7 +22,7 @@ from storage import curation as store
 from storage.curation import CuratedItem, CurationSettings
 from storage.db import Database
 from storage.models import OutboxMessage
-from tests.driver import privacy_lines
+from tests.driver import contribution_words, privacy_lines
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
@@ -247,10 +247,10 @@ async def test_member_actions_are_shares_features_and_votes_of_visible_items(
             "link_featured",
             NOW + timedelta(days=1),
             contribution=True,
-            label="shared a link the curators featured",
         ),
         MemberAction("U1", "link_shared", NOW),
     ]
+    assert contribution_words("link_featured") == "shared a link the curators featured"
 
 
 def test_the_curation_feature_declares_its_actions() -> None:

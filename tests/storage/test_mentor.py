@@ -26,7 +26,7 @@ from storage.mentor import (
     Mentorship,
 )
 from tests.conftest import POSTGRES_URL, Clock
-from tests.driver import plain, privacy_lines
+from tests.driver import contribution_words, plain, privacy_lines
 from tests.fakes.platform import FakePlatform
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -311,7 +311,7 @@ async def test_stats_figures_computed_by_hand(db: Database) -> None:
     assert health["completion_rate"] == 0.5 and health["median_rating"] == 3.5
     assert health["requests"] == 2  # w1 and w2 were made within the week
     contributions = [a for a in actions if a.contribution]
-    assert [(a.user_id, a.label) for a in contributions] == [
+    assert [(a.user_id, contribution_words(a.kind)) for a in contributions] == [
         ("m1", "completed a mentorship their mentee rated 4 or 5"),
         ("m1", "completed a mentorship their mentee rated 4 or 5"),
     ]

@@ -268,7 +268,7 @@ async def test_every_features_figures_and_actions_reach_the_runtime(
         return {"probes": 3.0, "unknown": None}
 
     async def acted(session: AsyncSession, period: Period) -> list[MemberAction]:
-        return [MemberAction("U1", "question", moment, contribution=True, label="asked")]
+        return [MemberAction("U1", "question", moment, contribution=True)]
 
     async def stored(session: AsyncSession, member: Identity) -> Stored:
         answers = 2 if member.user_id == "U1" else 0
@@ -303,4 +303,4 @@ async def test_every_features_figures_and_actions_reach_the_runtime(
         }
         assert await app.stored_about(session, Identity("fake", "W1", "U2")) == {}
         assert await app.forget_feedback(session, Identity("fake", "W1", "U1")) == {"reporting": 2}
-    assert actions == {"reporting": [MemberAction("U1", "question", moment, True, "asked")]}
+    assert actions == {"reporting": [MemberAction("U1", "question", moment, True)]}
