@@ -298,8 +298,10 @@ async def test_anonymous_answers_carry_no_member_id(health: Community) -> None:
     async with health.kindred.db.sessions() as session:
         (answer,) = (await session.execute(select(HealthPulseAnswer))).scalars()
     assert answer.user_id is None
-    assert "nothing about you" not in await health.say("privacy", user="U1")
-    assert "pulse answer(s) with your name" not in await health.say("privacy", user="U1")
+    privacy = await health.say("privacy", user="U1")
+    assert "nothing about you" not in privacy
+    assert "that you were asked 1 pulse question" in privacy
+    assert "with your name" not in privacy
 
 
 async def test_the_nps_shows_in_the_report_from_ten_answers(health: Community) -> None:
@@ -337,8 +339,8 @@ async def test_privacy_lists_what_is_stored_and_deletes_feedback(
     await health.press(health.sent("dm", "U1")[0].message.buttons[4], user="U1")
     reply = await health.command("privacy", user="U1")
     text = plain(reply)
-    assert "message counts for 1 member-channel-days" in text
-    assert "1 pulse answer(s) with your name" in text
+    assert "message counts for 1 member-channel-day (no text)" in text
+    assert "1 pulse answer with your name" in text
     assert "2 kudos you gave" in text
     assert reply.message is not None
     (forget,) = reply.message.buttons
@@ -357,14 +359,14 @@ async def test_privacy_says_what_each_features_template_says(
     """Each feature's lines come from its editable template: an edit shows at once."""
     await health.message("U1")
     before = plain(await health.command("privacy", user="U1"))
-    assert "message counts for 1 member-channel-days (no text)" in before
+    assert "message counts for 1 member-channel-day (no text)" in before
     template = config / "templates" / "health" / "stored_about.j2"
     template.write_text(
         template.read_text().replace("message counts for", "how many messages you posted on")
     )
     (config / "templates" / "probe" / "stored_about.j2").write_text("{{ given }} thanks you sent\n")
     after = plain(await health.command("privacy", user="U1"))
-    assert "how many messages you posted on 1 member-channel-days (no text)" in after
+    assert "how many messages you posted on 1 member-channel-day (no text)" in after
     assert "message counts" not in after
     assert "2 thanks you sent" in after and "2 kudos you gave" not in after
 

@@ -512,10 +512,10 @@ async def test_figures_actions_and_privacy(community: Community, kindred: Kindre
     async with kindred.db.transaction() as session:
         stored = (await kindred.stored_about(session, me))["mastermind"]
         assert stored == [
-            "1 mastermind application(s) with your challenge and weekly slots",
-            "1 mastermind session update(s)",
-            "1 mastermind commitment(s)",
-            "1 end-of-cycle mastermind rating(s)",
+            "1 mastermind application with your challenge and weekly slots",
+            "1 mastermind session update",
+            "1 mastermind commitment",
+            "1 end-of-cycle mastermind rating",
         ]
         assert (await kindred.forget_feedback(session, me))["mastermind"] == 1
     async with kindred.db.sessions() as session:
