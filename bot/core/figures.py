@@ -70,7 +70,7 @@ def as_member_actions(
 class Stored:
     """What a feature stores about one member, for `/kindred privacy`: the values
     its `template` (config/templates/<feature>/stored_about.j2) reads to show one
-    line per kind of record it keeps ("3 coffee follow-up answers", "your mentor
+    line per kind of record it keeps ("3 AMA questions you asked", "your mentor
     request of 2026-11-02"), and no line for a kind it keeps nothing of. Values
     print like in any template: member-written text escaped, `Trusted` as is."""
 
