@@ -13,13 +13,16 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from bot.core.app import Kindred
+from bot.core.figures import Stored
 from bot.core.mentions import strip_markup_for_plain_text
 from bot.core.platform import Button, Inbound, InboundKind, Message, MessageRef, Reply
+from bot.core.templates import Templates
 from storage.models import OutboxMessage
 from tests.fakes.platform import FakePlatform, Sent
 
@@ -38,6 +41,20 @@ def plain(text: str | Reply | Message | None) -> str:
     if isinstance(text, Message):
         text = text.text
     return strip_markup_for_plain_text(text or "")
+
+
+BUNDLED_TEMPLATES = Templates(Path(__file__).resolve().parent.parent / "config" / "templates")
+
+
+def privacy_lines(stored: Stored, templates: Templates = BUNDLED_TEMPLATES) -> list[str]:
+    """The lines `/kindred privacy` shows for one feature's `stored_about`, as a
+    member reads them (rendered the way the core renders them)."""
+    return [plain(line) for line in templates.lines(stored.template, **stored.values)]
+
+
+def contribution_words(kind: str) -> str:
+    """How recognition (`kudos why`) names a contribution of this kind."""
+    return BUNDLED_TEMPLATES.labels("kudos/contributions")[kind]
 
 
 class Community:

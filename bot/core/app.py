@@ -100,11 +100,12 @@ class Kindred:
     async def stored_about(
         self, session: AsyncSession, member: Identity
     ) -> dict[str, Sequence[str]]:
-        stored = {}
+        stored: dict[str, Sequence[str]] = {}
         for feature in self.features:
-            if feature.stored_about is not None and (
-                lines := await feature.stored_about(session, member)
-            ):
+            if feature.stored_about is None:
+                continue
+            kept = await feature.stored_about(session, member)
+            if lines := self.templates.lines(kept.template, **kept.values):
                 stored[feature.name] = lines
         return stored
 

@@ -41,35 +41,44 @@ class MemberAction:
     a `kind` from ACTIVATION_PATHS names the path it belongs to); recognition
     weighs those marked `contribution` (help given to others: an AMA host's
     answer, a featured link, a completed mentorship rated well) as evidence, and
-    shows their `label` ("answered an AMA question as host")."""
+    shows each by its `kind`, in words from config/templates/kudos/contributions.j2
+    ("ama_answer: answered an AMA question as host"). Kinds are unique across
+    features."""
 
     user_id: str
     kind: str
     at: datetime
     contribution: bool = False
-    label: str = ""
 
 
 ActionsHook = Callable[[AsyncSession, Period], Awaitable[Sequence[MemberAction]]]
 
 
 def as_member_actions(
-    rows: Iterable[tuple[str, str, datetime]], meanings: Mapping[str, tuple[str, str]]
+    rows: Iterable[tuple[str, str, datetime]], meanings: Mapping[str, tuple[str, bool]]
 ) -> list[MemberAction]:
     """A storage query's (user id, what, when) rows as MemberActions: `meanings`
-    maps each "what" to its kind and, for a contribution, the label recognition
-    shows (an empty label: not a contribution)."""
+    maps each "what" to its kind and whether it is a contribution."""
     actions = []
     for user_id, what, at in rows:
-        kind, label = meanings[what]
-        actions.append(MemberAction(user_id, kind, at, contribution=bool(label), label=label))
+        kind, contribution = meanings[what]
+        actions.append(MemberAction(user_id, kind, at, contribution=contribution))
     return actions
 
 
-# What a feature stores about one member, one readable line per kind of record
-# ("3 coffee follow-up answers", "your mentor request of 2026-11-02"), for
-# `/kindred privacy`; empty when it stores nothing about them.
-StoredAboutHook = Callable[[AsyncSession, Identity], Awaitable[Sequence[str]]]
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What a feature stores about one member, for `/kindred privacy`: the values
+    its `template` (config/templates/<feature>/stored_about.j2) reads to show one
+    line per kind of record it keeps ("3 AMA questions you asked", "your mentor
+    request of 2026-11-02"), and no line for a kind it keeps nothing of. Values
+    print like in any template: member-written text escaped, `Trusted` as is."""
+
+    template: str
+    values: Mapping[str, object]
+
+
+StoredAboutHook = Callable[[AsyncSession, Identity], Awaitable[Stored]]
 # Delete the member's feedback, ratings and survey answers (not the records a
 # ritual needs to go on, such as a mentorship itself); returns how many rows went.
 ForgetFeedbackHook = Callable[[AsyncSession, Identity], Awaitable[int]]

@@ -87,7 +87,8 @@ class Runtime(Protocol):
         self, session: AsyncSession, member: Identity
     ) -> Mapping[str, Sequence[str]]:
         """What each declared feature stores about `member` (its `stored_about`
-        hook), by feature name; features that store nothing are left out."""
+        hook), by feature name: the lines its template shows, already escaped
+        (`Trusted`); features that store nothing are left out."""
         ...
 
     async def forget_feedback(self, session: AsyncSession, member: Identity) -> Mapping[str, int]:

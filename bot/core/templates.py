@@ -55,6 +55,25 @@ class Templates:
     def render(self, template: str, /, **values: Any) -> str:
         return self.render_source(self.source(template), **values)
 
+    def lines(self, template: str, /, **values: Any) -> list[Trusted]:
+        """A template that shows one item a line (a list): its non-blank lines, each
+        the bot's own text now (the values in it were escaped as they printed)."""
+        return [
+            Trusted(line.strip())
+            for line in self.render(template, **values).splitlines()
+            if line.strip()
+        ]
+
+    def labels(self, template: str) -> dict[str, str]:
+        """A template of `key: label` lines as a mapping (a line without a label,
+        or a blank one, is left out)."""
+        found = {}
+        for line in self.render(template).splitlines():
+            key, _, label = line.partition(":")
+            if label.strip():
+                found[key.strip()] = label.strip()
+        return found
+
     def render_source(self, source: str, /, **values: Any) -> str:
         try:
             return self._compiled(source).render(**values).strip()

@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period, as_member_actions
-from bot.core.formatting import channel_link, plural
+from bot.core.figures import Figures, MemberAction, Period, Stored, as_member_actions
+from bot.core.formatting import channel_link
 from bot.core.mentions import member_text, mention, strip_markup_for_plain_text
 from bot.core.outbox import Outbox, message_to_payload
 from bot.core.platform import Button, ButtonStyle, Identity, Message
@@ -362,9 +362,9 @@ def _shown(question: AmaQuestion, links: dict[int, str] | None = None) -> dict[s
 
 # What each AMA action means to the health report and recognition (DESIGN.md §7).
 ACTION_MEANINGS = {
-    "asked": ("question", ""),
-    "answered": ("ama_answer", "answered an AMA question as host"),
-    "voted": ("ama_vote", ""),
+    "asked": ("question", False),
+    "answered": ("ama_answer", True),
+    "voted": ("ama_vote", False),
 }
 
 
@@ -376,16 +376,12 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
     return as_member_actions(rows, ACTION_MEANINGS)
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
     """What the AMA feature keeps about a member, for `/kindred privacy`."""
     questions, votes = await store.stored_about(
         session, member.platform, member.workspace_id, member.user_id
     )
-    lines = [
-        (questions, plural(questions, "AMA question you asked", "AMA questions you asked")),
-        (votes, plural(votes, "AMA upvote", "AMA upvotes")),
-    ]
-    return [line for count, line in lines if count]
+    return Stored("ama/stored_about", {"questions": questions, "votes": votes})
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

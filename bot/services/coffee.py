@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.config_files import ConfigFileError, ConfigProblem, compose, string_list
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period, as_member_actions
+from bot.core.figures import Figures, MemberAction, Period, Stored, as_member_actions
 from bot.core.formatting import channel_link, plural
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
@@ -787,7 +787,7 @@ def _share(part: int, whole: int) -> float | None:
 
 
 # What each coffee action means to the health report (DESIGN.md §7).
-ACTION_MEANINGS = {"joined": ("coffee", ""), "met": ("coffee_met", "")}
+ACTION_MEANINGS = {"joined": ("coffee", False), "met": ("coffee_met", False)}
 
 
 async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
@@ -798,23 +798,20 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
     return as_member_actions(rows, ACTION_MEANINGS)
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
     """What coffee keeps about a member, for `/kindred privacy`."""
     stored = await coffee.stored_about(
         session, member.platform, member.workspace_id, member.user_id
     )
-    lines = [
-        plural(stored.memberships, "coffee program you joined", "coffee programs you joined"),
-        plural(stored.groups, "coffee group you were in", "coffee groups you were in"),
-        plural(stored.answers, '"Did you meet?" answer'),
-        plural(
-            stored.blocks,
-            "member you asked not to be paired with",
-            "members you asked not to be paired with",
-        ),
-    ]
-    counts = (stored.memberships, stored.groups, stored.answers, stored.blocks)
-    return [line for line, count in zip(lines, counts, strict=True) if count]
+    return Stored(
+        "coffee/stored_about",
+        {
+            "memberships": stored.memberships,
+            "groups": stored.groups,
+            "answers": stored.answers,
+            "blocks": stored.blocks,
+        },
+    )
 
 
 async def forget_feedback(session: AsyncSession, member: Identity) -> int:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period, as_member_actions
+from bot.core.figures import Figures, MemberAction, Period, Stored, as_member_actions
 from bot.core.formatting import plural
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
@@ -720,9 +720,9 @@ def _atom_time(moment: datetime) -> str:
 
 # What each curation action means to the health report and recognition (DESIGN.md §7).
 ACTION_MEANINGS = {
-    "shared": ("link_shared", ""),
-    "featured": ("link_featured", "shared a link the curators featured"),
-    "voted": ("curation_vote", ""),
+    "shared": ("link_shared", False),
+    "featured": ("link_featured", True),
+    "voted": ("curation_vote", False),
 }
 
 
@@ -734,20 +734,14 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
     return as_member_actions(rows, ACTION_MEANINGS)
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
     """What the library keeps about a member, for `/kindred privacy`."""
     shared, votes, subscribed = await store.stored_about(
         session, member.platform, member.workspace_id, member.user_id
     )
-    lines = [
-        (
-            shared,
-            plural(shared, "link you shared to the library", "links you shared to the library"),
-        ),
-        (votes, plural(votes, "vote for a library link", "votes for library links")),
-        (subscribed, "your subscription to the weekly digest"),
-    ]
-    return [line for present, line in lines if present]
+    return Stored(
+        "curation/stored_about", {"shared": shared, "votes": votes, "subscribed": subscribed}
+    )
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period
+from bot.core.figures import Figures, MemberAction, Period, Stored
 from bot.core.formatting import channel_link, local_time, plural
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox, message_to_payload
@@ -965,24 +965,23 @@ async def actions(session: AsyncSession, period: Period) -> Sequence[MemberActio
                     f"{event.kind}_presented",
                     event.ends_at,
                     contribution=True,
-                    label=f"presented a {KIND_LABELS[EventKind(event.kind)].lower()}",
                 )
             )
     return found
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> Sequence[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
+    """What events keep about a member, for `/kindred privacy`."""
     stored = await store.stored_about(session, member.platform, member.workspace_id, member.user_id)
-    lines = []
-    if stored.submissions:
-        lines.append(plural(stored.submissions, "clinic submission"))
-    if stored.rsvps:
-        lines.append(plural(stored.rsvps, "event RSVP"))
-    if stored.ratings:
-        lines.append(plural(stored.ratings, "event rating"))
-    if stored.presented:
-        lines.append(f"presenter of {plural(stored.presented, 'event')}")
-    return lines
+    return Stored(
+        "events/stored_about",
+        {
+            "submissions": stored.submissions,
+            "rsvps": stored.rsvps,
+            "ratings": stored.ratings,
+            "presented": stored.presented,
+        },
+    )
 
 
 async def forget_feedback(session: AsyncSession, member: Identity) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
-from bot.core.figures import ACTIVATION_PATHS, MemberAction, Period
+from bot.core.figures import ACTIVATION_PATHS, MemberAction, Period, Stored
 from bot.core.outbox import Outbox
 from bot.core.platform import Attachment, Identity, Message
 from bot.core.runtime import Runtime
@@ -251,12 +251,7 @@ def suggestion_lines(templates: Templates, report: Report) -> list[str]:
 def figure_labels(templates: Templates) -> dict[str, str]:
     """Figure key → its name in the report (config/templates/health/labels.j2, one
     `key: label` a line); a figure without a label shows its key."""
-    labels = {}
-    for line in templates.render("health/labels").splitlines():
-        key, _, label = line.partition(":")
-        if label.strip():
-            labels[key.strip()] = label.strip()
-    return labels
+    return templates.labels("health/labels")
 
 
 def report_text(templates: Templates, report: Report) -> str:
@@ -382,23 +377,12 @@ async def run_weekly_report(
 # --- privacy -----------------------------------------------------------------------------
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
+    """What the health feature keeps about a member, for `/kindred privacy`."""
     counts = await store.stored_counts(
         session, member.platform, member.workspace_id, member.user_id
     )
-    return [
-        line
-        for line, count in (
-            (
-                f"message counts for {counts['activity_days']} member-channel-days (no text)",
-                counts["activity_days"],
-            ),
-            ("the day you joined, your first post and first reply", counts["newcomer"]),
-            (f"that you were asked {counts['asks']} pulse question(s)", counts["asks"]),
-            (f"{counts['answers']} pulse answer(s) with your name", counts["answers"]),
-        )
-        if count
-    ]
+    return Stored("health/stored_about", counts)
 
 
 async def forget_feedback(session: AsyncSession, member: Identity) -> int:

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period
+from bot.core.figures import Figures, MemberAction, Period, Stored
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
 from bot.core.platform import Button, ButtonStyle, Identity, MemberInfo, Message
@@ -531,16 +531,24 @@ async def evidence(
     session: AsyncSession, runtime: Runtime, settings: KudosSettings, now: datetime
 ) -> dict[str, list[str]]:
     """Each member's contributions recorded by other features in the status window,
-    as labels ("answered an AMA question as host")."""
+    in words ("answered an AMA question as host")."""
     period = Period(settings.platform, settings.workspace_id, now - STATUS_WINDOW, now)
+    labels = contribution_labels(runtime.templates)
     found: dict[str, list[str]] = {}
     for feature, actions in (await runtime.member_actions(session, period)).items():
         if feature == FEATURE:
             continue
         for action in actions:
             if action.contribution:
-                found.setdefault(action.user_id, []).append(action.label or action.kind)
+                found.setdefault(action.user_id, []).append(labels.get(action.kind, action.kind))
     return found
+
+
+def contribution_labels(templates: Templates) -> dict[str, str]:
+    """A contribution's kind → how recognition names it
+    (config/templates/kudos/contributions.j2, one `kind: label` a line); a kind
+    without a label shows as itself."""
+    return templates.labels("kudos/contributions")
 
 
 async def assessment(
@@ -920,27 +928,30 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
         session, period.platform, period.workspace_id, period.start, period.end
     )
     return [
-        MemberAction(user_id=row.giver_id, kind="kudos", at=row.created_at, label="gave kudos")
+        MemberAction(user_id=row.giver_id, kind="kudos", at=row.created_at)
         for row in rows
         if row.status == ACTIVE
     ]
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
+    """What kudos keep about a member, for `/kindred privacy`."""
     given, received = await store.counts_about(
         session, member.platform, member.workspace_id, member.user_id
     )
-    lines = []
-    if given:
-        lines.append(f"{given} kudos you gave, with their reasons")
-    if received:
-        lines.append(f"{received} kudos you received, with their reasons")
     current = await store.recognition(session, member.platform, member.workspace_id, member.user_id)
-    if current is not None:
-        state = "current" if current.active else "lapsed"
-        lines.append(
-            f"your recognised-contributor status ({state}) of {current.granted_at:%Y-%m-%d}"
-        )
-    if member.user_id in await store.opted_out(session, member.platform, member.workspace_id):
-        lines.append("your choice to stay off the kudos boards")
-    return lines
+    opted_out = await store.opted_out(session, member.platform, member.workspace_id)
+    return Stored(
+        "kudos/stored_about",
+        {
+            "given": given,
+            "received": received,
+            "recognised": None
+            if current is None
+            else {
+                "active": current.active,
+                "since": Trusted(f"{current.granted_at:%Y-%m-%d}"),
+            },
+            "off_boards": member.user_id in opted_out,
+        },
+    )

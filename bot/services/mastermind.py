@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period
+from bot.core.figures import Figures, MemberAction, Period, Stored
 from bot.core.formatting import channel_link
 from bot.core.mentions import member_text, mention
 from bot.core.outbox import Outbox
@@ -1269,26 +1269,23 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
                     "mastermind_session",
                     meeting.starts_at,
                     contribution=helped,
-                    label="supported a peer on a mastermind hot seat" if helped else "",
                 )
             )
     return sorted(done, key=lambda action: (action.at, action.user_id, action.kind))
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
+    """What masterminds keep about a member, for `/kindred privacy`."""
     kept = await store.stored_about(session, member.platform, member.workspace_id, member.user_id)
-    lines = []
-    if kept.applications:
-        lines.append(
-            f"{kept.applications} mastermind application(s) with your challenge and weekly slots"
-        )
-    if kept.updates:
-        lines.append(f"{kept.updates} mastermind session update(s)")
-    if kept.commitments:
-        lines.append(f"{kept.commitments} mastermind commitment(s)")
-    if kept.ratings:
-        lines.append(f"{kept.ratings} end-of-cycle mastermind rating(s)")
-    return lines
+    return Stored(
+        "mastermind/stored_about",
+        {
+            "applications": kept.applications,
+            "updates": kept.updates,
+            "commitments": kept.commitments,
+            "ratings": kept.ratings,
+        },
+    )
 
 
 async def forget_feedback(session: AsyncSession, member: Identity) -> int:

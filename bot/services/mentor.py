@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.core.context import Context
 from bot.core.errors import CommandError
-from bot.core.figures import Figures, MemberAction, Period
+from bot.core.figures import Figures, MemberAction, Period, Stored
 from bot.core.formatting import channel_link, plural
 from bot.core.mentions import mention
 from bot.core.outbox import GroupMessage, Outbox
@@ -1680,29 +1680,33 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
                     "mentorship",
                     m.ended_at,
                     contribution=True,
-                    label="completed a mentorship their mentee rated 4 or 5",
                 )
             )
     return found
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
+    """What mentorship keeps about a member, for `/kindred privacy`."""
     stored = await store.stored_about(session, member.platform, member.workspace_id, member.user_id)
-    lines = []
-    if stored.offer is not None:
-        lines.append(
-            f"your mentor offer (topics {', '.join(stored.offer.topics)}, "
-            f"capacity {stored.offer.capacity})"
-        )
-    for request in stored.requests:
-        lines.append(f"your mentor request of {request.created_at:%Y-%m-%d} ({request.status})")
-    if stored.mentorships:
-        lines.append(plural(stored.mentorships, "mentorship") + " you were part of")
-    if stored.feedback_given:
-        lines.append(plural(stored.feedback_given, "mentorship feedback answer") + " you gave")
-    if stored.checkins:
-        lines.append(plural(stored.checkins, "mentorship check-in answer") + " you gave")
-    return lines
+    offer = stored.offer
+    return Stored(
+        "mentor/stored_about",
+        {
+            "offer": None
+            if offer is None
+            else {"topics": list(offer.topics), "capacity": offer.capacity},
+            "requests": [
+                {
+                    "date": Trusted(f"{request.created_at:%Y-%m-%d}"),
+                    "status": Trusted(request.status),
+                }
+                for request in stored.requests
+            ],
+            "mentorships": stored.mentorships,
+            "feedback_given": stored.feedback_given,
+            "checkins": stored.checkins,
+        },
+    )
 
 
 async def forget_feedback(session: AsyncSession, member: Identity) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.core.figures import Figures, MemberAction, Period, as_member_actions
+from bot.core.figures import Figures, MemberAction, Period, Stored, as_member_actions
 from bot.core.formatting import channel_link, channel_links
 from bot.core.mentions import mention
 from bot.core.outbox import Outbox
@@ -549,10 +549,10 @@ async def stats(
 
 # What each welcome action means to the health report and recognition (DESIGN.md §7).
 ACTION_MEANINGS = {
-    "intro": ("intro", ""),
-    "buddied": ("buddy", ""),
-    "became_buddy": ("welcome_buddy", "became a newcomer's welcome buddy"),
-    "greeted": ("welcome_greeted", "greeted a newcomer"),
+    "intro": ("intro", False),
+    "buddied": ("buddy", False),
+    "became_buddy": ("welcome_buddy", True),
+    "greeted": ("welcome_greeted", True),
 }
 
 
@@ -565,19 +565,15 @@ async def actions(session: AsyncSession, period: Period) -> list[MemberAction]:
     return as_member_actions(rows, ACTION_MEANINGS)
 
 
-async def stored_about(session: AsyncSession, member: Identity) -> list[str]:
+async def stored_about(session: AsyncSession, member: Identity) -> Stored:
     """What the welcome feature keeps about a member, for `/kindred privacy`."""
-    lines = []
     welcome = await welcome_rows.get_welcome(
         session, member.platform, member.workspace_id, member.user_id
     )
-    if welcome is not None:
-        lines.append("when you joined, and which welcome steps you took (intro, buddy)")
-    if await welcome_rows.is_buddy_volunteer(
+    volunteer = await welcome_rows.is_buddy_volunteer(
         session, member.platform, member.workspace_id, member.user_id
-    ):
-        lines.append("that you volunteer as a welcome buddy")
-    return lines
+    )
+    return Stored("welcome/stored_about", {"welcomed": welcome is not None, "buddy": volunteer})
 
 
 async def metrics(session: AsyncSession, period: Period) -> Figures:

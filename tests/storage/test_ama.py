@@ -15,6 +15,7 @@ from storage import ama as store
 from storage import outbox as outbox_rows
 from storage.ama import Ama
 from storage.db import Database
+from tests.driver import contribution_words, privacy_lines
 
 START = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
 
@@ -236,11 +237,11 @@ async def test_member_actions_are_askers_hosts_answers_and_voters_in_the_period(
             "ama_answer",
             START + timedelta(minutes=30),
             contribution=True,
-            label="answered an AMA question as host",
         ),
         MemberAction("cy", "ama_vote", START),
         MemberAction("bo", "question", START),
     ]
+    assert contribution_words("ama_answer") == "answered an AMA question as host"
     assert elsewhere == []
 
 
@@ -250,10 +251,13 @@ async def test_privacy_counts_a_members_questions_and_votes(db: Database) -> Non
     async with db.transaction() as session:
         await store.add_vote(session, question, "cy")
     async with db.sessions() as session:
-        assert await ama_service.stored_about(session, Identity("fake", "W1", "bo")) == [
-            "1 AMA question you asked"
-        ]
-        assert await ama_service.stored_about(session, Identity("fake", "W1", "cy")) == [
-            "1 AMA upvote"
-        ]
-        assert await ama_service.stored_about(session, Identity("fake", "W2", "bo")) == []
+        assert privacy_lines(
+            await ama_service.stored_about(session, Identity("fake", "W1", "bo"))
+        ) == ["1 AMA question you asked"]
+        assert privacy_lines(
+            await ama_service.stored_about(session, Identity("fake", "W1", "cy"))
+        ) == ["1 AMA upvote"]
+        assert (
+            privacy_lines(await ama_service.stored_about(session, Identity("fake", "W2", "bo")))
+            == []
+        )

@@ -22,6 +22,7 @@ from storage import curation as store
 from storage.curation import CuratedItem, CurationSettings
 from storage.db import Database
 from storage.models import OutboxMessage
+from tests.driver import contribution_words, privacy_lines
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
@@ -246,10 +247,10 @@ async def test_member_actions_are_shares_features_and_votes_of_visible_items(
             "link_featured",
             NOW + timedelta(days=1),
             contribution=True,
-            label="shared a link the curators featured",
         ),
         MemberAction("U1", "link_shared", NOW),
     ]
+    assert contribution_words("link_featured") == "shared a link the curators featured"
 
 
 def test_the_curation_feature_declares_its_actions() -> None:
@@ -264,11 +265,18 @@ async def test_privacy_counts_a_members_links_votes_and_subscription(db: Databas
         assert await store.add_vote(session, item, "U2", "upvote", NOW)
         await store.subscribe(session, "fake", "W1", "U2")
     async with db.sessions() as session:
-        assert await curation_service.stored_about(session, Identity("fake", "W1", "U1")) == [
-            "1 link you shared to the library"
-        ]
-        assert await curation_service.stored_about(session, Identity("fake", "W1", "U2")) == [
+        assert privacy_lines(
+            await curation_service.stored_about(session, Identity("fake", "W1", "U1"))
+        ) == ["1 link you shared to the library"]
+        assert privacy_lines(
+            await curation_service.stored_about(session, Identity("fake", "W1", "U2"))
+        ) == [
             "1 vote for a library link",
             "your subscription to the weekly digest",
         ]
-        assert await curation_service.stored_about(session, Identity("fake", "W2", "U1")) == []
+        assert (
+            privacy_lines(
+                await curation_service.stored_about(session, Identity("fake", "W2", "U1"))
+            )
+            == []
+        )

@@ -14,6 +14,7 @@ from storage import kudos as store
 from storage.db import Database
 from storage.kudos import ACTIVE, PENDING, REVOKED, WITHDRAWN, Kudos, KudosSettings
 from storage.kudos import RecognisedContributor as Recognition
+from tests.driver import privacy_lines
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -160,7 +161,7 @@ async def test_hooks_over_both_databases(db: Database) -> None:
     async with db.sessions() as session:
         figures = await service.metrics(session, period)
         actions = await service.actions(session, period)
-        about = await service.stored_about(session, Identity("fake", "W1", "U2"))
+        about = privacy_lines(await service.stored_about(session, Identity("fake", "W1", "U2")))
     assert figures["kudos"] == 3 and figures["givers"] == 3 and figures["receivers"] == 2
     assert figures["with_reason_share"] == 2 / 3 and figures["withdrawn"] == 1
     # U1 and U2 thank only each other: a reciprocal pair.

@@ -26,7 +26,7 @@ from storage.mentor import (
     Mentorship,
 )
 from tests.conftest import POSTGRES_URL, Clock
-from tests.driver import plain
+from tests.driver import contribution_words, plain, privacy_lines
 from tests.fakes.platform import FakePlatform
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -220,7 +220,7 @@ async def test_stored_about_and_forget_feedback(db: Database) -> None:
         await store.record_checkin(session, mentorship_id, "ana", 14, "good", NOW)
     bob = Identity(P, W, "bob")
     async with db.transaction() as session:
-        lines = await service.stored_about(session, bob)
+        lines = privacy_lines(await service.stored_about(session, bob))
     assert lines == [
         "your mentor offer (topics NPS, capacity 3)",
         "your mentor request of 2026-11-23 (matched)",
@@ -239,7 +239,7 @@ async def test_stored_about_and_forget_feedback(db: Database) -> None:
         mentorship = await session.get(Mentorship, mentorship_id)
         assert mentorship is not None
         assert (mentorship.status, mentorship.end_reason) == ("ended", None)
-        assert await service.stored_about(session, Identity(P, W, "nobody")) == []
+        assert privacy_lines(await service.stored_about(session, Identity(P, W, "nobody"))) == []
 
 
 async def test_stats_figures_computed_by_hand(db: Database) -> None:
@@ -311,7 +311,7 @@ async def test_stats_figures_computed_by_hand(db: Database) -> None:
     assert health["completion_rate"] == 0.5 and health["median_rating"] == 3.5
     assert health["requests"] == 2  # w1 and w2 were made within the week
     contributions = [a for a in actions if a.contribution]
-    assert [(a.user_id, a.label) for a in contributions] == [
+    assert [(a.user_id, contribution_words(a.kind)) for a in contributions] == [
         ("m1", "completed a mentorship their mentee rated 4 or 5"),
         ("m1", "completed a mentorship their mentee rated 4 or 5"),
     ]

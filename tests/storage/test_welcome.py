@@ -13,6 +13,7 @@ from storage import coffee, members
 from storage import welcome as welcome_rows
 from storage.db import Database
 from storage.welcome import Welcome
+from tests.driver import contribution_words, privacy_lines
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -235,7 +236,6 @@ async def test_member_actions_are_intros_buddies_and_greetings_in_the_period(
             "welcome_greeted",
             day(11, 2, 10),
             contribution=True,
-            label="greeted a newcomer",
         ),
         MemberAction("UNEW", "intro", day(11, 3)),
         MemberAction("UNEW", "buddy", day(11, 4)),
@@ -244,9 +244,10 @@ async def test_member_actions_are_intros_buddies_and_greetings_in_the_period(
             "welcome_buddy",
             day(11, 4),
             contribution=True,
-            label="became a newcomer's welcome buddy",
         ),
     ]
+    assert contribution_words("welcome_greeted") == "greeted a newcomer"
+    assert contribution_words("welcome_buddy") == "became a newcomer's welcome buddy"
 
 
 async def test_privacy_lists_the_arrival_record_and_buddy_volunteering(db: Database) -> None:
@@ -255,10 +256,13 @@ async def test_privacy_lists_the_arrival_record_and_buddy_volunteering(db: Datab
         await welcome_rows.set_buddy_volunteer(session, "fake", "W1", "UVOL", active=True)
     assert feature.stored_about is not None
     async with db.sessions() as session:
-        assert await feature.stored_about(session, Identity("fake", "W1", "UNEW")) == [
-            "when you joined, and which welcome steps you took (intro, buddy)"
-        ]
-        assert await feature.stored_about(session, Identity("fake", "W1", "UVOL")) == [
-            "that you volunteer as a welcome buddy"
-        ]
-        assert await feature.stored_about(session, Identity("fake", "W1", "UNONE")) == []
+        assert privacy_lines(
+            await feature.stored_about(session, Identity("fake", "W1", "UNEW"))
+        ) == ["when you joined, and which welcome steps you took (intro, buddy)"]
+        assert privacy_lines(
+            await feature.stored_about(session, Identity("fake", "W1", "UVOL"))
+        ) == ["that you volunteer as a welcome buddy"]
+        assert (
+            privacy_lines(await feature.stored_about(session, Identity("fake", "W1", "UNONE")))
+            == []
+        )

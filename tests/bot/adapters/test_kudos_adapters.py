@@ -159,7 +159,6 @@ GENERAL = 1_200_000_000_000_000_010
 KUDOS = 1_200_000_000_000_000_011
 ROLE = 1_200_000_000_000_000_050
 ANA, BOB, CAROL = 1_200_000_000_000_000_101, 1_200_000_000_000_000_102, 1_200_000_000_000_000_103
-HELPED = "answered an AMA question as host"
 
 
 class Evidence:
@@ -171,7 +170,7 @@ class Evidence:
 
     async def actions(self, session: AsyncSession, period: Period) -> Sequence[MemberAction]:
         return [
-            MemberAction(user, "ama_answer", period.start, contribution=True, label=HELPED)
+            MemberAction(user, "ama_answer", period.start, contribution=True)
             for user in sorted(self.helpers)
         ]
 

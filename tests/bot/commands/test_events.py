@@ -29,7 +29,7 @@ from storage.events import ClinicSubmission, Event, EventRsvp
 from storage.models import JobClaim
 from tests.bot.adapters.slack_harness import ADMIN, MEMBER, populate, running_slack, slack_settings
 from tests.conftest import Clock
-from tests.driver import Community, plain
+from tests.driver import Community, contribution_words, plain
 from tests.fakes.discord_harness import discord_settings_for, serving
 from tests.fakes.discord_server import Channel, FakeDiscord, Member
 from tests.fakes.platform import FakePlatform, Sent
@@ -518,7 +518,9 @@ async def test_figures_actions_and_privacy(app: Community) -> None:
         ("carol", "event_attended", False),
         ("bob", "clinic_presented", True),
     }
-    assert [a.label for a in actions if a.contribution] == ["presented a case-study clinic"]
+    assert [contribution_words(a.kind) for a in actions if a.contribution] == [
+        "presented a case-study clinic"
+    ]
     assert stored["events"] == ["1 event RSVP", "1 event rating"]
     async with app.kindred.db.transaction() as session:
         forgotten = await app.kindred.forget_feedback(session, Identity("fake", "W1", "carol"))

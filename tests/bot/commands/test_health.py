@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from sqlalchemy import func, select
 from bot.commands import declared_features
 from bot.core.app import Kindred
 from bot.core.feature import Feature
-from bot.core.figures import Figures, MemberAction, Period
+from bot.core.figures import Figures, MemberAction, Period, Stored
 from bot.core.platform import Identity, MemberInfo
 from bot.core.registry import Handlers
 from bot.core.settings import Secret, Settings
@@ -58,8 +59,8 @@ class Probe:
     async def member_actions(self, session: object, period: Period) -> Sequence[MemberAction]:
         return [a for a in self.actions if period.start <= a.at < period.end]
 
-    async def stored_about(self, session: object, member: Identity) -> Sequence[str]:
-        return ["2 kudos you gave"] if member.user_id == "U1" else []
+    async def stored_about(self, session: object, member: Identity) -> Stored:
+        return Stored("probe/stored_about", {"given": 2 if member.user_id == "U1" else 0})
 
     async def forget(self, session: object, member: Identity) -> int:
         self.forgotten.append(member)
@@ -82,11 +83,29 @@ def probe() -> Probe:
 
 
 @pytest.fixture
+def config(settings: Settings, tmp_path: Path) -> Path:
+    """The bundled config, copied so a test may edit it, with the probe's template."""
+    config = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config)
+    (config / "templates" / "probe").mkdir()
+    (config / "templates" / "probe" / "stored_about.j2").write_text(
+        "{% if given %}\n{{ given }} kudos you gave\n{% endif %}\n"
+    )
+    return config
+
+
+@pytest.fixture
 async def health(
-    settings: Settings, sqlite_db: Database, clock: Clock, platform: FakePlatform, probe: Probe
+    settings: Settings,
+    config: Path,
+    sqlite_db: Database,
+    clock: Clock,
+    platform: FakePlatform,
+    probe: Probe,
 ) -> AsyncIterator[Community]:
     configured = replace(
         settings,
+        config_dir=config,
         database_url=str(sqlite_db.url),
         public_url="https://kindred.example.com",
         dashboard_secret=Secret(SECRET),
@@ -279,8 +298,10 @@ async def test_anonymous_answers_carry_no_member_id(health: Community) -> None:
     async with health.kindred.db.sessions() as session:
         (answer,) = (await session.execute(select(HealthPulseAnswer))).scalars()
     assert answer.user_id is None
-    assert "nothing about you" not in await health.say("privacy", user="U1")
-    assert "pulse answer(s) with your name" not in await health.say("privacy", user="U1")
+    privacy = await health.say("privacy", user="U1")
+    assert "nothing about you" not in privacy
+    assert "that you were asked 1 pulse question" in privacy
+    assert "with your name" not in privacy
 
 
 async def test_the_nps_shows_in_the_report_from_ten_answers(health: Community) -> None:
@@ -318,8 +339,8 @@ async def test_privacy_lists_what_is_stored_and_deletes_feedback(
     await health.press(health.sent("dm", "U1")[0].message.buttons[4], user="U1")
     reply = await health.command("privacy", user="U1")
     text = plain(reply)
-    assert "message counts for 1 member-channel-days" in text
-    assert "1 pulse answer(s) with your name" in text
+    assert "message counts for 1 member-channel-day (no text)" in text
+    assert "1 pulse answer with your name" in text
     assert "2 kudos you gave" in text
     assert reply.message is not None
     (forget,) = reply.message.buttons
@@ -330,6 +351,24 @@ async def test_privacy_lists_what_is_stored_and_deletes_feedback(
         assert (
             await session.execute(select(func.count()).select_from(HealthPulseAnswer))
         ).scalar_one() == 0
+
+
+async def test_privacy_says_what_each_features_template_says(
+    health: Community, config: Path
+) -> None:
+    """Each feature's lines come from its editable template: an edit shows at once."""
+    await health.message("U1")
+    before = plain(await health.command("privacy", user="U1"))
+    assert "message counts for 1 member-channel-day (no text)" in before
+    template = config / "templates" / "health" / "stored_about.j2"
+    template.write_text(
+        template.read_text().replace("message counts for", "how many messages you posted on")
+    )
+    (config / "templates" / "probe" / "stored_about.j2").write_text("{{ given }} thanks you sent\n")
+    after = plain(await health.command("privacy", user="U1"))
+    assert "how many messages you posted on 1 member-channel-day (no text)" in after
+    assert "message counts" not in after
+    assert "2 thanks you sent" in after and "2 kudos you gave" not in after
 
 
 # --- the weekly report ---------------------------------------------------------------------

@@ -5,9 +5,11 @@ with hysteresis, boards that ping nobody, and the feature's hooks."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -27,7 +29,7 @@ from storage.db import Database
 from storage.kudos import Kudos, RecognisedContributor
 from storage.members import ensure_member
 from tests.conftest import Clock
-from tests.driver import Community, plain
+from tests.driver import Community, plain, privacy_lines
 from tests.fakes.platform import FakePlatform
 
 ADMIN = "UADMIN"
@@ -45,7 +47,7 @@ class Contributions:
 
     async def actions(self, session: AsyncSession, period: Period) -> Sequence[MemberAction]:
         return [
-            MemberAction(user_id, "ama_answer", period.start, contribution=True, label=HOST_ANSWER)
+            MemberAction(user_id, "ama_answer", period.start, contribution=True)
             for user_id in sorted(self.helpers)
         ]
 
@@ -523,7 +525,7 @@ async def test_metrics_actions_and_stored_about(community: Community, clock: Clo
     async with community.kindred.db.sessions() as session:
         figures = await service.metrics(session, period)
         actions = await service.actions(session, period)
-        about = await service.stored_about(session, Identity("fake", "W1", "UANA"))
+        about = privacy_lines(await service.stored_about(session, Identity("fake", "W1", "UANA")))
         everything = await community.kindred.member_actions(session, period)
     assert figures["kudos"] == 2 and figures["givers"] == 2 and figures["receivers"] == 1
     assert figures["with_reason_share"] == 0.5 and figures["withdrawn"] == 1
@@ -534,6 +536,40 @@ async def test_metrics_actions_and_stored_about(community: Community, clock: Clo
     assert not any(action.contribution for action in actions)
     assert "kudos" in everything
     assert about == ["2 kudos you received, with their reasons"]
+
+
+async def test_contributions_are_named_in_the_words_of_the_editable_template(
+    settings: Settings,
+    sqlite_db: Database,
+    clock: Clock,
+    platform: FakePlatform,
+    contributions: Contributions,
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(settings.config_dir, config)
+    words = config / "templates" / "kudos" / "contributions.j2"
+    words.write_text(words.read_text().replace(HOST_ANSWER, "hosted an AMA and answered"))
+    app = Kindred(
+        replace(settings, config_dir=config, database_url=str(sqlite_db.url)),
+        sqlite_db,
+        features=(*declared_features(), contributions.feature),
+        clock=clock,
+    )
+    app.attach(platform)
+    platform.add_members("W1", MemberInfo("UANA", "Ana"))
+    await app.start(dispatch=False, schedule=False)
+    try:
+        community = Community(app, platform, clock, deliver_each=True)
+        contributions.helpers.add("UANA")
+        why = await community.say("kudos why", "UANA")
+        assert "Contributions beyond kudos: 1 of 1 ✓ (hosted an AMA and answered)" in why
+        # A kind the template does not name shows as itself.
+        words.write_text(words.read_text().replace("ama_answer: ", "retired_kind: "))
+        why = await community.say("kudos why", "UANA")
+        assert "Contributions beyond kudos: 1 of 1 ✓ (ama_answer)" in why
+    finally:
+        await app.stop()
 
 
 async def test_a_real_ama_host_answer_is_evidence(

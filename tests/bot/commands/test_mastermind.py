@@ -37,7 +37,7 @@ from tests.bot.mastermind_helpers import (
     stored_entries,
     stored_groups,
 )
-from tests.driver import Community, plain
+from tests.driver import Community, contribution_words, plain
 from tests.fakes.platform import FakePlatform
 from tests.test_readme import EXAMPLE, REPO, normalised
 
@@ -501,7 +501,7 @@ async def test_figures_actions_and_privacy(community: Community, kindred: Kindre
     assert ("u1", "mastermind_session", False) in kinds
     assert ("u2", "mastermind_session", True) in kinds
     helped = next(a for a in actions if a.contribution)
-    assert helped.label == "supported a peer on a mastermind hot seat"
+    assert contribution_words(helped.kind) == "supported a peer on a mastermind hot seat"
 
     assert "after its last session, on Tue 5 Jan" in await community.say(
         "mastermind rate 5 Great", "u2"
@@ -512,10 +512,10 @@ async def test_figures_actions_and_privacy(community: Community, kindred: Kindre
     async with kindred.db.transaction() as session:
         stored = (await kindred.stored_about(session, me))["mastermind"]
         assert stored == [
-            "1 mastermind application(s) with your challenge and weekly slots",
-            "1 mastermind session update(s)",
-            "1 mastermind commitment(s)",
-            "1 end-of-cycle mastermind rating(s)",
+            "1 mastermind application with your challenge and weekly slots",
+            "1 mastermind session update",
+            "1 mastermind commitment",
+            "1 end-of-cycle mastermind rating",
         ]
         assert (await kindred.forget_feedback(session, me))["mastermind"] == 1
     async with kindred.db.sessions() as session:

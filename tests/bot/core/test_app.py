@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,7 +13,8 @@ from bot.core.app import Kindred
 from bot.core.context import Context, Preparation
 from bot.core.errors import CommandError
 from bot.core.feature import Feature
-from bot.core.figures import Figures, MemberAction, Period
+from bot.core.figures import Figures, MemberAction, Period, Stored
+from bot.core.mentions import member_text
 from bot.core.platform import Button, Identity, Inbound, Message, Reply
 from bot.core.registry import Handlers, Param
 from bot.core.settings import Settings
@@ -258,7 +260,7 @@ async def test_a_slow_platform_read_holds_no_transaction(
 
 
 async def test_every_features_figures_and_actions_reach_the_runtime(
-    sqlite_db: Database, settings: Settings
+    sqlite_db: Database, settings: Settings, tmp_path: Path
 ) -> None:
     moment = datetime(2026, 11, 23, tzinfo=UTC)
 
@@ -266,10 +268,11 @@ async def test_every_features_figures_and_actions_reach_the_runtime(
         return {"probes": 3.0, "unknown": None}
 
     async def acted(session: AsyncSession, period: Period) -> list[MemberAction]:
-        return [MemberAction("U1", "question", moment, contribution=True, label="asked")]
+        return [MemberAction("U1", "question", moment, contribution=True)]
 
-    async def stored(session: AsyncSession, member: Identity) -> list[str]:
-        return [f"2 answers by {member.user_id}"] if member.user_id == "U1" else []
+    async def stored(session: AsyncSession, member: Identity) -> Stored:
+        answers = 2 if member.user_id == "U1" else 0
+        return Stored("reporting/stored_about", {"answers": answers, "by": member.user_id})
 
     async def forgotten(session: AsyncSession, member: Identity) -> int:
         return 2
@@ -282,14 +285,22 @@ async def test_every_features_figures_and_actions_reach_the_runtime(
         stored_about=stored,
         forget_feedback=forgotten,
     )
-    app = Kindred(replace(settings), sqlite_db, features=[help.feature, reporting])
+    templates = tmp_path / "templates" / "reporting"
+    templates.mkdir(parents=True)
+    (templates / "stored_about.j2").write_text(
+        "{% if answers %}\n{{ answers }} answers by {{ by }}\n{% endif %}\n\n"
+    )
+    app = Kindred(
+        replace(settings, config_dir=tmp_path), sqlite_db, features=[help.feature, reporting]
+    )
     period = Period("fake", "W1", moment, moment + timedelta(days=7))
     async with sqlite_db.sessions() as session:
         assert await app.figures(session, period) == {"reporting": {"probes": 3.0, "unknown": None}}
         actions = await app.member_actions(session, period)
+        # The feature's template shows its values, member text marked as such.
         assert await app.stored_about(session, Identity("fake", "W1", "U1")) == {
-            "reporting": ["2 answers by U1"]
+            "reporting": [f"2 answers by {member_text('U1')}"]
         }
         assert await app.stored_about(session, Identity("fake", "W1", "U2")) == {}
         assert await app.forget_feedback(session, Identity("fake", "W1", "U1")) == {"reporting": 2}
-    assert actions == {"reporting": [MemberAction("U1", "question", moment, True, "asked")]}
+    assert actions == {"reporting": [MemberAction("U1", "question", moment, True)]}
