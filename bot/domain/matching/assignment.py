@@ -9,6 +9,14 @@ mentor takes another strong mentee only when nobody else comes close. Each mente
 a private "no mentor" slot of score 0, so the matching always exists and a mentee whose
 every candidate is excluded or scores nothing stays unmatched.
 
+The top-k cut can leave a mentee out while a mentor they fit, outside their top k, still has
+a seat (their candidates all went to mentees they fit better), and the spread term can
+leave a seat empty rather than spend it on a weak pair. A second pass takes the mentees
+left out and the mentors with seats left, scores just those pairs, every mentor rather than
+the top k, and seats as many of them as it can, best objective among those: nobody stays
+unmatched while a mentor they may have, scoring above `min_score`, has a free seat, which
+is what makes "the mentors who fit were all taken" true when they are told it.
+
 Hard rules (same company unless allowed, blocked, ended badly, fewer shared topics than
 `min_shared_topics`) make a pair's score -inf before the top-k cut, so the candidates are
 feasible pairs only and no seat is ever spent on a pair a rule forbids.
@@ -266,6 +274,52 @@ def _scores(
     return score
 
 
+def _subset(people: _People, rows: IntArray) -> _People:
+    return _People(
+        [people.ids[k] for k in rows.tolist()],
+        people.topics[rows],
+        people.company[rows],
+        people.seniority[rows],
+        people.window[rows],
+    )
+
+
+def _pair_scores(
+    left: _People,
+    rows: IntArray,
+    right: _People,
+    cols: IntArray,
+    overlap: FloatArray,
+    config: AssignmentConfig,
+) -> tuple[IntArray, IntArray, npt.NDArray[np.float32]]:
+    """Every pair of mentees[rows] and mentors[cols] (both ascending) that no hard rule
+    excludes and scores above `min_score`, as (position in rows, position in cols, score),
+    scored the way `_top_k` scores. For a few rows and columns: the second pass."""
+    mentees, mentors = _subset(left, rows), _subset(right, cols)
+    bad_rows, bad_cols = _excluded(left, right, config.blocked | config.ended_badly)
+    at_row, at_col = np.searchsorted(rows, bad_rows), np.searchsorted(cols, bad_cols)
+    hit = (at_row < rows.size) & (at_col < cols.size)
+    hit[hit] = (rows[at_row[hit]] == bad_rows[hit]) & (cols[at_col[hit]] == bad_cols[hit])
+    at_row, at_col = at_row[hit], at_col[hit]
+    fit = _fit_table(left, right, overlap)
+    fit = _FitTable(fit.mentee_code[rows], fit.mentor_code[cols], fit.table)
+    step = max(1, _CHUNK_PAIRS // max(1, cols.size))
+    rows_out, cols_out, scores_out = [], [], []
+    for begin in range(0, rows.size, step):
+        chunk = slice(begin, min(begin + step, rows.size))
+        score = _scores(mentees, chunk, mentors, fit, config)
+        inside = (at_row >= chunk.start) & (at_row < chunk.stop)
+        score[at_row[inside] - chunk.start, at_col[inside]] = -np.inf
+        mentee, mentor = np.nonzero(score > config.min_score)
+        rows_out.append(mentee + chunk.start)
+        cols_out.append(mentor)
+        scores_out.append(score[mentee, mentor])
+    if not rows_out:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, np.zeros(0, dtype=np.float32)
+    return np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(scores_out)
+
+
 def _excluded(
     mentees: _People, mentors: _People, pairs: Iterable[frozenset[str]]
 ) -> tuple[IntArray, IntArray]:
@@ -330,7 +384,8 @@ def assign_mentors(
     mentees: Sequence[Mentee], mentors: Sequence[Mentor], config: AssignmentConfig
 ) -> AssignmentResult:
     """Each mentee at most one mentor, each mentor at most `capacity` mentees, maximising
-    total fit less the spread term over each mentee's `top_k` candidates (DESIGN.md §5).
+    total fit less the spread term over each mentee's `top_k` candidates (DESIGN.md §5),
+    then seating whoever that leaves out at the mentors with seats left, over every mentor.
 
     Deterministic: no randomness at all; ties go the way the exact solver takes them.
     """
@@ -377,7 +432,71 @@ def assign_mentors(
         matched = np.flatnonzero(mentor_of >= 0)
         at = order[np.searchsorted(keys[order], matched * len(mentors) + mentor_of[matched])]
         score_of[matched] = scores[at]
+    _fill_free_seats(left, right, overlap, config, capacities, mentor_of, score_of)
     return _result(mentees, mentors, config, left, right, overlap, mentor_of, score_of, started)
+
+
+def _fill_free_seats(
+    left: _People,
+    right: _People,
+    overlap: FloatArray,
+    config: AssignmentConfig,
+    capacities: IntArray,
+    mentor_of: IntArray,
+    score_of: FloatArray,
+) -> None:
+    """The second pass, in place: mentees the top-k solve left out, over every mentor with
+    a seat still free, not only their top k. The fewest possible stay out (each one left
+    costs more than any set of matches), then the same objective decides: the seats left
+    cost `spread` times their rank among the mentor's mentees, as in the main solve. So no
+    mentee stays unmatched while a mentor they may have, scoring above `min_score`, has a
+    free seat, and no capacity is exceeded: only the free seats are slots."""
+    missing = np.flatnonzero(mentor_of < 0)
+    load = np.bincount(mentor_of[mentor_of >= 0], minlength=capacities.size)
+    free = np.flatnonzero(load < capacities)
+    if not missing.size or not free.size:
+        return
+    rows, cols, fits = _pair_scores(left, missing, right, free, overlap, config)
+    scores = fits.astype(np.float64)
+    if not rows.size:
+        return
+    # Slots: mentor free[c] has seats load..capacity-1 left, one edge per (mentee, seat).
+    seats = (capacities - load)[free]
+    slot_start = np.cumsum(seats) - seats
+    per_edge = seats[cols]
+    edge_rows = np.repeat(rows, per_edge)
+    within = _ranks_within(per_edge)
+    edge_slot = np.repeat(slot_start[cols], per_edge) + within
+    edge_score = np.repeat(scores, per_edge) - config.spread * (
+        np.repeat(load[free][cols], per_edge) + within
+    )
+    cost = float(edge_score.max()) + 1.0 - edge_score  # all at least 1
+    # Leaving a mentee out costs more than all the pass's matches could together.
+    left_out = float(cost.max()) * missing.size + 1.0
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+    slots = int(seats.sum())
+    graph = csr_array(
+        (
+            np.concatenate([cost, np.full(missing.size, left_out)]),
+            (
+                np.concatenate([edge_rows, np.arange(missing.size)]),
+                np.concatenate([edge_slot, slots + np.arange(missing.size)]),
+            ),
+        ),
+        shape=(missing.size, slots + missing.size),
+    )
+    matched_rows, matched_slots = min_weight_full_bipartite_matching(graph)
+    real = matched_slots < slots
+    slot_owner = np.repeat(np.arange(free.size), seats)
+    who, where = matched_rows[real], slot_owner[matched_slots[real]]
+    # Pairs are unique per (mentee, mentor): find each match's score.
+    keys = rows * free.size + cols
+    order = np.argsort(keys, kind="stable")
+    at = order[np.searchsorted(keys[order], who * free.size + where)]
+    mentor_of[missing[who]] = free[where]
+    score_of[missing[who]] = scores[at]
 
 
 def _ranks_within(counts: IntArray) -> IntArray:
@@ -404,12 +523,19 @@ def _result(
     bad = 0
     allowed = _allowed_mentors(left, right, config)
     missing = np.flatnonzero(mentor_of < 0)
-    on_topic, feasible = _topic_counts(left, right, overlap, config, missing, allowed[missing])
+    on_topic, feasible, fitting = _topic_counts(left, right, overlap, config, missing)
     why = {
         int(row): _why_unmatched(
-            int(allowed[row]), int(topical), int(fits), len(mentors), config.min_shared_topics
+            int(allowed[row]),
+            int(topical),
+            int(allowed_on_topic),
+            int(fits),
+            len(mentors),
+            config.min_shared_topics,
         )
-        for row, topical, fits in zip(missing, on_topic, feasible, strict=True)
+        for row, topical, allowed_on_topic, fits in zip(
+            missing, on_topic, feasible, fitting, strict=True
+        )
     }
     mine = left.window[np.arange(len(mentees))]
     theirs = right.window[np.maximum(mentor_of, 0)] if mentors else np.full(len(mentees), -1)
@@ -467,18 +593,15 @@ def _allowed_mentors(left: _People, right: _People, config: AssignmentConfig) ->
 
 
 def _topic_counts(
-    left: _People,
-    right: _People,
-    overlap: FloatArray,
-    config: AssignmentConfig,
-    rows: IntArray,
-    allowed: IntArray,
-) -> tuple[IntArray, IntArray]:
+    left: _People, right: _People, overlap: FloatArray, config: AssignmentConfig, rows: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
     """For mentees[rows] (ascending): how many mentors share `min_shared_topics` topics,
-    and how many of those no other hard rule excludes either. Scored the way `_top_k`
-    scores, so a reason never disagrees with the rule; only the unmatched are scored."""
-    if not config.min_shared_topics or not rows.size:
-        return np.full(rows.size, len(right.ids), dtype=np.int64), allowed
+    how many of those no other hard rule excludes either, and how many of those score
+    above `min_score`. Scored the way `_top_k` scores, so a reason never disagrees with
+    the rule; only the unmatched are scored."""
+    if not rows.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
     bad_rows, bad_cols = _excluded(left, right, config.blocked | config.ended_badly)
     at = np.searchsorted(rows, bad_rows)
     hit = at < rows.size
@@ -486,7 +609,7 @@ def _topic_counts(
     at, bad_cols = at[hit], bad_cols[hit]
     fit = _fit_table(left, right, overlap)
     step = max(1, _CHUNK_PAIRS // max(1, len(right.ids)))
-    on_topic, feasible = [], []
+    on_topic, feasible, fitting = [], [], []
     for begin in range(0, rows.size, step):
         chunk = rows[begin : begin + step]
         shared = _shared_topics(left, chunk, right)
@@ -495,12 +618,17 @@ def _topic_counts(
         inside = (at >= begin) & (at < begin + chunk.size)
         score[at[inside] - begin, bad_cols[inside]] = -np.inf
         feasible.append(np.isfinite(score).sum(axis=1))
-    return np.concatenate(on_topic), np.concatenate(feasible)
+        fitting.append((score > config.min_score).sum(axis=1))
+    return np.concatenate(on_topic), np.concatenate(feasible), np.concatenate(fitting)
 
 
-def _why_unmatched(allowed: int, on_topic: int, feasible: int, mentors: int, topics: int) -> str:
+def _why_unmatched(
+    allowed: int, on_topic: int, feasible: int, fitting: int, mentors: int, topics: int
+) -> str:
     """`allowed`: mentors no company, block or past-pair rule excludes; `on_topic`: mentors
-    sharing `topics` topics; `feasible`: mentors both count."""
+    sharing `topics` topics; `feasible`: mentors both count; `fitting`: feasible mentors
+    scoring above the minimum. The second pass leaves nobody out while a fitting mentor
+    has a free seat, so "taken" is said only when every fitting mentor is full."""
     words = "works on their topics" if topics <= 1 else f"shares {topics} of their topics"
     if not mentors:
         return "no mentors this cycle"
@@ -510,6 +638,8 @@ def _why_unmatched(allowed: int, on_topic: int, feasible: int, mentors: int, top
         return "every mentor is excluded (same company, blocked or a past pair)"
     if feasible <= 0:
         return f"every mentor who {words} is excluded (same company, blocked or a past pair)"
+    if fitting <= 0:
+        return "no mentor they could have fits them well enough"
     return "the mentors who fit were all taken by mentees they fit better"
 
 
