@@ -12,10 +12,11 @@ every candidate is excluded or scores nothing stays unmatched.
 The top-k cut can leave a mentee out while a mentor they fit, outside their top k, still has
 a seat (their candidates all went to mentees they fit better), and the spread term can
 leave a seat empty rather than spend it on a weak pair. A second pass takes the mentees
-left out and the mentors with seats left, scores just those pairs, every mentor rather than
-the top k, and seats as many of them as it can, best objective among those: nobody stays
-unmatched while a mentor they may have, scoring above `min_score`, has a free seat, which
-is what makes "the mentors who fit were all taken" true when they are told it.
+left out and the mentors with seats left, scores just those pairs (each mentee's `top_k`
+best among the free mentors, round after round until none is left) and seats as many of
+them as it can, best objective among those: nobody stays unmatched while a mentor they may
+have, scoring above `min_score`, has a free seat, which is what makes "the mentors who fit
+were all taken" true when they are told it.
 
 Hard rules (same company unless allowed, blocked, ended badly, fewer shared topics than
 `min_shared_topics`) make a pair's score -inf before the top-k cut, so the candidates are
@@ -275,6 +276,7 @@ def _scores(
 
 
 def _subset(people: _People, rows: IntArray) -> _People:
+    """people[rows] as a side of its own: the second pass scores just those."""
     return _People(
         [people.ids[k] for k in rows.tolist()],
         people.topics[rows],
@@ -282,42 +284,6 @@ def _subset(people: _People, rows: IntArray) -> _People:
         people.seniority[rows],
         people.window[rows],
     )
-
-
-def _pair_scores(
-    left: _People,
-    rows: IntArray,
-    right: _People,
-    cols: IntArray,
-    overlap: FloatArray,
-    config: AssignmentConfig,
-) -> tuple[IntArray, IntArray, npt.NDArray[np.float32]]:
-    """Every pair of mentees[rows] and mentors[cols] (both ascending) that no hard rule
-    excludes and scores above `min_score`, as (position in rows, position in cols, score),
-    scored the way `_top_k` scores. For a few rows and columns: the second pass."""
-    mentees, mentors = _subset(left, rows), _subset(right, cols)
-    bad_rows, bad_cols = _excluded(left, right, config.blocked | config.ended_badly)
-    at_row, at_col = np.searchsorted(rows, bad_rows), np.searchsorted(cols, bad_cols)
-    hit = (at_row < rows.size) & (at_col < cols.size)
-    hit[hit] = (rows[at_row[hit]] == bad_rows[hit]) & (cols[at_col[hit]] == bad_cols[hit])
-    at_row, at_col = at_row[hit], at_col[hit]
-    fit = _fit_table(left, right, overlap)
-    fit = _FitTable(fit.mentee_code[rows], fit.mentor_code[cols], fit.table)
-    step = max(1, _CHUNK_PAIRS // max(1, cols.size))
-    rows_out, cols_out, scores_out = [], [], []
-    for begin in range(0, rows.size, step):
-        chunk = slice(begin, min(begin + step, rows.size))
-        score = _scores(mentees, chunk, mentors, fit, config)
-        inside = (at_row >= chunk.start) & (at_row < chunk.stop)
-        score[at_row[inside] - chunk.start, at_col[inside]] = -np.inf
-        mentee, mentor = np.nonzero(score > config.min_score)
-        rows_out.append(mentee + chunk.start)
-        cols_out.append(mentor)
-        scores_out.append(score[mentee, mentor])
-    if not rows_out:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, np.zeros(0, dtype=np.float32)
-    return np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(scores_out)
 
 
 def _excluded(
@@ -445,58 +411,74 @@ def _fill_free_seats(
     mentor_of: IntArray,
     score_of: FloatArray,
 ) -> None:
-    """The second pass, in place: mentees the top-k solve left out, over every mentor with
-    a seat still free, not only their top k. The fewest possible stay out (each one left
-    costs more than any set of matches), then the same objective decides: the seats left
-    cost `spread` times their rank among the mentor's mentees, as in the main solve. So no
-    mentee stays unmatched while a mentor they may have, scoring above `min_score`, has a
-    free seat, and no capacity is exceeded: only the free seats are slots."""
-    missing = np.flatnonzero(mentor_of < 0)
-    load = np.bincount(mentor_of[mentor_of >= 0], minlength=capacities.size)
-    free = np.flatnonzero(load < capacities)
-    if not missing.size or not free.size:
-        return
-    rows, cols, fits = _pair_scores(left, missing, right, free, overlap, config)
-    scores = fits.astype(np.float64)
-    if not rows.size:
-        return
-    # Slots: mentor free[c] has seats load..capacity-1 left, one edge per (mentee, seat).
-    seats = (capacities - load)[free]
+    """The second pass, in place: the mentees the main solve left out, over the mentors with
+    a seat still free, every one of them rather than the top k of all mentors. Each round
+    scores just those pairs, keeps each mentee's `top_k` best free mentors (so memory stays
+    that of the main solve however many are left out) and seats as many mentees as it can,
+    best objective among those: leaving one out costs more than any set of matches, and the
+    seats left cost `spread` times their rank among the mentor's mentees, as in the main
+    solve. Only free seats are slots, so no capacity is exceeded. A mentee a round leaves
+    out found every candidate full, and the next looks further; every round seats someone,
+    and the pass ends when nobody left out has a mentor they may have, scoring above
+    `min_score`, with a free seat."""
+    while True:
+        missing = np.flatnonzero(mentor_of < 0)
+        load = np.bincount(mentor_of[mentor_of >= 0], minlength=capacities.size)
+        free = np.flatnonzero(load < capacities)
+        if not missing.size or not free.size:
+            return
+        mentees, mentors = _subset(left, missing), _subset(right, free)
+        rows, cols, scores = _top_k(mentees, mentors, overlap, config, config.top_k)
+        if not rows.size:
+            return
+        who, where = _seat(rows, cols, scores, load[free], capacities[free], config.spread)
+        # Pairs are unique per (mentee, mentor): find each match's score.
+        keys = rows * free.size + cols
+        order = np.argsort(keys, kind="stable")
+        at = order[np.searchsorted(keys[order], who * free.size + where)]
+        mentor_of[missing[who]] = free[where]
+        score_of[missing[who]] = scores[at]
+
+
+def _seat(
+    rows: IntArray,
+    cols: IntArray,
+    scores: FloatArray,
+    load: IntArray,
+    capacity: IntArray,
+    spread: float,
+) -> tuple[IntArray, IntArray]:
+    """The most mentees (rows) that mentors (cols) with `capacity - load` seats left can
+    take, best total score less the spread term among those, as (rows, cols) matched."""
+    mentees = int(rows.max()) + 1
+    seats = capacity - load
     slot_start = np.cumsum(seats) - seats
     per_edge = seats[cols]
-    edge_rows = np.repeat(rows, per_edge)
     within = _ranks_within(per_edge)
+    edge_rows = np.repeat(rows, per_edge)
     edge_slot = np.repeat(slot_start[cols], per_edge) + within
-    edge_score = np.repeat(scores, per_edge) - config.spread * (
-        np.repeat(load[free][cols], per_edge) + within
-    )
+    edge_score = np.repeat(scores, per_edge) - spread * (np.repeat(load[cols], per_edge) + within)
     cost = float(edge_score.max()) + 1.0 - edge_score  # all at least 1
-    # Leaving a mentee out costs more than all the pass's matches could together.
-    left_out = float(cost.max()) * missing.size + 1.0
+    # Leaving a mentee out costs more than all the matches of the others together.
+    left_out = float(cost.max()) * mentees + 1.0
+    slots = int(seats.sum())
     from scipy.sparse import csr_array
     from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-    slots = int(seats.sum())
     graph = csr_array(
         (
-            np.concatenate([cost, np.full(missing.size, left_out)]),
+            np.concatenate([cost, np.full(mentees, left_out)]),
             (
-                np.concatenate([edge_rows, np.arange(missing.size)]),
-                np.concatenate([edge_slot, slots + np.arange(missing.size)]),
+                np.concatenate([edge_rows, np.arange(mentees)]),
+                np.concatenate([edge_slot, slots + np.arange(mentees)]),
             ),
         ),
-        shape=(missing.size, slots + missing.size),
+        shape=(mentees, slots + mentees),
     )
     matched_rows, matched_slots = min_weight_full_bipartite_matching(graph)
     real = matched_slots < slots
-    slot_owner = np.repeat(np.arange(free.size), seats)
-    who, where = matched_rows[real], slot_owner[matched_slots[real]]
-    # Pairs are unique per (mentee, mentor): find each match's score.
-    keys = rows * free.size + cols
-    order = np.argsort(keys, kind="stable")
-    at = order[np.searchsorted(keys[order], who * free.size + where)]
-    mentor_of[missing[who]] = free[where]
-    score_of[missing[who]] = scores[at]
+    owner = np.repeat(np.arange(seats.size), seats)
+    return matched_rows[real], owner[matched_slots[real]]
 
 
 def _ranks_within(counts: IntArray) -> IntArray:

@@ -355,6 +355,21 @@ def test_a_mentee_outside_everyones_top_k_takes_a_free_seat() -> None:
     ]
 
 
+def test_the_second_pass_looks_further_than_top_k_among_the_free_mentors() -> None:
+    """Everyone's top 1 is the star, and the next best free mentor of both left out is
+    the same: one round seats one of them, the next round the other, at the third mentor."""
+    mentors = [
+        Mentor(name, capacity=1, topics=frozenset(TOPICS[:shared]), seniority=2)
+        for name, shared in (("star", 3), ("second", 2), ("third", 1))
+    ]
+    mentees = [Mentee(f"e{k}", topics=frozenset(TOPICS[:3])) for k in range(3)]
+    config = AssignmentConfig(top_k=1, min_shared_topics=1)
+    assert candidate_scores(mentees, mentors, config)[1].tolist() == [0, 0, 0]
+    result = assign_mentors(mentees, mentors, config)
+    assert sorted(m.mentor_id for m in result.matches) == ["second", "star", "third"]
+    assert result.unmatched == () and result.quality.load == (1, 1, 1)
+
+
 def test_a_free_seat_the_spread_term_would_leave_empty_is_taken() -> None:
     """The star's second seat costs `spread` more than the weak pair is worth, so the
     main solve leaves the mentee out; a free seat they fit above `min_score` is theirs."""
