@@ -10,7 +10,9 @@ optimum is `scipy.optimize.linear_sum_assignment` over every capacity slot (plus
 "no mentor" slot per mentee) of a slice, with the same objective; greedy gives each mentee
 in turn their best mentor with a seat left. Both are measured twice: topics only scored
 (`min_shared_topics=0`) and with the rule mentorship rounds use, a pair sharing no topic
-excluded (`min_shared_topics=1`).
+excluded (`min_shared_topics=1`). "Unmatched with a free allowed mentor" counts mentees left
+out while some mentor they may have (any mentor, not only their top k) has a seat left: a
+target of 0.
 """
 
 from __future__ import annotations
@@ -30,7 +32,13 @@ from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.domain.matching import AssignmentConfig, Mentee, Mentor, assign_mentors
+from bot.domain.matching import (
+    AssignmentConfig,
+    AssignmentResult,
+    Mentee,
+    Mentor,
+    assign_mentors,
+)
 from bot.domain.matching.assignment import candidate_scores, slot_layout
 
 TOPICS = tuple(f"topic-{k}" for k in range(30))
@@ -112,6 +120,21 @@ def greedy(
     return total, total - spread, load
 
 
+def left_with_a_free_seat(
+    mentees: list[Mentee], mentors: list[Mentor], config: AssignmentConfig, result: AssignmentResult
+) -> int:
+    """Unmatched mentees with a mentor they may have (every hard rule, above `min_score`,
+    any mentor, not only the top k) who still has a free seat: 0 unless a seat is wasted."""
+    index = {m.member_id: k for k, m in enumerate(mentees)}
+    left = [mentees[index[who]] for who, _ in result.unmatched]
+    if not left or not mentors:
+        return 0
+    rows, cols, _ = candidate_scores(left, mentors, replace(config, top_k=len(mentors)))
+    capacities = np.array([m.capacity for m in mentors])
+    free = np.array(result.quality.load) < capacities
+    return int(np.unique(rows[free[cols]]).size)
+
+
 def popular_share(
     load: list[int] | tuple[int, ...], requests: np.ndarray
 ) -> tuple[float, float, float]:
@@ -163,9 +186,10 @@ def measure(
         f"{'greedy':<8} {'':>8} {'':>8} {sum(g_load):>8} {g_total:10.1f} {g_objective:10.1f} "
         f"{g_top:11.2f} {g_max:4.0f} {g_median:6.1f}"
     )
+    wasted = left_with_a_free_seat(mentees, mentors, config, result)
     print(
         f"over capacity {q.over_capacity}, excluded pairs used {q.excluded_pairs_used}, "
-        f"load average {os.getloadavg()[0]:.2f}"
+        f"unmatched with a free allowed mentor {wasted}, load average {os.getloadavg()[0]:.2f}"
     )
     print(
         f"example: {result.matches[0].mentee_id} -> {result.matches[0].mentor_id}: "
@@ -193,6 +217,8 @@ def measure(
         failures.append(f"{label}gap to the dense optimum {100 * gap:.2f} % > 0.5 %")
     if q.over_capacity:
         failures.append(f"{label}{q.over_capacity} mentors over capacity")
+    if wasted:
+        failures.append(f"{label}{wasted} unmatched mentees with a free allowed mentor")
     if q.excluded_pairs_used:
         failures.append(f"{label}{q.excluded_pairs_used} excluded pairs used")
     if top_mean > 2 * median_load:

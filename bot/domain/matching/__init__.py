@@ -28,7 +28,9 @@ Assignment with capacities (mentorship):
   gets at most one `Mentor`, each mentor at most `capacity` (1..5); maximises fit (shared
   topics, seniority gap the right way, other company, time overlap) less a spread term,
   over each mentee's top-k candidates, with hard exclusions (same company unless allowed,
-  blocked, ended badly). Each `MentorMatch` carries its reasons in words.
+  blocked, ended badly, too few shared topics); a second pass seats whoever that leaves
+  out at the mentors with free seats, over every mentor. Each `MentorMatch` carries its
+  reasons in words, and each unmatched mentee the reason that is true.
 
 Layout: `model` (pairs' value types), `costs` (pair costs as arrays, history look-ups),
 `engine` (placement and quality), `dense` (small communities: full cost matrix, swap search

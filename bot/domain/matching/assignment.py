@@ -9,6 +9,15 @@ mentor takes another strong mentee only when nobody else comes close. Each mente
 a private "no mentor" slot of score 0, so the matching always exists and a mentee whose
 every candidate is excluded or scores nothing stays unmatched.
 
+The top-k cut can leave a mentee out while a mentor they fit, outside their top k, still has
+a seat (their candidates all went to mentees they fit better), and the spread term can
+leave a seat empty rather than spend it on a weak pair. A second pass takes the mentees
+left out and the mentors with seats left, scores just those pairs (each mentee's `top_k`
+best among the free mentors, round after round until none is left) and seats as many of
+them as it can, best objective among those: nobody stays unmatched while a mentor they may
+have, scoring above `min_score`, has a free seat, which is what makes "the mentors who fit
+were all taken" true when they are told it.
+
 Hard rules (same company unless allowed, blocked, ended badly, fewer shared topics than
 `min_shared_topics`) make a pair's score -inf before the top-k cut, so the candidates are
 feasible pairs only and no seat is ever spent on a pair a rule forbids.
@@ -266,6 +275,17 @@ def _scores(
     return score
 
 
+def _subset(people: _People, rows: IntArray) -> _People:
+    """people[rows] as a side of its own: the second pass scores just those."""
+    return _People(
+        [people.ids[k] for k in rows.tolist()],
+        people.topics[rows],
+        people.company[rows],
+        people.seniority[rows],
+        people.window[rows],
+    )
+
+
 def _excluded(
     mentees: _People, mentors: _People, pairs: Iterable[frozenset[str]]
 ) -> tuple[IntArray, IntArray]:
@@ -330,7 +350,8 @@ def assign_mentors(
     mentees: Sequence[Mentee], mentors: Sequence[Mentor], config: AssignmentConfig
 ) -> AssignmentResult:
     """Each mentee at most one mentor, each mentor at most `capacity` mentees, maximising
-    total fit less the spread term over each mentee's `top_k` candidates (DESIGN.md §5).
+    total fit less the spread term over each mentee's `top_k` candidates (DESIGN.md §5),
+    then seating whoever that leaves out at the mentors with seats left, over every mentor.
 
     Deterministic: no randomness at all; ties go the way the exact solver takes them.
     """
@@ -377,7 +398,87 @@ def assign_mentors(
         matched = np.flatnonzero(mentor_of >= 0)
         at = order[np.searchsorted(keys[order], matched * len(mentors) + mentor_of[matched])]
         score_of[matched] = scores[at]
+    _fill_free_seats(left, right, overlap, config, capacities, mentor_of, score_of)
     return _result(mentees, mentors, config, left, right, overlap, mentor_of, score_of, started)
+
+
+def _fill_free_seats(
+    left: _People,
+    right: _People,
+    overlap: FloatArray,
+    config: AssignmentConfig,
+    capacities: IntArray,
+    mentor_of: IntArray,
+    score_of: FloatArray,
+) -> None:
+    """The second pass, in place: the mentees the main solve left out, over the mentors with
+    a seat still free, every one of them rather than the top k of all mentors. Each round
+    scores just those pairs, keeps each mentee's `top_k` best free mentors (so memory stays
+    that of the main solve however many are left out) and seats as many mentees as it can,
+    best objective among those: leaving one out costs more than any set of matches, and the
+    seats left cost `spread` times their rank among the mentor's mentees, as in the main
+    solve. Only free seats are slots, so no capacity is exceeded. A mentee a round leaves
+    out found every candidate full, and the next looks further; every round seats someone,
+    and the pass ends when nobody left out has a mentor they may have, scoring above
+    `min_score`, with a free seat."""
+    while True:
+        missing = np.flatnonzero(mentor_of < 0)
+        load = np.bincount(mentor_of[mentor_of >= 0], minlength=capacities.size)
+        free = np.flatnonzero(load < capacities)
+        if not missing.size or not free.size:
+            return
+        mentees, mentors = _subset(left, missing), _subset(right, free)
+        rows, cols, scores = _top_k(mentees, mentors, overlap, config, config.top_k)
+        if not rows.size:
+            return
+        who, where = _seat(rows, cols, scores, load[free], capacities[free], config.spread)
+        # Pairs are unique per (mentee, mentor): find each match's score.
+        keys = rows * free.size + cols
+        order = np.argsort(keys, kind="stable")
+        at = order[np.searchsorted(keys[order], who * free.size + where)]
+        mentor_of[missing[who]] = free[where]
+        score_of[missing[who]] = scores[at]
+
+
+def _seat(
+    rows: IntArray,
+    cols: IntArray,
+    scores: FloatArray,
+    load: IntArray,
+    capacity: IntArray,
+    spread: float,
+) -> tuple[IntArray, IntArray]:
+    """The most mentees (rows) that mentors (cols) with `capacity - load` seats left can
+    take, best total score less the spread term among those, as (rows, cols) matched."""
+    mentees = int(rows.max()) + 1
+    seats = capacity - load
+    slot_start = np.cumsum(seats) - seats
+    per_edge = seats[cols]
+    within = _ranks_within(per_edge)
+    edge_rows = np.repeat(rows, per_edge)
+    edge_slot = np.repeat(slot_start[cols], per_edge) + within
+    edge_score = np.repeat(scores, per_edge) - spread * (np.repeat(load[cols], per_edge) + within)
+    cost = float(edge_score.max()) + 1.0 - edge_score  # all at least 1
+    # Leaving a mentee out costs more than all the matches of the others together.
+    left_out = float(cost.max()) * mentees + 1.0
+    slots = int(seats.sum())
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+    graph = csr_array(
+        (
+            np.concatenate([cost, np.full(mentees, left_out)]),
+            (
+                np.concatenate([edge_rows, np.arange(mentees)]),
+                np.concatenate([edge_slot, slots + np.arange(mentees)]),
+            ),
+        ),
+        shape=(mentees, slots + mentees),
+    )
+    matched_rows, matched_slots = min_weight_full_bipartite_matching(graph)
+    real = matched_slots < slots
+    owner = np.repeat(np.arange(seats.size), seats)
+    return matched_rows[real], owner[matched_slots[real]]
 
 
 def _ranks_within(counts: IntArray) -> IntArray:
@@ -404,12 +505,19 @@ def _result(
     bad = 0
     allowed = _allowed_mentors(left, right, config)
     missing = np.flatnonzero(mentor_of < 0)
-    on_topic, feasible = _topic_counts(left, right, overlap, config, missing, allowed[missing])
+    on_topic, feasible, fitting = _topic_counts(left, right, overlap, config, missing)
     why = {
         int(row): _why_unmatched(
-            int(allowed[row]), int(topical), int(fits), len(mentors), config.min_shared_topics
+            int(allowed[row]),
+            int(topical),
+            int(allowed_on_topic),
+            int(fits),
+            len(mentors),
+            config.min_shared_topics,
         )
-        for row, topical, fits in zip(missing, on_topic, feasible, strict=True)
+        for row, topical, allowed_on_topic, fits in zip(
+            missing, on_topic, feasible, fitting, strict=True
+        )
     }
     mine = left.window[np.arange(len(mentees))]
     theirs = right.window[np.maximum(mentor_of, 0)] if mentors else np.full(len(mentees), -1)
@@ -467,18 +575,15 @@ def _allowed_mentors(left: _People, right: _People, config: AssignmentConfig) ->
 
 
 def _topic_counts(
-    left: _People,
-    right: _People,
-    overlap: FloatArray,
-    config: AssignmentConfig,
-    rows: IntArray,
-    allowed: IntArray,
-) -> tuple[IntArray, IntArray]:
+    left: _People, right: _People, overlap: FloatArray, config: AssignmentConfig, rows: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
     """For mentees[rows] (ascending): how many mentors share `min_shared_topics` topics,
-    and how many of those no other hard rule excludes either. Scored the way `_top_k`
-    scores, so a reason never disagrees with the rule; only the unmatched are scored."""
-    if not config.min_shared_topics or not rows.size:
-        return np.full(rows.size, len(right.ids), dtype=np.int64), allowed
+    how many of those no other hard rule excludes either, and how many of those score
+    above `min_score`. Scored the way `_top_k` scores, so a reason never disagrees with
+    the rule; only the unmatched are scored."""
+    if not rows.size:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
     bad_rows, bad_cols = _excluded(left, right, config.blocked | config.ended_badly)
     at = np.searchsorted(rows, bad_rows)
     hit = at < rows.size
@@ -486,7 +591,7 @@ def _topic_counts(
     at, bad_cols = at[hit], bad_cols[hit]
     fit = _fit_table(left, right, overlap)
     step = max(1, _CHUNK_PAIRS // max(1, len(right.ids)))
-    on_topic, feasible = [], []
+    on_topic, feasible, fitting = [], [], []
     for begin in range(0, rows.size, step):
         chunk = rows[begin : begin + step]
         shared = _shared_topics(left, chunk, right)
@@ -495,12 +600,17 @@ def _topic_counts(
         inside = (at >= begin) & (at < begin + chunk.size)
         score[at[inside] - begin, bad_cols[inside]] = -np.inf
         feasible.append(np.isfinite(score).sum(axis=1))
-    return np.concatenate(on_topic), np.concatenate(feasible)
+        fitting.append((score > config.min_score).sum(axis=1))
+    return np.concatenate(on_topic), np.concatenate(feasible), np.concatenate(fitting)
 
 
-def _why_unmatched(allowed: int, on_topic: int, feasible: int, mentors: int, topics: int) -> str:
+def _why_unmatched(
+    allowed: int, on_topic: int, feasible: int, fitting: int, mentors: int, topics: int
+) -> str:
     """`allowed`: mentors no company, block or past-pair rule excludes; `on_topic`: mentors
-    sharing `topics` topics; `feasible`: mentors both count."""
+    sharing `topics` topics; `feasible`: mentors both count; `fitting`: feasible mentors
+    scoring above the minimum. The second pass leaves nobody out while a fitting mentor
+    has a free seat, so "taken" is said only when every fitting mentor is full."""
     words = "works on their topics" if topics <= 1 else f"shares {topics} of their topics"
     if not mentors:
         return "no mentors this cycle"
@@ -510,6 +620,8 @@ def _why_unmatched(allowed: int, on_topic: int, feasible: int, mentors: int, top
         return "every mentor is excluded (same company, blocked or a past pair)"
     if feasible <= 0:
         return f"every mentor who {words} is excluded (same company, blocked or a past pair)"
+    if fitting <= 0:
+        return "no mentor they could have fits them well enough"
     return "the mentors who fit were all taken by mentees they fit better"
 
 

@@ -68,7 +68,9 @@ def test_capacities_and_exclusions_are_never_broken(seed: int) -> None:
 @pytest.mark.parametrize("min_shared_topics", [0, 1])
 def test_matches_the_exhaustive_optimum_on_tiny_cases(min_shared_topics: int) -> None:
     """With top_k covering everyone, the objective is the best over every assignment (of
-    the pairs the topic rule allows, when it is on)."""
+    the pairs the topic rule allows, when it is on). On these cases the best is also
+    reached leaving nobody out while a mentor they fit has a free seat, so the second
+    pass has nothing to trade against the spread term."""
     for seed in range(30):
         mentees, mentors = population(4, 3, seed)
         mentors = [
@@ -104,7 +106,7 @@ def test_matches_the_exhaustive_optimum_on_tiny_cases(min_shared_topics: int) ->
                 )
                 if one.matches:
                     single[i, j] = one.matches[0].score
-        best = 0.0
+        best = best_leaving_no_free_seat = 0.0
         for choice in itertools.product([-1, *range(len(mentors))], repeat=len(mentees)):
             if any((i, j) not in single for i, j in enumerate(choice) if j >= 0):
                 continue
@@ -114,6 +116,14 @@ def test_matches_the_exhaustive_optimum_on_tiny_cases(min_shared_topics: int) ->
             value = sum(single[i, j] for i, j in enumerate(choice) if j >= 0)
             value -= config.spread * sum(n * (n - 1) / 2 for n in loads)
             best = max(best, value)
+            if not any(
+                (i, j) in single and loads[j] < mentors[j].capacity
+                for i, chosen in enumerate(choice)
+                if chosen < 0
+                for j in range(len(mentors))
+            ):
+                best_leaving_no_free_seat = max(best_leaving_no_free_seat, value)
+        assert best_leaving_no_free_seat == pytest.approx(best), f"seed {seed}"
         assert result.quality.objective == pytest.approx(best), f"seed {seed}"
 
 
@@ -315,3 +325,116 @@ def test_who_gets_no_mentor_on_topic_is_told_why() -> None:
     assert assign_mentors([elsewhere], [], config).unmatched == (("e1", "no mentors this cycle"),)
     with pytest.raises(ValueError, match="min_shared_topics"):
         AssignmentConfig(min_shared_topics=-1)
+
+
+# --- the second pass: nobody left out while a mentor they may have has a free seat ------
+
+
+def test_a_mentee_outside_everyones_top_k_takes_a_free_seat() -> None:
+    """With one candidate each, both mentees want the star and one loses it; the mentor
+    with a free seat was in nobody's top 1, and the second pass gives it to the loser."""
+    star = Mentor("star", capacity=1, topics=frozenset({"hiring", "pricing"}), seniority=2)
+    other = Mentor("other", capacity=1, topics=frozenset({"hiring"}), seniority=2)
+    mentees = [  # e0 is two levels below the star, e1 one: e0 fits the star better
+        Mentee(f"e{k}", topics=frozenset({"hiring", "pricing"}), seniority=k) for k in range(2)
+    ]
+    config = AssignmentConfig(top_k=1, min_shared_topics=1)
+    _rows, cols, _ = candidate_scores(mentees, [star, other], config)
+    assert cols.tolist() == [0, 0], "both mentees' only candidate is the star"
+    result = assign_mentors(mentees, [star, other], config)
+    assert pairs(result) == [("e0", "star"), ("e1", "other")]
+    assert result.unmatched == ()
+    assert result.quality.load == (1, 1) and result.quality.over_capacity == 0
+    assert result.matches[1].explanation.startswith("both work on hiring")
+    # A third mentee finds every seat taken, and is told so truthfully.
+    third = Mentee("e2", topics=frozenset({"hiring"}), seniority=0)
+    full = assign_mentors([*mentees, third], [star, other], config)
+    assert full.quality.matched == 2 and full.quality.over_capacity == 0
+    assert [why for _, why in full.unmatched] == [
+        "the mentors who fit were all taken by mentees they fit better"
+    ]
+
+
+def test_the_second_pass_looks_further_than_top_k_among_the_free_mentors() -> None:
+    """Everyone's top 1 is the star, and the next best free mentor of both left out is
+    the same: one round seats one of them, the next round the other, at the third mentor."""
+    mentors = [
+        Mentor(name, capacity=1, topics=frozenset(TOPICS[:shared]), seniority=2)
+        for name, shared in (("star", 3), ("second", 2), ("third", 1))
+    ]
+    mentees = [Mentee(f"e{k}", topics=frozenset(TOPICS[:3])) for k in range(3)]
+    config = AssignmentConfig(top_k=1, min_shared_topics=1)
+    assert candidate_scores(mentees, mentors, config)[1].tolist() == [0, 0, 0]
+    result = assign_mentors(mentees, mentors, config)
+    assert sorted(m.mentor_id for m in result.matches) == ["second", "star", "third"]
+    assert result.unmatched == () and result.quality.load == (1, 1, 1)
+
+
+def test_a_free_seat_the_spread_term_would_leave_empty_is_taken() -> None:
+    """The star's second seat costs `spread` more than the weak pair is worth, so the
+    main solve leaves the mentee out; a free seat they fit above `min_score` is theirs."""
+    star = Mentor("star", capacity=2, topics=frozenset({"docs"}), seniority=1)
+    strong = Mentee("strong", topics=frozenset({"docs"}), seniority=0)
+    weak = Mentee("weak", topics=frozenset({"docs"}), seniority=3)  # the mentor is below
+    config = AssignmentConfig(spread=5.0)
+    result = assign_mentors([strong, weak], [star], config)
+    assert pairs(result) == [("strong", "star"), ("weak", "star")]
+    assert result.quality.load == (2,) and result.unmatched == ()
+
+
+def test_a_mentee_no_mentor_fits_well_enough_is_not_told_the_seats_were_taken() -> None:
+    """A mentor below the mentee, off topic: allowed, but scoring nothing above 0."""
+    mentor = Mentor("r", capacity=3, seniority=1)
+    senior = Mentee("e", seniority=3)
+    result = assign_mentors([senior], [mentor], AssignmentConfig())
+    assert result.matches == ()
+    assert result.unmatched == (("e", "no mentor they could have fits them well enough"),)
+    assert assign_mentors([senior], [mentor], AssignmentConfig(min_score=-5.0)).matches
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_nobody_is_left_out_while_a_mentor_they_may_have_has_a_free_seat(seed: int) -> None:
+    rng = random.Random(2000 + seed)
+    mentees, mentors = population(rng.randint(10, 80), rng.randint(3, 25), seed)
+    every = [frozenset((e.member_id, r.member_id)) for e in mentees for r in mentors]
+    config = AssignmentConfig(
+        blocked=frozenset(rng.sample(every, len(every) // 6)),
+        ended_badly=frozenset(rng.sample(every, len(every) // 10)),
+        same_company_allowed=rng.random() < 0.3,
+        top_k=rng.randint(1, 3),
+        spread=rng.choice([0.0, 0.5, 2.0]),
+        min_score=rng.choice([0.0, 0.0, 2.0]),
+        min_shared_topics=rng.choice([0, 1, 1, 2]),
+    )
+    result = assign_mentors(mentees, mentors, config)
+    by_id = {m.member_id: m for m in [*mentees, *mentors]}
+    load = {r.member_id: 0 for r in mentors}
+    for match in result.matches:
+        load[match.mentor_id] += 1
+        mentee, mentor = by_id[match.mentee_id], by_id[match.mentor_id]
+        pair = frozenset((match.mentee_id, match.mentor_id))
+        assert pair not in config.blocked and pair not in config.ended_badly
+        assert config.same_company_allowed or not (
+            mentee.company is not None and mentee.company == mentor.company
+        )
+        assert len(mentee.topics & mentor.topics) >= config.min_shared_topics
+        assert match.score > config.min_score
+    assert all(load[r.member_id] <= r.capacity for r in mentors)
+    assert result.quality.over_capacity == 0 and result.quality.excluded_pairs_used == 0
+    wide = replace(config, top_k=len(mentors))
+    for who, why in result.unmatched:
+        mentee = by_id[who]
+        assert isinstance(mentee, Mentee)
+        _, cols, _ = candidate_scores([mentee], mentors, wide)  # allowed, above min_score
+        free = [
+            mentors[c].member_id
+            for c in cols.tolist()
+            if load[mentors[c].member_id] < mentors[c].capacity
+        ]
+        assert not free, f"{who} unmatched while {free} have a free seat"
+        if why == "the mentors who fit were all taken by mentees they fit better":
+            assert cols.size, f"{who} told 'taken' with no mentor they fit"
+        else:
+            assert not cols.size, f"{who}: {why!r} although they fit {cols.size} mentors"
+    again = assign_mentors(mentees, mentors, config)
+    assert again.matches == result.matches and again.unmatched == result.unmatched
