@@ -241,6 +241,12 @@ async def measure(db: Database, label: str) -> None:
         started = time.perf_counter()
         await snapshot(kindred, PageOf(PLATFORM, WORKSPACE, "month"), fresh_for=LINK_REBUILD_AFTER)
         warming = time.perf_counter() - started
+        # The same with member names (`report link names:yes`): two more reads.
+        started = time.perf_counter()
+        await snapshot(
+            kindred, PageOf(PLATFORM, WORKSPACE, "month", names=True), fresh_for=LINK_REBUILD_AFTER
+        )
+        warming_named = time.perf_counter() - started
         started = time.perf_counter()
         await get(path)
         warmed = time.perf_counter() - started
@@ -259,7 +265,7 @@ async def measure(db: Database, label: str) -> None:
     )
     print(
         f"  `report link` builds and stores the page:          {warming * 1000:8.0f} ms "
-        "(before the DM is sent)"
+        f"(before the DM is sent; {warming_named * 1000:.0f} ms with names)"
     )
     print(
         f"  page on a replica that did not build it, 1st view: {warmed * 1000:8.0f} ms "
