@@ -206,7 +206,8 @@ async def named_tables(runtime: Runtime, page: PageOf, drawn: Drawn) -> dict[str
             page.workspace_id,
             report.span.first_day,
             report.span.end_day,
-            # Bots are dropped below; ask for a few more so the table stays full.
+            # Bots and deactivated accounts are dropped below; ask for a few more so
+            # the table stays full.
             TOP_CONTRIBUTORS * 2,
         )
         ids = sorted({n.user_id for n in report.yet_to_start} | {user for user, _, _ in posters})
@@ -221,14 +222,20 @@ async def named_tables(runtime: Runtime, page: PageOf, drawn: Drawn) -> dict[str
         member = people.get(user_id)
         return member.display_name if member is not None and member.display_name else "(no name)"
 
+    def gone(user_id: str) -> bool:
+        """A deactivated account, or a bot: nobody to welcome or to thank."""
+        member = people.get(user_id)
+        return member is not None and (member.deactivated or member.is_bot)
+
     now = runtime.clock()
     newcomers = [["member", "joined", "days since joining"]]
     newcomers.extend(
         [name(n.user_id), n.joined_at.date().isoformat(), str((now - n.joined_at).days)]
         for n in report.yet_to_start
+        if not gone(n.user_id)
     )
     contributors = [["member", "days posted", "messages"]]
-    humans = [p for p in posters if not (p[0] in people and people[p[0]].is_bot)]
+    humans = [p for p in posters if not gone(p[0])]
     contributors.extend(
         [name(user), str(days), str(messages)] for user, days, messages in humans[:TOP_CONTRIBUTORS]
     )

@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
+from sqlalchemy import update as sa_update
 
 from bot.commands import declared_features
 from bot.core.app import Kindred
@@ -29,6 +30,7 @@ from bot.core.web import start_web, web_application
 from bot.services import health_dashboard as dashboard_service
 from storage.db import Database
 from storage.health import HealthActivity, HealthPulseAnswer, page_snapshot
+from storage.models import Member
 from tests import browser
 from tests.conftest import Clock
 from tests.driver import Community, plain
@@ -748,8 +750,6 @@ async def test_a_view_never_builds_the_page_it_shows_a_stored_one_or_says_it_is_
 
 
 async def name_members(health: Community, names: dict[str, str]) -> None:
-    from storage.models import Member
-
     async with health.kindred.db.transaction() as session:
         for user_id, name in names.items():
             member = (
@@ -767,6 +767,10 @@ async def test_names_appear_only_on_a_link_that_asked_for_them(
     await name_members(
         health, {"NEW0": hostile, "NEW1": "<script>alert(1)</script>", "OLD0": "Olga Old"}
     )
+    async with health.kindred.db.transaction() as session:
+        await session.execute(
+            sa_update(Member).where(Member.user_id == "NEW3").values(deactivated=True)
+        )
     assert "sent you a link" in await health.say("report link names:yes")
     await health.deliver()
     dm = [s for s in health.sent("dm", health.admin) if "dashboard" in s.text][-1]
@@ -780,10 +784,11 @@ async def test_names_appear_only_on_a_link_that_asked_for_them(
         assert "Newcomers yet to take a first step" in html
         assert "Members who posted on the most days" in html
         # Of the 14 who joined, NEW5 joined coffee and NEW9..NEW13 posted: 8 wait,
-        # the earliest joiner first.
+        # the earliest joiner first, less NEW3, whose account is deactivated.
         newcomers = html.split('id="table-newcomers"')[1].split("</table>")[0]
-        assert newcomers.count("<tr>") == 1 + 8
+        assert newcomers.count("<tr>") == 1 + 7
         assert "New5" not in newcomers and "New9" not in newcomers
+        assert "New3" not in newcomers
         assert newcomers.index("HYPERLINK") < newcomers.index("<td>New2</td>")
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>" not in html
         contributors = html.split('id="table-contributors"')[1].split("</table>")[0]
