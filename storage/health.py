@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -20,6 +20,8 @@ from sqlalchemy import (
     LargeBinary,
     Text,
     UniqueConstraint,
+    and_,
+    case,
     delete,
     distinct,
     func,
@@ -194,16 +196,29 @@ def _posted_between(platform: str, workspace_id: str, since: date, until: date) 
 
 
 async def last_posted(
-    session: AsyncSession, platform: str, workspace_id: str, since: date, until: date
-) -> dict[str, date]:
-    """Member → the last day in [since, until) they posted (one pass serves every
-    shorter window that ends at `until`)."""
+    session: AsyncSession, platform: str, workspace_id: str, ends: Sequence[date], days: int
+) -> list[dict[str, date]]:
+    """For each day in `ends`: member → the last day in the `days` before it that
+    they posted. One pass over the activity for every window (the report asks
+    for this period's and the one before's)."""
+    windows = [(end - timedelta(days=days), end) for end in ends]
+    day = col(HealthActivity.day)
+    lasts = [func.max(case((and_(day >= since, day < until), day))) for since, until in windows]
     query = (
-        select(col(HealthActivity.user_id), func.max(col(HealthActivity.day)))
-        .where(*_posted_between(platform, workspace_id, since, until))
+        select(col(HealthActivity.user_id), *lasts)
+        .where(
+            *_posted_between(
+                platform, workspace_id, min(w[0] for w in windows), max(w[1] for w in windows)
+            )
+        )
         .group_by(col(HealthActivity.user_id))
     )
-    return {user: day for user, day in (await session.execute(query)).all()}
+    found: list[dict[str, date]] = [{} for _ in windows]
+    for user, *last_days in (await session.execute(query)).all():
+        for posted, last in zip(found, last_days, strict=True):
+            if last is not None:
+                posted[user] = last
+    return found
 
 
 async def daily_posters(

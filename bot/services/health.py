@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -113,12 +113,15 @@ async def build_report(
     joined = await store.newcomers(session, platform, workspace_id, horizon, span.end)
     members = await store.member_count(session, platform, workspace_id)
 
+    posted_now, posted_before = await store.last_posted(
+        session, platform, workspace_id, [span.end.date(), before.end.date()], days=30
+    )
+
     async def figures_of(
-        period: Span,
+        period: Span, posted: Mapping[str, date]
     ) -> tuple[dict[str, float | None], Activation, FirstReply, Nps]:
         end = period.end
         scope = (session, platform, workspace_id)
-        posted = await store.last_posted(*scope, (end - timedelta(days=30)).date(), end.date())
         week_start = (end - timedelta(days=7)).date()
         posted_7 = {user for user, day in posted.items() if day >= week_start}
         posted_30 = set(posted)
@@ -151,8 +154,8 @@ async def build_report(
                 row[f"{feature}.{name}"] = value
         return without_small_ratings(row), started, replies, pulse
 
-    current, started, replies, pulse = await figures_of(span)
-    previous, _, _, _ = await figures_of(before)
+    current, started, replies, pulse = await figures_of(span, posted_now)
+    previous, _, _, _ = await figures_of(before, posted_before)
     # The member count has no history: only today's is known.
     previous["members"] = None
     activity = await store.newcomer_activity_days(

@@ -26,10 +26,15 @@ async def test_activity_counts_and_active_members(db: Database) -> None:
             await store.record_message(session, P, W, user, channel, date(2026, 11, day))
         await store.record_message(session, "discord", W, "U9", "C1", date(2026, 11, 2))
     async with db.sessions() as session:
-        assert await store.last_posted(session, P, W, date(2026, 11, 1), date(2026, 11, 9)) == {
-            "U1": date(2026, 11, 2),
-            "U2": date(2026, 11, 3),
-        }
+        # The 8 days before 9 Nov, and the 2 days before 3 Nov (1 and 2 Nov).
+        ends = [date(2026, 11, 9), date(2026, 11, 3)]
+        assert await store.last_posted(session, P, W, ends, days=8) == [
+            {"U1": date(2026, 11, 2), "U2": date(2026, 11, 3)},
+            {"U1": date(2026, 11, 2)},
+        ]
+        assert await store.last_posted(session, P, W, [date(2026, 11, 10)], days=1) == [
+            {"U3": date(2026, 11, 9)}
+        ]
         assert await store.daily_posters(session, P, W, date(2026, 11, 1), date(2026, 11, 30)) == {
             date(2026, 11, 2): 1,
             date(2026, 11, 3): 1,
