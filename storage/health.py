@@ -238,13 +238,23 @@ async def top_posters(
 ) -> list[tuple[str, int, int]]:
     """(member, days posted, messages) of the members who posted on the most days
     in [since, until), most first (messages, then the id, break ties)."""
-    days = func.count(distinct(col(HealthActivity.day)))
-    messages = func.sum(col(HealthActivity.messages))
-    query = (
-        select(col(HealthActivity.user_id), days, messages)
+    # Member-days first, then members: cheaper than count(DISTINCT day) per member,
+    # which PostgreSQL sorts group by group.
+    member_days = (
+        select(
+            col(HealthActivity.user_id).label("user_id"),
+            func.sum(col(HealthActivity.messages)).label("messages"),
+        )
         .where(*_posted_between(platform, workspace_id, since, until))
-        .group_by(col(HealthActivity.user_id))
-        .order_by(days.desc(), messages.desc(), col(HealthActivity.user_id))
+        .group_by(col(HealthActivity.user_id), col(HealthActivity.day))
+        .subquery()
+    )
+    days = func.count()
+    messages = func.sum(member_days.c.messages)
+    query = (
+        select(member_days.c.user_id, days, messages)
+        .group_by(member_days.c.user_id)
+        .order_by(days.desc(), messages.desc(), member_days.c.user_id)
         .limit(limit)
     )
     return [(user, int(d), int(m)) for user, d, m in (await session.execute(query)).all()]

@@ -44,6 +44,26 @@ async def test_activity_counts_and_active_members(db: Database) -> None:
     assert counts == {"activity_days": 2, "newcomer": 0, "asks": 0, "answers": 0}
 
 
+async def test_top_posters_rank_by_days_then_messages(db: Database) -> None:
+    async with db.transaction() as session:
+        for user, channel, day in [
+            ("U1", "C1", 2),
+            ("U1", "C1", 2),
+            ("U1", "C2", 2),  # U1: 1 day, 3 messages
+            ("U2", "C1", 3),
+            ("U2", "C1", 4),  # U2: 2 days, 2 messages
+            ("U3", "C1", 5),  # U3: 1 day, 1 message
+            ("U4", "C1", 5),  # U4: the same as U3: the id breaks the tie
+            ("U5", "C1", 20),  # after the window
+        ]:
+            await store.record_message(session, P, W, user, channel, date(2026, 11, day))
+    async with db.sessions() as session:
+        top = await store.top_posters(session, P, W, date(2026, 11, 1), date(2026, 11, 10), 3)
+        everyone = await store.top_posters(session, P, W, date(2026, 11, 1), date(2026, 11, 10), 10)
+    assert top == [("U2", 2, 2), ("U1", 1, 3), ("U3", 1, 1)]
+    assert everyone == [*top, ("U4", 1, 1)]
+
+
 async def test_newcomers_first_post_and_first_reply(db: Database) -> None:
     async with db.transaction() as session:
         await store.record_join(session, P, W, "N1", at(1))
