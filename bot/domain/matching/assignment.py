@@ -363,41 +363,12 @@ def assign_mentors(
     left, right, overlap = _encode(mentees, mentors)
     rows, cols, scores = _top_k(left, right, overlap, config, config.top_k)
     capacities = np.fromiter((m.capacity for m in mentors), np.int64, len(mentors))
-    owner, rank = slot_layout(capacities)
-    slot_start = np.cumsum(capacities) - capacities
     mentor_of = np.full(len(mentees), -1, dtype=np.int64)
     score_of = np.zeros(len(mentees))
     if rows.size:
-        # One edge per (mentee, slot of a candidate mentor), then one private "no mentor"
-        # slot per mentee. Costs are shifted positive: the matching is full on the mentee
-        # side, so a constant per mentee changes nothing.
-        per_edge = capacities[cols]
-        edge_rows = np.repeat(rows, per_edge)
-        edge_slot = np.repeat(slot_start[cols], per_edge) + _ranks_within(per_edge)
-        edge_score = np.repeat(scores, per_edge) - config.spread * rank[edge_slot]
-        shift = float(edge_score.max()) + 1.0
-        all_rows = np.concatenate([edge_rows, np.arange(len(mentees))])
-        all_cols = np.concatenate([edge_slot, owner.size + np.arange(len(mentees))])
-        all_cost = np.concatenate([shift - edge_score, np.full(len(mentees), shift)])
-        # Imported here: scipy.sparse costs every process ~0.2 s and ~15 MB at start,
-        # and only a mentor assignment needs it.
-        from scipy.sparse import csr_array  # type: ignore[import-untyped]
-        from scipy.sparse.csgraph import (  # type: ignore[import-untyped]
-            min_weight_full_bipartite_matching,
-        )
-
-        graph = csr_array(
-            (all_cost, (all_rows, all_cols)), shape=(len(mentees), owner.size + len(mentees))
-        )
-        matched_rows, matched_slots = min_weight_full_bipartite_matching(graph)
-        real = matched_slots < owner.size
-        mentor_of[matched_rows[real]] = owner[matched_slots[real]]
-        # Edges are mentee-major and unique per (mentee, mentor): find each match's score.
-        keys = rows * len(mentors) + cols
-        order = np.argsort(keys, kind="stable")
-        matched = np.flatnonzero(mentor_of >= 0)
-        at = order[np.searchsorted(keys[order], matched * len(mentors) + mentor_of[matched])]
-        score_of[matched] = scores[at]
+        taken = np.zeros(len(mentors), dtype=np.int64)
+        who, where, score = _seat(rows, cols, scores, taken, capacities, config.spread)
+        mentor_of[who], score_of[who] = where, score
     _fill_free_seats(left, right, overlap, config, capacities, mentor_of, score_of)
     return _result(mentees, mentors, config, left, right, overlap, mentor_of, score_of, started)
 
@@ -431,39 +402,53 @@ def _fill_free_seats(
         rows, cols, scores = _top_k(mentees, mentors, overlap, config, config.top_k)
         if not rows.size:
             return
-        who, where = _seat(rows, cols, scores, load[free], capacities[free], config.spread)
-        # Pairs are unique per (mentee, mentor): find each match's score.
-        keys = rows * free.size + cols
-        order = np.argsort(keys, kind="stable")
-        at = order[np.searchsorted(keys[order], who * free.size + where)]
-        mentor_of[missing[who]] = free[where]
-        score_of[missing[who]] = scores[at]
+        who, where, score = _seat(
+            rows,
+            cols,
+            scores,
+            load[free],
+            capacities[free] - load[free],
+            config.spread,
+            seat_all=True,
+        )
+        mentor_of[missing[who]], score_of[missing[who]] = free[where], score
 
 
 def _seat(
     rows: IntArray,
     cols: IntArray,
     scores: FloatArray,
-    load: IntArray,
-    capacity: IntArray,
+    taken: IntArray,
+    seats: IntArray,
     spread: float,
-) -> tuple[IntArray, IntArray]:
-    """The most mentees (rows) that mentors (cols) with `capacity - load` seats left can
-    take, best total score less the spread term among those, as (rows, cols) matched."""
+    *,
+    seat_all: bool = False,
+) -> tuple[IntArray, IntArray, FloatArray]:
+    """Mentees (rows) matched to mentors (cols, unique per row) with `seats` seats left
+    and `taken` already taken, maximising total score less the spread term (a seat costs
+    `spread` times its rank among its mentor's mentees): one edge per (mentee, seat of a
+    candidate), then one private "no mentor" slot per mentee. That slot is worth a pair of
+    score 0, or with `seat_all`, less than every set of matches, so that as many mentees as
+    possible are seated. Returns the matched (rows, cols) and their scores."""
     mentees = int(rows.max()) + 1
-    seats = capacity - load
     slot_start = np.cumsum(seats) - seats
     per_edge = seats[cols]
     within = _ranks_within(per_edge)
     edge_rows = np.repeat(rows, per_edge)
     edge_slot = np.repeat(slot_start[cols], per_edge) + within
-    edge_score = np.repeat(scores, per_edge) - spread * (np.repeat(load[cols], per_edge) + within)
-    cost = float(edge_score.max()) + 1.0 - edge_score  # all at least 1
-    # Leaving a mentee out costs more than all the matches of the others together.
-    left_out = float(cost.max()) * mentees + 1.0
+    edge_score = np.repeat(scores, per_edge) - spread * (np.repeat(taken[cols], per_edge) + within)
+    # Costs are shifted positive (at least 1): the matching is full on the mentee side,
+    # so a constant per mentee changes nothing.
+    shift = float(edge_score.max()) + 1.0
+    cost = shift - edge_score
+    left_out = float(cost.max()) * mentees + 1.0 if seat_all else shift
     slots = int(seats.sum())
-    from scipy.sparse import csr_array
-    from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+    # Imported here: scipy.sparse costs every process ~0.2 s and ~15 MB at start, and
+    # only a mentor assignment needs it.
+    from scipy.sparse import csr_array  # type: ignore[import-untyped]
+    from scipy.sparse.csgraph import (  # type: ignore[import-untyped]
+        min_weight_full_bipartite_matching,
+    )
 
     graph = csr_array(
         (
@@ -477,8 +462,13 @@ def _seat(
     )
     matched_rows, matched_slots = min_weight_full_bipartite_matching(graph)
     real = matched_slots < slots
-    owner = np.repeat(np.arange(seats.size), seats)
-    return matched_rows[real], owner[matched_slots[real]]
+    who = matched_rows[real]
+    where = np.repeat(np.arange(seats.size), seats)[matched_slots[real]]
+    # Pairs are unique per (mentee, mentor): find each match's score.
+    keys = rows * seats.size + cols
+    order = np.argsort(keys, kind="stable")
+    at = order[np.searchsorted(keys[order], who * seats.size + where)]
+    return who, where, scores[at]
 
 
 def _ranks_within(counts: IntArray) -> IntArray:
