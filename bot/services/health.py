@@ -119,7 +119,7 @@ async def build_report(
 
     async def figures_of(
         period: Span, posted: Mapping[str, date]
-    ) -> tuple[dict[str, float | None], Activation, FirstReply, Nps]:
+    ) -> tuple[dict[str, float | None], Activation, FirstReply, Nps, list[int]]:
         end = period.end
         scope = (session, platform, workspace_id)
         week_start = (end - timedelta(days=7)).date()
@@ -132,7 +132,8 @@ async def build_report(
         )
         started = activation(joined, actions, period, ACTIVATION_PATHS)
         replies = first_reply(joined, period)
-        pulse = nps(await store.scores(*scope, period.first_day, period.end_day))
+        answers = await store.scores(*scope, period.first_day, period.end_day)
+        pulse = nps(answers)
         row: dict[str, float | None] = {
             "members": members,
             "active_7d": active.active_7d,
@@ -152,10 +153,10 @@ async def build_report(
         for feature, figures in feature_figures.items():
             for name, value in figures.items():
                 row[f"{feature}.{name}"] = value
-        return without_small_ratings(row), started, replies, pulse
+        return without_small_ratings(row), started, replies, pulse, answers
 
-    current, started, replies, pulse = await figures_of(span, posted_now)
-    previous, _, _, _ = await figures_of(before, posted_before)
+    current, started, replies, pulse, scores = await figures_of(span, posted_now)
+    previous, *_ = await figures_of(before, posted_before)
     # The member count has no history: only today's is known.
     previous["members"] = None
     activity = await store.newcomer_activity_days(
@@ -167,7 +168,6 @@ async def build_report(
     cohorts = retention(joined, activity, span.end)
     daily = await store.daily_posters(session, platform, workspace_id, span.first_day, span.end_day)
     days = [span.first_day + timedelta(days=offset) for offset in range(span.days)]
-    scores = await store.scores(session, platform, workspace_id, span.first_day, span.end_day)
     return Report(
         kind=kind,
         span=span,

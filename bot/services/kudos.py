@@ -533,7 +533,8 @@ async def evidence(
     """Each member's contributions recorded by other features in the status window,
     in words ("answered an AMA question as host")."""
     period = Period(settings.platform, settings.workspace_id, now - STATUS_WINDOW, now)
-    labels = contribution_labels(runtime.templates)
+    # How recognition names each kind (a kind without a line shows as itself).
+    labels = runtime.templates.labels("kudos/contributions")
     found: dict[str, list[str]] = {}
     for feature, actions in (await runtime.member_actions(session, period)).items():
         if feature == FEATURE:
@@ -542,13 +543,6 @@ async def evidence(
             if action.contribution:
                 found.setdefault(action.user_id, []).append(labels.get(action.kind, action.kind))
     return found
-
-
-def contribution_labels(templates: Templates) -> dict[str, str]:
-    """A contribution's kind → how recognition names it
-    (config/templates/kudos/contributions.j2, one `kind: label` a line); a kind
-    without a label shows as itself."""
-    return templates.labels("kudos/contributions")
 
 
 async def assessment(
